@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+//
+// vfioctl — PCI passthrough management for Linux KVM hosts.
+//
+// Layers (Observe → Plan → Act, see docs/architecture.md):
+//   VFIOCore         pure: models, parsing, checks, planning, rendering (no file or process I/O)
+//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, libudev); never decides
+//   VFIOCommands     the command line (swift-argument-parser); parses, calls the layers, renders
+//   vfioctl          one-file executable
+import PackageDescription
+
+let package = Package(
+    name: "vfioctl",
+    products: [
+        .executable(name: "vfioctl", targets: ["vfioctl"]),
+        .library(name: "VFIOKit", targets: ["VFIOCore", "VFIODeviceLayer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries. libpci needs a shim: pci_lookup_name is variadic and the default error hook calls exit(1).
+        .systemLibrary(name: "CLibPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
+        .target(name: "CPCIShim", dependencies: ["CLibPCI"]),
+        .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+
+        .target(name: "VFIOCore"),
+        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev"]),
+        .target(name: "VFIOCommands", dependencies: [
+            "VFIOCore", "VFIODeviceLayer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "vfioctl", dependencies: ["VFIOCommands"]),
+
+        // Builds fake sysfs trees in the kernel's real layout for the tests, and (through
+        // vfioctl-faketree) the synthetic hosts of scripts/bench.
+        .target(name: "VFIOTestSupport", dependencies: ["VFIOCore"]),
+        .executableTarget(name: "vfioctl-faketree", dependencies: ["VFIOCore", "VFIOTestSupport"]),
+
+        .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore"]),
+        .testTarget(name: "VFIODeviceLayerTests", dependencies: ["VFIODeviceLayer", "VFIOTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "VFIOCommandsTests", dependencies: ["VFIOCommands", "VFIOTestSupport"]),
+    ]
+)

@@ -1,0 +1,77 @@
+import ArgumentParser
+import VFIOCore
+import VFIODeviceLayer
+
+extension Vfioctl {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every PCI function with its IOMMU group, driver and SR-IOV role.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func run() throws {
+            let snapshot = try global.deviceLayer().snapshot([.names])
+            Output.emit(output.format, json: { InventoryJSON.list(snapshot, mapper: Output.mapper) }, text: { InventoryText.list(snapshot) })
+        }
+    }
+
+    struct Groups: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every IOMMU group with its functions (the unit that is passed through).")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func run() throws {
+            let snapshot = try global.deviceLayer().snapshot(.all)
+            Output.emit(output.format, json: { InventoryJSON.groups(snapshot, mapper: Output.mapper) }, text: { InventoryText.groups(snapshot) })
+            if !snapshot.iommu.hasGroups {
+                if output.format == .json { Output.warning(InventoryText.noGroupsMessage(snapshot)) }
+                Output.hint(InventoryText.enableIOMMUHint(snapshot.cpuVendor))
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one PCI function in detail: group, capabilities, reset, SR-IOV, what sits on it.")
+
+        @Argument(help: ArgumentHelp("The function: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+        var address: String
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func run() throws {
+            let address = try PCIAddress.parse(address)
+            let snapshot = try global.deviceLayer().snapshot(.all)
+            guard let function = snapshot.function(address) else {
+                throw VFIOError.failed("no PCI function \(address) on this host",
+                                       hint: "'vfioctl list' shows the functions there are")
+            }
+            Output.emit(output.format, json: { InventoryJSON.show(function, in: snapshot) },
+                        text: { InventoryText.show(function, in: snapshot) })
+        }
+    }
+
+    struct Snapshot: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy what vfioctl reads (parts of /sys and /proc) into DIR; replay it with --root DIR.",
+            discussion: """
+                For bug reports and test fixtures. Links are kept relative, as the kernel writes them, \
+                so the copy is self-contained. DIR must be new or empty.
+                """)
+
+        @Argument(help: ArgumentHelp("A new or empty directory.", valueName: "DIR"))
+        var directory: String
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let summary = try SnapshotWriter(source: global.hostRoot()).write(to: directory)
+            Output.write("snapshot of \(summary.functions) PCI functions in \(directory) "
+                         + "(\(summary.files) files, \(summary.links) links); replay with --root \(directory)\n")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Glibc
+import VFIOCore
+
+/// The root command.
+public struct Vfioctl: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vfioctl",
+        abstract: "Manage PCI passthrough on a Linux KVM host: IOMMU groups, vfio-pci, SR-IOV, libvirt XML.",
+        discussion: """
+            Every command reads the host under --root DIR (default /; VFIOCTL_ROOT=DIR works too).
+            JSON output (--format json) is a stable contract; text output is for people.
+
+            Exit status: 0 ok · 1 the operation failed · 2 a check found a blocking problem or a \
+            guard refused · 64 usage error.
+            """,
+        version: "0.1.0",
+        subcommands: [List.self, Groups.self, Show.self, Snapshot.self])
+
+    public init() {}
+
+    /// Runs the command line and returns the exit status. All diagnostics go to stderr as
+    /// `error:` / `hint:` lines; results go to stdout.
+    public static func run(_ arguments: [String]) -> Int32 {
+        do {
+            let arguments = hoistingGlobalOptions(arguments)
+            if let name = arguments.first, !name.hasPrefix("-"), name != "help" {
+                let names = configuration.subcommands.map { $0._commandName }
+                guard names.contains(name) else {
+                    throw VFIOError.usage("unknown command '\(name.printable)'",
+                                          hint: "commands are " + names.joined(separator: ", ") + " (see 'vfioctl --help')")
+                }
+            }
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch {
+            return report(error)
+        }
+    }
+
+    /// `vfioctl --root DIR list` means `vfioctl list --root DIR`: options every command takes may
+    /// also come before the command name.
+    static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--root", rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--root=") {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, let command = rest.first, !command.hasPrefix("-") else { return arguments }
+        return [command] + leading + rest.dropFirst()
+    }
+
+    /// Runs with output captured (for tests): (exit status, stdout, stderr).
+    public static func capture(_ arguments: [String]) -> (status: Int32, out: String, err: String) {
+        let sink = OutputSink()
+        let status = Output.$sink.withValue(sink) { run(arguments) }
+        return (status, sink.standardOutput, sink.standardError)
+    }
+
+    static func report(_ error: any Error) -> Int32 {
+        if let error = error as? VFIOError {
+            Output.diagnostic("error", error.message)
+            if let hint = error.hint { Output.hint(hint) }
+            return error.exitCode
+        }
+        if let exit = error as? ExitCode { return exit.rawValue }
+        let code = exitCode(for: error).rawValue
+        let message = fullMessage(for: error)
+        if code == 0 {
+            Output.write(message.hasSuffix("\n") ? message : message + "\n")
+            return 0
+        }
+        var lines = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if let first = lines.first, first.hasPrefix("Error: ") {
+            lines[0] = "error: " + first.dropFirst(7)
+        } else if let first = lines.first {
+            lines[0] = "error: " + first
+        }
+        Output.write(lines.joined(separator: "\n").trimmingWhitespace() + "\n", to: STDERR_FILENO)
+        return code == ExitCode.validationFailure.rawValue ? 64 : code
+    }
+}

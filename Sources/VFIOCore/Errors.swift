@@ -1,0 +1,61 @@
+/// The error every layer reports to the command line: what failed (with the values), a hint that
+/// fixes it, and the exit status it maps to.
+public struct VFIOError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Bad input on the command line or in a file the user named (exit 64).
+        case usage
+        /// The operation could not be done (exit 1).
+        case failed
+        /// A check or guard refused (exit 2).
+        case refused
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var hint: String?
+
+    public init(_ kind: Kind, _ message: String, hint: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+    }
+
+    public static func usage(_ message: String, hint: String? = nil) -> VFIOError { .init(.usage, message, hint: hint) }
+    public static func failed(_ message: String, hint: String? = nil) -> VFIOError { .init(.failed, message, hint: hint) }
+
+    public var exitCode: Int32 {
+        switch kind {
+        case .usage: 64
+        case .failed: 1
+        case .refused: 2
+        }
+    }
+
+    public var description: String { hint.map { "\(message) (hint: \($0))" } ?? message }
+}
+
+extension PCIAddress {
+    /// Parses a user-supplied address or throws a usage error that shows the value and the forms.
+    public static func parse(_ text: String) throws(VFIOError) -> PCIAddress {
+        guard let address = PCIAddress(text) else {
+            throw .usage("'\(text.printable)' is not a PCI address",
+                         hint: "write DDDD:BB:SS.F or BB:SS.F in hex, e.g. 0000:01:00.0 (see 'vfioctl list')")
+        }
+        return address
+    }
+}
+
+extension String {
+    /// The string with control characters escaped, safe to echo in a one-line message.
+    public var printable: String {
+        var out = ""
+        for scalar in unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                out += "\\x" + HexDigits.padded(UInt64(scalar.value), width: 2)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out.count > 120 ? String(out.prefix(117)) + "..." : out
+    }
+}

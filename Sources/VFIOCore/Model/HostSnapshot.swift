@@ -1,0 +1,118 @@
+/// An IOMMU group as the kernel exposes it under /sys/kernel/iommu_groups/N.
+public struct IOMMUGroup: Sendable, Equatable {
+    public var id: Int
+    /// Member functions, sorted by address.
+    public var members: [PCIAddress]
+    /// Default domain type (`identity`, `DMA`, `DMA-FQ`, `blocked`, `unmanaged`), when readable.
+    public var type: String?
+    public var reservedRegions: [ReservedRegion]
+
+    public init(id: Int, members: [PCIAddress], type: String? = nil, reservedRegions: [ReservedRegion] = []) {
+        self.id = id
+        self.members = members.sorted()
+        self.type = type
+        self.reservedRegions = reservedRegions
+    }
+}
+
+/// One line of an IOMMU group's `reserved_regions`: "0x00000000fee00000 0x00000000feefffff msi".
+public struct ReservedRegion: Sendable, Equatable {
+    public var start: UInt64
+    public var end: UInt64
+    /// `direct` (an RMRR), `direct-relaxable`, `reserved` or `msi`.
+    public var type: String
+
+    public init(start: UInt64, end: UInt64, type: String) {
+        self.start = start
+        self.end = end
+        self.type = type
+    }
+}
+
+/// What the host's IOMMU looks like from sysfs, before any judgement.
+public struct IOMMUState: Sendable, Equatable {
+    /// Entries of /sys/class/iommu (`dmar0`, `ivhd0`, ...).
+    public var units: [String]
+    /// /sys/kernel/iommu_groups exists (it does whenever the IOMMU core is built in).
+    public var groupsDirectoryExists: Bool
+    /// Number of entries in /sys/kernel/iommu_groups.
+    public var groupCount: Int
+
+    public init(units: [String], groupsDirectoryExists: Bool, groupCount: Int) {
+        self.units = units
+        self.groupsDirectoryExists = groupsDirectoryExists
+        self.groupCount = groupCount
+    }
+
+    /// No group at all: no function can be handed to VFIO.
+    public var hasGroups: Bool { groupCount > 0 }
+}
+
+/// The CPU vendor, which decides the right IOMMU switches.
+public enum CPUVendor: String, Sendable, Equatable {
+    case intel = "GenuineIntel"
+    case amd = "AuthenticAMD"
+    case hygon = "HygonGenuine"
+    case other = ""
+
+    public init(vendorID: String?) {
+        self = vendorID.flatMap(CPUVendor.init(rawValue:)) ?? .other
+    }
+}
+
+/// Everything the device layer read from one host, as plain values.
+public struct HostSnapshot: Sendable, Equatable {
+    /// Every PCI function, sorted by address.
+    public var functions: [PCIFunction]
+    /// Groups built from the functions' `iommu_group` links, sorted by id (ids need not be contiguous).
+    public var groups: [IOMMUGroup]
+    public var iommu: IOMMUState
+    public var cpuVendor: CPUVendor
+
+    private var index: [PCIAddress: Int]
+
+    public init(functions: [PCIFunction], groups: [IOMMUGroup], iommu: IOMMUState, cpuVendor: CPUVendor) {
+        self.functions = functions.sorted { $0.address < $1.address }
+        self.groups = groups.sorted { $0.id < $1.id }
+        self.iommu = iommu
+        self.cpuVendor = cpuVendor
+        var index: [PCIAddress: Int] = [:]
+        index.reserveCapacity(self.functions.count)
+        for (position, function) in self.functions.enumerated() { index[function.address] = position }
+        self.index = index
+    }
+
+    public func function(_ address: PCIAddress) -> PCIFunction? {
+        index[address].map { functions[$0] }
+    }
+
+    public func group(_ id: Int) -> IOMMUGroup? {
+        groups.first { $0.id == id }
+    }
+
+    /// The group of a function, when it has one.
+    public func group(of address: PCIAddress) -> IOMMUGroup? {
+        function(address)?.iommuGroup.flatMap(group)
+    }
+
+    /// Bridges and ports from the function up to its root bus, nearest first.
+    public func upstreamPath(of address: PCIAddress) -> [PCIFunction] {
+        var path: [PCIFunction] = []
+        var seen: Set<PCIAddress> = [address]
+        var next = function(address)?.parent
+        while let parent = next, seen.insert(parent).inserted, let bridge = function(parent) {
+            path.append(bridge)
+            next = bridge.parent
+        }
+        return path
+    }
+
+    /// Groups the functions' links name, with members from those links.
+    public static func groups(of functions: [PCIFunction]) -> [IOMMUGroup] {
+        var members: [Int: [PCIAddress]] = [:]
+        for function in functions {
+            if let group = function.iommuGroup { members[group, default: []].append(function.address) }
+        }
+        return members.map { IOMMUGroup(id: $0.key, members: $0.value) }.sorted { $0.id < $1.id }
+    }
+}

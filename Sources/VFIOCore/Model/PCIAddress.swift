@@ -1,0 +1,128 @@
+/// A PCI function address: domain:bus:device.function.
+///
+/// Accepted spellings: `DDDD:BB:SS.F` (the domain may have more than 4 hex digits, as behind an
+/// Intel VMD controller: `10000:e1:00.0`) and `BB:SS.F` (domain 0). Hex digits in either case.
+/// The canonical form is the kernel's: lower-case, domain at least 4 digits (`%04x:%02x:%02x.%x`).
+public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let domain: UInt32
+    public let bus: UInt8
+    public let device: UInt8
+    public let function: UInt8
+
+    public init(domain: UInt32 = 0, bus: UInt8, device: UInt8, function: UInt8) {
+        precondition(device < 32 && function < 8, "PCI device must be < 32 and function < 8")
+        self.domain = domain
+        self.bus = bus
+        self.device = device
+        self.function = function
+    }
+
+    /// Parses an address; nil when `text` is not exactly one of the accepted spellings.
+    public init?(_ text: some StringProtocol) {
+        guard let address = Bytes.with(text, { PCIAddress(bytes: $0) }) else { return nil }
+        self = address
+    }
+
+    /// Parses an address from UTF-8 bytes (the device layer parses one per sysfs entry and link).
+    public init?(bytes text: UnsafeRawBufferPointer) {
+        // Up to three ':'-separated hex fields, then '.', then one function digit.
+        var fields: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var digits: (Int, Int, Int) = (0, 0, 0)
+        var field = 0
+        var function: UInt8?
+        var sawDot = false
+        for byte in text {
+            if sawDot {
+                guard function == nil, let digit = HexDigits.value(of: byte) else { return nil }
+                function = digit
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: ":"):
+                guard field < 2 else { return nil }
+                field += 1
+            case UInt8(ascii: "."):
+                sawDot = true
+            default:
+                guard let digit = HexDigits.value(of: byte) else { return nil }
+                switch field {
+                case 0: fields.0 = fields.0 << 4 | UInt64(digit); digits.0 += 1
+                case 1: fields.1 = fields.1 << 4 | UInt64(digit); digits.1 += 1
+                default: fields.2 = fields.2 << 4 | UInt64(digit); digits.2 += 1
+                }
+                if digits.0 > 8 || digits.1 > 8 || digits.2 > 8 { return nil }
+            }
+        }
+        guard let function, function < 8 else { return nil }
+        // With two fields the first is the bus; with three, the domain.
+        let (domain, domainDigits, bus, busDigits, device, deviceDigits): (UInt64, Int, UInt64, Int, UInt64, Int)
+        switch field {
+        case 1: (domain, domainDigits, bus, busDigits, device, deviceDigits) = (0, 1, fields.0, digits.0, fields.1, digits.1)
+        case 2: (domain, domainDigits, bus, busDigits, device, deviceDigits) = (fields.0, digits.0, fields.1, digits.1, fields.2, digits.2)
+        default: return nil
+        }
+        guard (1...8).contains(domainDigits), (1...2).contains(busDigits), (1...2).contains(deviceDigits), device < 32
+        else { return nil }
+        self.init(domain: UInt32(domain), bus: UInt8(bus), device: UInt8(device), function: function)
+    }
+
+    /// `0000:01:00.0`
+    public var description: String {
+        let domainDigits = max(4, (32 - domain.leadingZeroBitCount + 3) / 4)
+        return String(unsafeUninitializedCapacity: domainDigits + 8) { buffer in
+            var position = 0
+            func put(_ value: UInt32, digits: Int) {
+                for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
+                    buffer[position] = HexDigits.lower[Int((value >> UInt32(shift)) & 0xf)]
+                    position += 1
+                }
+            }
+            put(domain, digits: domainDigits)
+            buffer[position] = UInt8(ascii: ":"); position += 1
+            put(UInt32(bus), digits: 2)
+            buffer[position] = UInt8(ascii: ":"); position += 1
+            put(UInt32(device), digits: 2)
+            buffer[position] = UInt8(ascii: "."); position += 1
+            put(UInt32(function), digits: 1)
+            return position
+        }
+    }
+
+    /// The address of function 0 of the same device (slot).
+    public var slot: PCIAddress { PCIAddress(domain: domain, bus: bus, device: device, function: 0) }
+
+    /// Same domain and bus (functions that a secondary bus reset of the parent bridge also resets).
+    public func isOnSameBus(as other: PCIAddress) -> Bool { domain == other.domain && bus == other.bus }
+
+    public static func < (a: PCIAddress, b: PCIAddress) -> Bool {
+        (a.domain, a.bus, a.device, a.function) < (b.domain, b.bus, b.device, b.function)
+    }
+}
+
+/// Hex helpers shared by parsing and rendering (no Foundation formatting on hot paths).
+public enum HexDigits {
+    static let lower = Array("0123456789abcdef".utf8)
+
+    @inline(__always)
+    public static func value(of byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// Lower-case hex, zero-padded to at least `width` digits.
+    public static func padded(_ value: UInt64, width: Int) -> String {
+        let digits = max(width, max(1, (64 - value.leadingZeroBitCount + 3) / 4))
+        return String(unsafeUninitializedCapacity: digits) { buffer in
+            var rest = value
+            for position in stride(from: digits - 1, through: 0, by: -1) {
+                buffer[position] = lower[Int(rest & 0xf)]
+                rest >>= 4
+            }
+            return digits
+        }
+    }
+}

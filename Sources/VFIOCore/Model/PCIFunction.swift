@@ -1,0 +1,222 @@
+/// One PCI function as the device layer read it. Plain values; no decisions.
+public struct PCIFunction: Sendable, Equatable {
+    public var address: PCIAddress
+    public var vendorID: UInt16
+    public var deviceID: UInt16
+    public var subsystemVendorID: UInt16?
+    public var subsystemDeviceID: UInt16?
+    public var revision: UInt8?
+    /// 24-bit class code: base class, subclass, programming interface (`0x020000`).
+    public var classCode: UInt32
+
+    public var vendorName: String?
+    public var deviceName: String?
+    public var subsystemName: String?
+    public var className: String?
+
+    public var driver: String?
+    public var driverOverride: String?
+    /// The kernel module behind `driver` (from the driver's `module` link), when known.
+    public var driverModule: String?
+    public var iommuGroup: Int?
+    public var numaNode: Int?
+    /// `boot_vga` attribute: the firmware's boot display device.
+    public var bootVGA: Bool?
+    /// A `vfio-dev/` directory exists: a vfio-pci (or variant) driver owns the function.
+    public var hasVFIODevice: Bool
+
+    /// The PF of an SR-IOV virtual function, and this VF's index on it.
+    public var physfn: PCIAddress?
+    public var vfIndex: Int?
+    public var sriov: SRIOVInfo?
+
+    /// `reset_method` (kernel 5.15+): the enabled reset methods in the kernel's order.
+    public var resetMethods: [String]
+    /// A `reset` attribute exists: the kernel has at least one way to reset the function.
+    public var hasResetAttribute: Bool
+
+    /// From config space (nil when config space could not be read).
+    public var headerType: UInt8?
+    public var capabilities: ConfigCapabilities?
+
+    /// The upstream PCI function (bridge or port) this function sits behind; nil on a root bus.
+    public var parent: PCIAddress?
+    /// Where the function lives under sys/devices, relative to the root (`sys/devices/pci0000:00/...`).
+    public var sysfsPath: String
+
+    public var netInterfaces: [String]
+    public var blockDevices: [String]
+
+    public init(address: PCIAddress, vendorID: UInt16, deviceID: UInt16, classCode: UInt32, sysfsPath: String) {
+        self.address = address
+        self.vendorID = vendorID
+        self.deviceID = deviceID
+        self.classCode = classCode
+        self.sysfsPath = sysfsPath
+        self.hasVFIODevice = false
+        self.resetMethods = []
+        self.hasResetAttribute = false
+        self.netInterfaces = []
+        self.blockDevices = []
+    }
+
+    public var baseClass: UInt8 { UInt8(truncatingIfNeeded: classCode >> 16) }
+    public var subClass: UInt8 { UInt8(truncatingIfNeeded: classCode >> 8) }
+
+    /// A PCI-to-PCI, CardBus or semi-transparent bridge: by class code (0604, 0607, 0609), or by
+    /// header type 1 or 2 in config space. Host bridges (0600) are not bridges in this sense: they
+    /// have no secondary bus, and vfio treats them like any other function.
+    public var isBridge: Bool {
+        if baseClass == 0x06 && (subClass == 0x04 || subClass == 0x07 || subClass == 0x09) { return true }
+        guard let headerType else { return false }
+        return headerType & 0x7f == 1 || headerType & 0x7f == 2
+    }
+
+    /// Header type bit 7: the device has more than one function.
+    public var isMultifunction: Bool? { headerType.map { $0 & 0x80 != 0 } }
+
+    public var isVirtualFunction: Bool { physfn != nil }
+
+    /// `8086:10d3`
+    public var ids: String {
+        HexDigits.padded(UInt64(vendorID), width: 4) + ":" + HexDigits.padded(UInt64(deviceID), width: 4)
+    }
+
+    /// "Intel Corporation 82574L Gigabit Network Connection", with numeric ids for what pci.ids lacks.
+    public var displayName: String {
+        let vendor = vendorName ?? "Vendor " + HexDigits.padded(UInt64(vendorID), width: 4)
+        let device = deviceName ?? "Device " + HexDigits.padded(UInt64(deviceID), width: 4)
+        return vendor + " " + device
+    }
+
+    /// "Ethernet controller", or the numeric class when pci.ids has no name.
+    public var classDisplayName: String {
+        className ?? "Class " + HexDigits.padded(UInt64(classCode >> 8), width: 4)
+    }
+}
+
+public struct SRIOVInfo: Sendable, Equatable {
+    public var totalVFs: Int
+    public var numVFs: Int
+    public var driversAutoprobe: Bool?
+    public var vfs: [PCIAddress]
+    /// VF index → address, from the PF's `virtfnN` links.
+    public var vfIndices: [Int: PCIAddress]
+    public var vfDeviceID: UInt16?
+    public var offset: Int?
+    public var stride: Int?
+
+    public init(totalVFs: Int, numVFs: Int, driversAutoprobe: Bool?, vfIndices: [Int: PCIAddress],
+                vfDeviceID: UInt16? = nil, offset: Int? = nil, stride: Int? = nil) {
+        self.totalVFs = totalVFs
+        self.numVFs = numVFs
+        self.driversAutoprobe = driversAutoprobe
+        self.vfIndices = vfIndices
+        self.vfs = vfIndices.values.sorted()
+        self.vfDeviceID = vfDeviceID
+        self.offset = offset
+        self.stride = stride
+    }
+}
+
+/// PCI Express Device/Port type (PCIe capability flags, bits 7:4).
+public enum PCIePortType: UInt8, Sendable, Equatable, CaseIterable {
+    case endpoint = 0x0
+    case legacyEndpoint = 0x1
+    case rootPort = 0x4
+    case upstreamPort = 0x5
+    case downstreamPort = 0x6
+    case pcieToPCIBridge = 0x7
+    case pciToPCIeBridge = 0x8
+    case rootComplexIntegratedEndpoint = 0x9
+    case rootComplexEventCollector = 0xa
+
+    /// snake_case name used in JSON.
+    public var name: String {
+        switch self {
+        case .endpoint: "endpoint"
+        case .legacyEndpoint: "legacy_endpoint"
+        case .rootPort: "root_port"
+        case .upstreamPort: "upstream_port"
+        case .downstreamPort: "downstream_port"
+        case .pcieToPCIBridge: "pcie_to_pci_bridge"
+        case .pciToPCIeBridge: "pci_to_pcie_bridge"
+        case .rootComplexIntegratedEndpoint: "rc_integrated_endpoint"
+        case .rootComplexEventCollector: "rc_event_collector"
+        }
+    }
+}
+
+/// What the checks need from config space, as libpci decoded it.
+public struct ConfigCapabilities: Sendable, Equatable {
+    /// Bytes of config space that were readable (64 for unprivileged readers, 256, or 4096).
+    public var configLength: Int
+    /// PCI Express capability: nil for conventional PCI.
+    public var pcieType: PCIePortType?
+    public var isPCIe: Bool
+    /// DevCap bit 28 (Function Level Reset).
+    public var flr: Bool
+    /// Advanced Features capability with FLR.
+    public var afFLR: Bool
+    /// Power Management capability present, and its No_Soft_Reset bit.
+    public var hasPowerManagement: Bool
+    public var pmNoSoftReset: Bool
+    /// ACS extended capability (nil when absent, or when extended config space was unreadable).
+    public var acs: ACSCapability?
+    /// Extended config space (offset ≥ 0x100) was readable, so `acs == nil` means "no ACS".
+    public var extendedConfigReadable: Bool
+    public var hasSRIOV: Bool
+    public var hasARI: Bool
+
+    public init(configLength: Int, pcieType: PCIePortType?, isPCIe: Bool, flr: Bool, afFLR: Bool,
+                hasPowerManagement: Bool, pmNoSoftReset: Bool, acs: ACSCapability?, extendedConfigReadable: Bool,
+                hasSRIOV: Bool, hasARI: Bool) {
+        self.configLength = configLength
+        self.pcieType = pcieType
+        self.isPCIe = isPCIe
+        self.flr = flr
+        self.afFLR = afFLR
+        self.hasPowerManagement = hasPowerManagement
+        self.pmNoSoftReset = pmNoSoftReset
+        self.acs = acs
+        self.extendedConfigReadable = extendedConfigReadable
+        self.hasSRIOV = hasSRIOV
+        self.hasARI = hasARI
+    }
+}
+
+/// ACS capability and control registers (PCIe spec 7.7.8).
+public struct ACSCapability: Sendable, Equatable {
+    public var capability: UInt16
+    public var control: UInt16
+
+    public init(capability: UInt16, control: UInt16) {
+        self.capability = capability
+        self.control = control
+    }
+
+    public enum Bit: UInt16, CaseIterable, Sendable {
+        case sourceValidation = 0x01
+        case translationBlocking = 0x02
+        case requestRedirect = 0x04
+        case completionRedirect = 0x08
+        case upstreamForwarding = 0x10
+        case egressControl = 0x20
+        case directTranslatedP2P = 0x40
+
+        public var name: String {
+            switch self {
+            case .sourceValidation: "source_validation"
+            case .translationBlocking: "translation_blocking"
+            case .requestRedirect: "request_redirect"
+            case .completionRedirect: "completion_redirect"
+            case .upstreamForwarding: "upstream_forwarding"
+            case .egressControl: "egress_control"
+            case .directTranslatedP2P: "direct_translated_p2p"
+            }
+        }
+    }
+
+    public func supports(_ bit: Bit) -> Bool { capability & bit.rawValue != 0 }
+    public func enables(_ bit: Bit) -> Bool { control & bit.rawValue != 0 }
+}

@@ -1,0 +1,114 @@
+/// The JSON contract for inventory (`list`, `groups`, `show`): see docs/json.md.
+public enum InventoryJSON {
+    public static func hex4(_ value: UInt16) -> String { HexDigits.padded(UInt64(value), width: 4) }
+
+    /// The function object F, streamed (documents hold thousands), keys in order.
+    public static func function(_ f: PCIFunction) -> JSON {
+        .stream(JSONStream { w in
+            w.address("address", f.address)
+            w.strings("block_devices", f.blockDevices)
+            w.bool("boot_vga", f.bootVGA)
+            w.object("capabilities", f.capabilities.map { c in { capabilities(c, &$0) } })
+            w.hex("class", UInt64(f.classCode), width: 6)
+            w.string("class_name", f.className)
+            w.hex("device_id", UInt64(f.deviceID), width: 4)
+            w.string("device_name", f.deviceName)
+            w.string("driver", f.driver)
+            w.string("driver_module", f.driverModule)
+            w.string("driver_override", f.driverOverride)
+            w.bool("has_reset", f.hasResetAttribute)
+            w.int("header_type", f.headerType.map { Int($0 & 0x7f) })
+            w.int("iommu_group", f.iommuGroup)
+            w.bool("is_bridge", f.isBridge)
+            w.bool("multifunction", f.isMultifunction)
+            w.strings("net_interfaces", f.netInterfaces)
+            w.int("numa_node", f.numaNode)
+            w.address("parent", f.parent)
+            w.string("pcie_type", f.capabilities?.pcieType?.name)
+            w.address("physfn", f.physfn)
+            w.strings("reset_methods", f.resetMethods)
+            w.hex("revision", f.revision.map(UInt64.init), width: 2)
+            w.object("sriov", f.sriov.map { s in { sriov(s, &$0) } })
+            w.hex("subsystem_device_id", f.subsystemDeviceID.map(UInt64.init), width: 4)
+            w.string("subsystem_name", f.subsystemName)
+            w.hex("subsystem_vendor_id", f.subsystemVendorID.map(UInt64.init), width: 4)
+            w.string("sysfs_path", "/" + f.sysfsPath)
+            w.hex("vendor_id", UInt64(f.vendorID), width: 4)
+            w.string("vendor_name", f.vendorName)
+            w.int("vf_index", f.vfIndex)
+            w.bool("vfio_device", f.hasVFIODevice)
+        })
+    }
+
+    static func sriov(_ s: SRIOVInfo, _ w: inout JSONObjectWriter) {
+        w.bool("drivers_autoprobe", s.driversAutoprobe)
+        w.int("num_vfs", s.numVFs)
+        w.int("offset", s.offset)
+        w.int("stride", s.stride)
+        w.int("total_vfs", s.totalVFs)
+        w.hex("vf_device_id", s.vfDeviceID.map(UInt64.init), width: 4)
+        w.strings("vfs", s.vfs.map(\.description))
+    }
+
+    static func capabilities(_ c: ConfigCapabilities, _ w: inout JSONObjectWriter) {
+        w.object("acs", c.acs.map { acs in { self.acs(acs, &$0) } })
+        w.bool("af_flr", c.afFLR)
+        w.bool("ari", c.hasARI)
+        w.int("config_bytes", c.configLength)
+        w.bool("extended_config", c.extendedConfigReadable)
+        w.bool("flr", c.flr)
+        w.bool("pcie", c.isPCIe)
+        w.bool("pm_no_soft_reset", c.pmNoSoftReset)
+        w.bool("power_management", c.hasPowerManagement)
+        w.bool("sriov", c.hasSRIOV)
+    }
+
+    static func acs(_ acs: ACSCapability, _ w: inout JSONObjectWriter) {
+        w.hex("capability", UInt64(acs.capability), width: 4)
+        w.hex("control", UInt64(acs.control), width: 4)
+        w.strings("enabled", ACSCapability.Bit.allCases.filter(acs.enables).map(\.name))
+        w.strings("supported", ACSCapability.Bit.allCases.filter(acs.supports).map(\.name))
+    }
+
+    public static func group(_ group: IOMMUGroup, in snapshot: HostSnapshot) -> JSON {
+        .object([
+            "id": .int(group.id),
+            "type": .optional(group.type),
+            "reserved_regions": .array(group.reservedRegions.map { region in
+                .object([
+                    "start": .string("0x" + HexDigits.padded(region.start, width: 16)),
+                    "end": .string("0x" + HexDigits.padded(region.end, width: 16)),
+                    "type": .string(region.type),
+                ])
+            }),
+            "functions": .array(group.members.compactMap { snapshot.function($0).map(function) }),
+        ])
+    }
+
+    public static func iommu(_ state: IOMMUState) -> JSON {
+        .object([
+            "units": .strings(state.units),
+            "group_count": .int(state.groupCount),
+            "enabled": .bool(state.hasGroups),
+        ])
+    }
+
+    public static func list(_ snapshot: HostSnapshot, mapper: PieceMapper = .serial) -> JSON {
+        .document(["functions": mapper.array(snapshot.functions.count, depth: 2) { function(snapshot.functions[$0]) }])
+    }
+
+    public static func groups(_ snapshot: HostSnapshot, mapper: PieceMapper = .serial) -> JSON {
+        .document([
+            "groups": mapper.array(snapshot.groups.count, depth: 2) { group(snapshot.groups[$0], in: snapshot) },
+            "iommu": iommu(snapshot.iommu),
+            "ungrouped": .strings(snapshot.functions.filter { $0.iommuGroup == nil }.map(\.address.description)),
+        ])
+    }
+
+    public static func show(_ function: PCIFunction, in snapshot: HostSnapshot) -> JSON {
+        var fields: JSONObject = ["function": InventoryJSON.function(function)]
+        fields["group"] = snapshot.group(of: function.address).map { group($0, in: snapshot) } ?? .null
+        fields["upstream_path"] = .strings(snapshot.upstreamPath(of: function.address).map(\.address.description))
+        return .document(fields)
+    }
+}

@@ -1,0 +1,185 @@
+import Dispatch
+import Glibc
+import VFIOCore
+
+/// The device layer: reads a host (live, or a tree under `--root`) into a HostSnapshot.
+/// It reads and never decides; it changes nothing.
+public struct DeviceLayer: Sendable {
+    public let root: HostRoot
+    /// pci.ids to name devices from; nil for libpci's default.
+    public let idsPath: String?
+    /// Worker threads for reading function directories (sysfs reads are syscall-bound).
+    public let workers: Int
+
+    public init(root: HostRoot, idsPath: String? = nil, workers: Int? = nil) {
+        self.root = root
+        self.idsPath = idsPath
+        self.workers = max(1, workers ?? min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }
+
+    public struct Options: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// Names from pci.ids.
+        public static let names = Options(rawValue: 1)
+        /// Each group's `type` and `reserved_regions`.
+        public static let groupDetails = Options(rawValue: 2)
+        public static let all: Options = [.names, .groupDetails]
+    }
+
+    /// Reads every PCI function and IOMMU group.
+    public func snapshot(_ options: Options = .all) throws(VFIOError) -> HostSnapshot {
+        let entries = try busEntries()
+        var functions = try readFunctions(entries)
+        if options.contains(.names) { try name(&functions) }
+        attachVFIndices(&functions)
+        attachDriverModules(&functions)
+        attachClassDevices(&functions, classDirectory: SysfsLayout.classNet) { $0.netInterfaces.append($1) }
+        attachClassDevices(&functions, classDirectory: SysfsLayout.classBlock) { $0.blockDevices.append($1) }
+        var groups = HostSnapshot.groups(of: functions)
+        let groupEntries = FileRead.entries(root.path(SysfsLayout.iommuGroups))
+        if options.contains(.groupDetails) {
+            for position in groups.indices { readGroupDetails(&groups[position]) }
+        }
+        let iommu = IOMMUState(units: (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted(),
+                               groupsDirectoryExists: groupEntries != nil,
+                               groupCount: groupEntries?.count ?? 0)
+        let cpuinfo = FileRead.text(root.path(SysfsLayout.cpuinfo), limit: 16384) ?? ""
+        return HostSnapshot(functions: functions, groups: groups, iommu: iommu,
+                            cpuVendor: CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo)))
+    }
+
+    /// The entries of sys/bus/pci/devices that name PCI functions, by address.
+    func busEntries() throws(VFIOError) -> [(PCIAddress, String)] {
+        let path = root.path(SysfsLayout.busDevices)
+        guard let names = FileRead.entries(path) else {
+            let reason = Errno.describe(errno)
+            throw .failed("cannot read \(path): \(reason)",
+                          hint: root.isLive ? "is sysfs mounted on /sys?"
+                              : "--root must hold a sys/ tree in the kernel's layout (make one with 'vfioctl snapshot DIR')")
+        }
+        return names.compactMap { name in PCIAddress(name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Reads function directories on `workers` threads, each with its own libpci handle.
+    private func readFunctions(_ entries: [(PCIAddress, String)]) throws(VFIOError) -> [PCIFunction] {
+        let reader = FunctionReader(root: root)
+        var handles: [LibPCI] = []
+        for _ in 0..<workerCount(for: entries.count) { handles.append(try LibPCI(root: root, idsPath: idsPath)) }
+        let perWorker = SendableBox(handles.map { pci -> (LibPCI, Scratch, PathDirectory?) in
+            let scratch = Scratch()
+            return (pci, scratch, PathDirectory(root.path(SysfsLayout.busDevices), scratch: scratch))
+        })
+        return parallelMap(entries.count) { worker, position in
+            let (address, name) = entries[position]
+            let (pci, scratch, bus) = perWorker.value[worker]
+            guard let bus else { return nil }
+            return reader.read(address, busEntry: name, bus: bus, pci: pci, scratch: scratch)
+        }.compactMap { $0 ?? nil }
+    }
+
+    private func workerCount(for items: Int) -> Int { min(workers, max(1, items / 64)) }
+
+    /// `body(worker, index)` for every index, on up to `workers` threads; results in index order.
+    private func parallelMap<T>(_ count: Int, _ body: @escaping @Sendable (Int, Int) -> T) -> [T?] {
+        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        let shared = SendableBuffer(results)
+        let workerCount = workerCount(for: count)
+        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+            var position = worker
+            while position < count {
+                shared.buffer[position] = body(worker, position)
+                position += workerCount
+            }
+        }
+        return Array(results)
+    }
+
+    /// Names from pci.ids through libpci, each distinct id looked up once.
+    private func name(_ functions: inout [PCIFunction]) throws(VFIOError) {
+        let pci = try LibPCI(root: root, idsPath: idsPath)
+        var vendors: [UInt16: String?] = [:]
+        var devices: [UInt32: String?] = [:]
+        var classes: [UInt32: String?] = [:]
+        for position in functions.indices {
+            let f = functions[position]
+            if vendors[f.vendorID] == nil { vendors[f.vendorID] = .some(pci.vendorName(f.vendorID)) }
+            let deviceKey = UInt32(f.vendorID) << 16 | UInt32(f.deviceID)
+            if devices[deviceKey] == nil { devices[deviceKey] = .some(pci.deviceName(f.vendorID, f.deviceID)) }
+            let classKey = f.classCode >> 8
+            if classes[classKey] == nil { classes[classKey] = .some(pci.className(f.classCode)) }
+            functions[position].vendorName = vendors[f.vendorID] ?? nil
+            functions[position].deviceName = devices[deviceKey] ?? nil
+            functions[position].className = classes[classKey] ?? nil
+            if let sv = f.subsystemVendorID, let sd = f.subsystemDeviceID, sv != 0, sv != 0xffff {
+                // As lspci prints it: the subsystem vendor, then the subsystem device when pci.ids has it.
+                let parts = [pci.subsystemVendorName(sv), pci.subsystemName(f.vendorID, f.deviceID, sv, sd)]
+                let name = parts.compactMap { $0 }.joined(separator: " ")
+                functions[position].subsystemName = name.isEmpty ? nil : name
+            }
+        }
+    }
+
+    /// A VF's index comes from its PF's `virtfnN` link.
+    private func attachVFIndices(_ functions: inout [PCIFunction]) {
+        var indices: [PCIAddress: Int] = [:]
+        for f in functions {
+            for (index, vf) in f.sriov?.vfIndices ?? [:] { indices[vf] = index }
+        }
+        guard !indices.isEmpty else { return }
+        for position in functions.indices {
+            if let index = indices[functions[position].address] { functions[position].vfIndex = index }
+        }
+    }
+
+    /// The module behind each driver (sys/bus/pci/drivers/NAME/module), read once per driver.
+    private func attachDriverModules(_ functions: inout [PCIFunction]) {
+        var modules: [String: String?] = [:]
+        for position in functions.indices {
+            guard let driver = functions[position].driver else { continue }
+            if modules[driver] == nil {
+                let link = FileRead.link(root.path(SysfsLayout.drivers + "/" + driver + "/module"))
+                modules[driver] = .some(link.map(SysfsPaths.lastComponent))
+            }
+            functions[position].driverModule = modules[driver] ?? nil
+        }
+    }
+
+    /// Network interfaces and block devices sit below a PCI function in sys/devices; their
+    /// /sys/class links say where.
+    private func attachClassDevices(_ functions: inout [PCIFunction], classDirectory: String,
+                                    _ attach: (inout PCIFunction, String) -> Void) {
+        guard let names = FileRead.entries(root.path(classDirectory))?.sorted() else { return }
+        let path = root.path(classDirectory)
+        let directories = SendableBox((0..<workerCount(for: names.count)).map { _ in PathDirectory(path, scratch: Scratch()) })
+        let owners = parallelMap(names.count) { worker, position in
+            // The link text names the PCI path itself ("../../devices/pci0000:00/0000:00:03.0/net/eth0").
+            directories.value[worker]?.link(names[position], SysfsPaths.owningFunction(bytes:)) ?? nil
+        }
+        var positions: [PCIAddress: Int] = [:]
+        for (position, f) in functions.enumerated() { positions[f.address] = position }
+        for (name, owner) in zip(names, owners) {
+            if let owner = owner ?? nil, let position = positions[owner] { attach(&functions[position], name) }
+        }
+    }
+
+    private func readGroupDetails(_ group: inout IOMMUGroup) {
+        let path = root.path(SysfsLayout.iommuGroups + "/\(group.id)")
+        group.type = FileRead.text(path + "/type")?.trimmingWhitespace()
+        group.reservedRegions = FileRead.text(path + "/reserved_regions").map(SysfsValues.reservedRegions) ?? []
+    }
+}
+
+/// Hands a buffer to worker threads that write disjoint positions.
+private struct SendableBuffer<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
+    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
+}
+
+/// Hands per-worker libpci handles to the workers; worker N only touches handle N.
+private struct SendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,155 @@
+import Glibc
+import VFIOCore
+
+/// The injected root every path is read under: "/" on a live host, a directory in tests and
+/// for snapshots (`--root DIR`, `VFIOCTL_ROOT`).
+public struct HostRoot: Sendable, Equatable, CustomStringConvertible {
+    /// Absolute, without a trailing slash ("" stands for "/").
+    public let prefix: String
+
+    public static let live = HostRoot(validated: "")
+
+    private init(validated prefix: String) { self.prefix = prefix }
+
+    /// A root directory; relative paths are taken from the current directory.
+    public init(_ path: String) throws(VFIOError) {
+        guard !path.isEmpty else { throw .usage("the root directory is empty", hint: "omit --root to read this host") }
+        var absolute = path
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            guard getcwd(&buffer, buffer.count) != nil else {
+                throw .failed("cannot resolve '\(path.printable)': the current directory is unreadable")
+            }
+            absolute = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } + "/" + path
+        }
+        let normalized = "/" + SysfsPaths.resolve(link: absolute, in: "")
+        var info = stat()
+        guard stat(normalized, &info) == 0 else {
+            throw .usage("root '\(path.printable)' does not exist: \(Errno.describe(errno))",
+                         hint: "--root names a directory holding a sys/ tree, e.g. one made by 'vfioctl snapshot DIR'")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw .usage("root '\(path.printable)' is not a directory",
+                         hint: "--root names a directory holding a sys/ tree, e.g. one made by 'vfioctl snapshot DIR'")
+        }
+        self.prefix = normalized == "/" ? "" : normalized
+    }
+
+    public var isLive: Bool { prefix.isEmpty }
+
+    /// The absolute path of `relative` ("sys/bus/pci") under this root.
+    public func path(_ relative: String) -> String { prefix + "/" + relative }
+
+    public var description: String { prefix.isEmpty ? "/" : prefix }
+}
+
+/// errno as text.
+public enum Errno {
+    public static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+}
+
+/// An open directory, for reading many attributes with short relative opens (openat), which
+/// costs far less than resolving the full sysfs path (and its bus symlink) for every file.
+final class Directory {
+    private let stream: OpaquePointer
+    let fd: Int32
+
+    init?(_ path: String) {
+        guard let stream = opendir(path) else { return nil }
+        self.stream = stream
+        self.fd = dirfd(stream)
+    }
+
+    deinit { closedir(stream) }
+
+    /// Entry names (without "." and ".."), read once.
+    func entries() -> [String] {
+        rewinddir(stream)
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// A small text attribute, or nil when it is absent or unreadable.
+    func read(_ name: String) -> String? { FileRead.attribute(at: fd, name) }
+
+    func readLink(_ name: String) -> String? { FileRead.link(at: fd, name) }
+
+    func size(_ name: String) -> Int? {
+        var info = stat()
+        guard fstatat(fd, name, &info, 0) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+}
+
+/// Reads of small files and links, relative to a directory descriptor or absolute.
+enum FileRead {
+    /// A sysfs attribute: at most a page, which the kernel returns in one read, so a read that
+    /// does not fill the buffer is the whole file (one read syscall, not two).
+    static func attribute(at directory: Int32, _ name: String) -> String? {
+        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4097) { buffer -> String? in
+            guard let base = buffer.baseAddress else { return nil }
+            var count = 0
+            while count < buffer.count {
+                let got = Glibc.read(fd, base + count, buffer.count - count)
+                if got < 0 && errno == EINTR { continue }
+                if got < 0 { return nil }
+                count += got
+                if got == 0 || count < 4096 { break }
+            }
+            return String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self)
+        }
+    }
+
+    /// Up to 64 KiB of text (sysfs attributes are at most a page).
+    static func text(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int = 65536) -> String? {
+        bytes(at: directory, path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func bytes(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int) -> [UInt8]? {
+        let fd = openat(directory, path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var failed = false
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            while result.count < limit {
+                let count = Glibc.read(fd, buffer.baseAddress, min(buffer.count, limit - result.count))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    failed = true
+                    return
+                }
+                if count == 0 { return }
+                result.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: count))
+            }
+        }
+        return failed ? nil : result
+    }
+
+    static func link(at directory: Int32 = AT_FDCWD, _ path: String) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 4096) { buffer -> String? in
+            guard let base = buffer.baseAddress else { return nil }
+            let count = readlinkat(directory, path, base, buffer.count)
+            guard count > 0 else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(start: base, count: count), as: UTF8.self)
+        }
+    }
+
+    static func entries(_ path: String) -> [String]? {
+        Directory(path)?.entries()
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+}

@@ -1,0 +1,97 @@
+import CPCIShim
+import VFIOCore
+
+/// libpci, pointed at the root's sys/bus/pci (`sysfs.path`), for pci.ids names and for
+/// config-space capabilities. One instance per thread: libpci handles are not shared.
+final class LibPCI {
+    private let handle: OpaquePointer
+
+    /// `idsPath`: a pci.ids file; nil for libpci's default (/usr/share/misc/pci.ids).
+    init(root: HostRoot, idsPath: String? = nil) throws(VFIOError) {
+        var message = [CChar](repeating: 0, count: 256)
+        guard let handle = vfioctl_pci_open(root.path("sys/bus/pci"), idsPath, &message, Int32(message.count)) else {
+            throw .failed("libpci could not start: " + message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
+                          hint: "check that libpci3 is installed and the root holds sys/bus/pci")
+        }
+        self.handle = handle
+    }
+
+    deinit { vfioctl_pci_close(handle) }
+
+    private func lookup(_ body: (UnsafeMutablePointer<CChar>, Int32) -> Int32) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { buffer in
+            guard let base = buffer.baseAddress, body(base, Int32(buffer.count)) == 1 else { return nil }
+            return String(cString: base)
+        }
+    }
+
+    func vendorName(_ vendor: UInt16) -> String? {
+        lookup { vfioctl_pci_vendor_name(handle, $0, $1, vendor) }
+    }
+
+    func deviceName(_ vendor: UInt16, _ device: UInt16) -> String? {
+        lookup { vfioctl_pci_device_name(handle, $0, $1, vendor, device) }
+    }
+
+    func subsystemName(_ vendor: UInt16, _ device: UInt16, _ subvendor: UInt16, _ subdevice: UInt16) -> String? {
+        lookup { vfioctl_pci_subsystem_name(handle, $0, $1, vendor, device, subvendor, subdevice) }
+    }
+
+    func subsystemVendorName(_ subvendor: UInt16) -> String? {
+        lookup { vfioctl_pci_subsystem_vendor_name(handle, $0, $1, subvendor) }
+    }
+
+    func className(_ classCode: UInt32) -> String? {
+        lookup { vfioctl_pci_class_name(handle, $0, $1, UInt16(truncatingIfNeeded: classCode >> 8)) }
+    }
+
+    /// The header registers and capabilities of one function.
+    struct ConfigRead {
+        var vendorID: UInt16
+        var deviceID: UInt16
+        var classCode: UInt32
+        var revision: UInt8
+        var headerType: UInt8
+        var subsystemVendorID: UInt16
+        var subsystemDeviceID: UInt16
+        var capabilities: ConfigCapabilities
+    }
+
+    /// Reads config space through libpci's own sysfs access (sysfs.path under the root).
+    func readConfig(_ address: PCIAddress, sizeHint: Int) -> ConfigRead? {
+        var caps = vfioctl_pci_caps()
+        guard vfioctl_pci_read_caps(handle, address.domain, Int32(address.bus), Int32(address.device),
+                                    Int32(address.function), Int32(sizeHint), &caps) == 1 else { return nil }
+        return ConfigRead(caps)
+    }
+
+    /// Decodes config space bytes already read: libpci walks the capabilities over them.
+    func decodeConfig(_ address: PCIAddress, _ bytes: UnsafeRawBufferPointer) -> ConfigRead? {
+        var caps = vfioctl_pci_caps()
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              vfioctl_pci_decode_caps(handle, address.domain, Int32(address.bus), Int32(address.device),
+                                      Int32(address.function), base, Int32(bytes.count), &caps) == 1
+        else { return nil }
+        return ConfigRead(caps)
+    }
+}
+
+extension LibPCI.ConfigRead {
+    init(_ caps: vfioctl_pci_caps) {
+        let capabilities = ConfigCapabilities(
+            configLength: Int(caps.config_len),
+            pcieType: caps.has_pcie != 0 ? PCIePortType(rawValue: caps.pcie_type) : nil,
+            isPCIe: caps.has_pcie != 0,
+            flr: caps.devcap_flr != 0,
+            afFLR: caps.af_flr != 0,
+            hasPowerManagement: caps.has_pm != 0,
+            pmNoSoftReset: caps.pm_no_soft_reset != 0,
+            acs: caps.has_acs != 0 ? ACSCapability(capability: caps.acs_cap, control: caps.acs_ctrl) : nil,
+            extendedConfigReadable: caps.ext_caps_read != 0,
+            hasSRIOV: caps.has_sriov != 0,
+            hasARI: caps.has_ari != 0)
+        self.init(vendorID: caps.vendor_id, deviceID: caps.device_id, classCode: caps.class_code,
+                  revision: caps.revision, headerType: caps.header_type, subsystemVendorID: caps.subsystem_vendor_id,
+                  subsystemDeviceID: caps.subsystem_device_id, capabilities: capabilities)
+    }
+}

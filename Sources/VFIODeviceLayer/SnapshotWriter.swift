@@ -1,0 +1,184 @@
+import Glibc
+import VFIOCore
+
+/// `vfioctl snapshot DIR`: copies what the device layer reads (the entries of SysfsLayout) into
+/// DIR, links kept as the kernel wrote them (relative), so `--root DIR` replays the host.
+/// It reads the host and writes only under DIR.
+public struct SnapshotWriter {
+    public let source: HostRoot
+
+    public init(source: HostRoot) { self.source = source }
+
+    public struct Summary: Sendable, Equatable {
+        public var functions: Int
+        public var files: Int
+        public var links: Int
+    }
+
+    public func write(to destination: String) throws(VFIOError) -> Summary {
+        try prepare(destination)
+        var copier = Copier(source: source, destination: destination)
+        let layer = DeviceLayer(root: source, workers: 1)
+        let entries = try layer.busEntries()
+        let reader = FunctionReader(root: source)
+        var groups: Set<String> = []
+        var drivers: Set<String> = []
+        for (_, name) in entries {
+            copier.link(SysfsLayout.busDevices + "/" + name)
+            let path = reader.devicePath(ofBusEntry: name)
+            copier.directoryChain(path)
+            guard let names = FileRead.entries(source.path(path)) else { continue }
+            let present = Set(names)
+            for attribute in SysfsLayout.functionAttributes where present.contains(attribute) {
+                copier.file(path + "/" + attribute)
+            }
+            if present.contains(SysfsLayout.config) { copier.file(path + "/" + SysfsLayout.config, limit: 4096) }
+            if present.contains("reset") { copier.marker(path + "/reset", mode: 0o200) }
+            if present.contains("vfio-dev") {
+                copier.directory(path + "/vfio-dev")
+                for child in FileRead.entries(source.path(path + "/vfio-dev")) ?? [] {
+                    copier.directory(path + "/vfio-dev/" + child)
+                }
+            }
+            for link in SysfsLayout.functionLinks + names.filter({ SysfsValues.virtfnIndex($0) != nil })
+            where present.contains(link) {
+                guard let target = copier.link(path + "/" + link) else { continue }
+                if link == "driver" { drivers.insert(SysfsPaths.lastComponent(of: target)) }
+                if link == "iommu_group" { groups.insert(SysfsPaths.resolve(link: target, in: path)) }
+            }
+        }
+        for driver in drivers.sorted() {
+            let path = SysfsLayout.drivers + "/" + driver
+            copier.directory(path)
+            if let module = copier.link(path + "/module") {
+                copier.directory(SysfsPaths.resolve(link: module, in: path))
+            }
+        }
+        // Every group directory, not only the groups of functions that were read.
+        for group in FileRead.entries(source.path(SysfsLayout.iommuGroups)) ?? [] {
+            groups.insert(SysfsLayout.iommuGroups + "/" + group)
+        }
+        copier.directory(SysfsLayout.iommuGroups)
+        for group in groups.sorted() {
+            copier.directory(group + "/devices")
+            for attribute in SysfsLayout.groupAttributes { copier.file(group + "/" + attribute) }
+            for member in FileRead.entries(source.path(group + "/devices")) ?? [] {
+                copier.link(group + "/devices/" + member)
+            }
+        }
+        for unit in FileRead.entries(source.path(SysfsLayout.classIOMMU)) ?? [] {
+            let link = SysfsLayout.classIOMMU + "/" + unit
+            guard let target = copier.link(link) else { continue }
+            let unitPath = SysfsPaths.resolve(link: target, in: SysfsLayout.classIOMMU)
+            copier.directory(unitPath)
+            for attribute in SysfsLayout.iommuUnitAttributes { copier.file(unitPath + "/" + attribute) }
+        }
+        if FileRead.entries(source.path(SysfsLayout.classIOMMU)) != nil { copier.directory(SysfsLayout.classIOMMU) }
+        for classDirectory in [SysfsLayout.classNet, SysfsLayout.classBlock] {
+            guard let names = FileRead.entries(source.path(classDirectory)) else { continue }
+            copier.directory(classDirectory)
+            for name in names {
+                guard let target = copier.link(classDirectory + "/" + name) else { continue }
+                copier.directory(SysfsPaths.resolve(link: target, in: classDirectory))
+            }
+        }
+        copier.file(SysfsLayout.cpuinfo, limit: 1 << 22)
+        if let failure = copier.firstFailure { throw failure }
+        return Summary(functions: entries.count, files: copier.files, links: copier.links)
+    }
+
+    /// DIR must be new or empty: a snapshot never overwrites or mixes with other files.
+    private func prepare(_ destination: String) throws(VFIOError) {
+        if let existing = FileRead.entries(destination) {
+            guard existing.isEmpty else {
+                throw .usage("'\(destination.printable)' already exists and is not empty",
+                             hint: "name a new or empty directory for the snapshot")
+            }
+            return
+        }
+        guard Copier.makeDirectories(destination) else {
+            throw .failed("cannot create '\(destination.printable)': \(Errno.describe(errno))",
+                          hint: "check the parent directory exists and is writable")
+        }
+    }
+}
+
+/// Copies files, links and directories from a root to a destination, relative path for path.
+private struct Copier {
+    let source: HostRoot
+    let destination: String
+    var files = 0
+    var links = 0
+    var created: Set<String> = []
+    var firstFailure: VFIOError?
+
+    init(source: HostRoot, destination: String) {
+        self.source = source
+        self.destination = destination.hasSuffix("/") ? String(destination.dropLast()) : destination
+    }
+
+    static func makeDirectories(_ path: String) -> Bool {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+
+    mutating func directory(_ relative: String) {
+        guard !relative.isEmpty, !created.contains(relative) else { return }
+        if !Copier.makeDirectories(destination + "/" + relative) {
+            fail("cannot create \(destination)/\(relative): \(Errno.describe(errno))")
+        }
+        var path = relative
+        while !path.isEmpty, created.insert(path).inserted { path = SysfsPaths.directory(of: path) }
+    }
+
+    /// Creates the directories along `relative`.
+    mutating func directoryChain(_ relative: String) { directory(relative) }
+
+    /// Copies a readable file; a missing or unreadable file is skipped (the reader skips it too).
+    mutating func file(_ relative: String, limit: Int = 65536) {
+        guard let bytes = FileRead.bytes(source.path(relative), limit: limit) else { return }
+        directory(SysfsPaths.directory(of: relative))
+        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
+            written += count
+        }
+        files += 1
+    }
+
+    /// An empty file whose presence is what matters (write-only attributes such as `reset`).
+    mutating func marker(_ relative: String, mode: mode_t) {
+        directory(SysfsPaths.directory(of: relative))
+        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
+        close(fd)
+        files += 1
+    }
+
+    /// Recreates a link with the same text; returns the text.
+    @discardableResult
+    mutating func link(_ relative: String) -> String? {
+        guard let target = FileRead.link(source.path(relative)) else { return nil }
+        directory(SysfsPaths.directory(of: relative))
+        let path = destination + "/" + relative
+        if symlink(target, path) != 0 && errno != EEXIST {
+            fail("cannot link \(path): \(Errno.describe(errno))")
+            return target
+        }
+        links += 1
+        return target
+    }
+
+    private mutating func fail(_ message: String) {
+        if firstFailure == nil { firstFailure = .failed(message, hint: "check free space and permissions under the snapshot directory") }
+    }
+}

@@ -1,0 +1,282 @@
+import Glibc
+import VFIOCore
+
+/// One PCI function of a fake host.
+public struct FakeFunction: Sendable {
+    public var address: PCIAddress
+    public var vendorID: UInt16
+    public var deviceID: UInt16
+    public var classCode: UInt32
+    public var subsystemVendorID: UInt16? = nil
+    public var subsystemDeviceID: UInt16? = nil
+    public var revision: UInt8 = 1
+    /// The upstream bridge or port; nil for a function on a root bus.
+    public var parent: PCIAddress? = nil
+    public var group: Int? = nil
+    public var driver: String? = nil
+    /// The driver's module (nil: builtin, no `module` link).
+    public var driverModule: String? = nil
+    /// What `driver_override` reads; nil writes "(null)" as the kernel does.
+    public var driverOverride: String? = nil
+    public var numaNode: Int = -1
+    /// Contents of `reset_method`; nil omits it (kernels before 5.15).
+    public var resetMethods: [String]? = ["flr", "bus"]
+    /// Config space; nil omits the `config` file.
+    public var config: ConfigSpace?
+    /// SR-IOV PF attributes.
+    public var sriov: (total: Int, autoprobe: Bool)? = nil
+    /// For a VF: its PF and index.
+    public var physfn: (pf: PCIAddress, index: Int)? = nil
+    public var netInterfaces: [String] = []
+    /// Block devices with their path below the function ("nvme/nvme0/nvme0n1").
+    public var blockDevices: [(name: String, path: String)] = []
+    public var bootVGA: Bool? = nil
+    /// Attributes to leave out (to model older kernels or damaged trees).
+    public var omitAttributes: Set<String> = []
+    /// Extra attribute files.
+    public var extraAttributes: [String: String] = [:]
+
+    public init(_ address: String, vendor: UInt16, device: UInt16, class classCode: UInt32,
+                parent: String? = nil, group: Int? = nil, driver: String? = nil) {
+        guard let parsed = PCIAddress(address) else { preconditionFailure("bad test address \(address)") }
+        self.address = parsed
+        self.vendorID = vendor
+        self.deviceID = device
+        self.classCode = classCode
+        self.parent = parent.flatMap { PCIAddress($0) }
+        self.group = group
+        self.driver = driver
+        self.driverModule = driver
+        var config = ConfigSpace(vendorID: vendor, deviceID: device, classCode: classCode)
+        if classCode >> 8 == 0x0604 { config.headerType = 1 }
+        self.config = config
+    }
+
+    public var isBridge: Bool { config?.headerType == 1 || classCode >> 8 == 0x0604 }
+}
+
+/// Builds a sysfs tree in the kernel's layout under a directory:
+///   sys/devices/pciDDDD:BB/<bridge>/<function>/{vendor,device,class,...,config}
+///   sys/bus/pci/devices/<address> -> ../../../devices/...           (relative links)
+///   <function>/iommu_group -> ../../../kernel/iommu_groups/N, with devices/ back links
+///   <function>/driver -> ../../../bus/pci/drivers/NAME, with the driver's back links and module
+///   physfn / virtfnN, sys/class/net, sys/class/block, sys/class/iommu, proc/cpuinfo
+public struct FakeSysfs {
+    public let root: String
+    public private(set) var functions: [FakeFunction] = []
+    public var iommuUnits: [String] = []
+    public var cpuVendor = "GenuineIntel"
+    /// Groups that exist without members in the fake (to model damaged trees); normally empty.
+    public var groupType = "DMA"
+
+    /// A new fake host in a fresh temporary directory.
+    public init() {
+        var template = Array("/tmp/vfioctl-fake.XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
+            guard let base = buffer.baseAddress else { return false }
+            return mkdtemp(base) != nil
+        }
+        precondition(made, "mkdtemp failed")
+        self.root = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// A fake host in `root`, created if missing.
+    public init(root: String) {
+        self.root = root
+        var current = root.hasPrefix("/") ? "" : "."
+        for component in root.split(separator: "/") {
+            current += "/" + component
+            mkdir(current, 0o755)
+        }
+    }
+
+    public mutating func add(_ function: FakeFunction) { functions.append(function) }
+
+    /// A host with an IOMMU: groups exist and /sys/class/iommu has a unit.
+    public mutating func withIOMMU(_ units: [String] = ["dmar0"]) { iommuUnits = units }
+
+    /// Deletes the tree.
+    public func remove() { FakeSysfs.removeTree(root) }
+
+    /// Removes a directory tree without following links.
+    public static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR, let stream = opendir(path) {
+            var names: [String] = []
+            while let entry = readdir(stream) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(stream)
+            for name in names { removeTree(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// The function's directory relative to the root.
+    public func devicePath(_ address: PCIAddress) -> String {
+        guard let f = functions.first(where: { $0.address == address }) else {
+            preconditionFailure("no fake function \(address)")
+        }
+        let hostBridge = "pci" + HexDigits.padded(UInt64(address.domain), width: 4) + ":"
+            + HexDigits.padded(UInt64(address.bus), width: 2)
+        guard let parent = f.parent else { return "sys/devices/\(hostBridgeName(of: f))/\(address)" }
+        let parentPath = devicePath(parent)
+        // A function in another domain than its parent sits behind a host bridge of its own (VMD).
+        if parent.domain != address.domain { return parentPath + "/" + hostBridge + "/" + address.description }
+        return parentPath + "/" + address.description
+    }
+
+    private func hostBridgeName(of f: FakeFunction) -> String {
+        // The root bus a function sits on: its own bus when it has no parent.
+        "pci" + HexDigits.padded(UInt64(f.address.domain), width: 4) + ":" + HexDigits.padded(UInt64(f.address.bus), width: 2)
+    }
+
+    /// Writes the tree.
+    public func build() {
+        for unit in iommuUnits {
+            let unitPath = "sys/devices/virtual/iommu/\(unit)"
+            makeDirectory(unitPath)
+            write(unitPath + "/intel-iommu/ecap", "f00f4a\n")
+            write(unitPath + "/intel-iommu/cap", "d2008c40660462\n")
+            link("sys/class/iommu/\(unit)", to: unitPath)
+        }
+        makeDirectory("sys/bus/pci/devices")
+        makeDirectory("sys/bus/pci/drivers")
+        makeDirectory("sys/kernel/iommu_groups")
+        write("sys/bus/pci/drivers_probe", "", mode: 0o200)
+        write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: \(cpuVendor)\nflags\t\t: fpu vmx\n\n")
+        for f in functions { buildFunction(f) }
+    }
+
+    private func buildFunction(_ f: FakeFunction) {
+        let address = f.address.description
+        let path = devicePath(f.address)
+        makeDirectory(path)
+        var attributes: [String: String] = [
+            "vendor": "0x" + HexDigits.padded(UInt64(f.vendorID), width: 4),
+            "device": "0x" + HexDigits.padded(UInt64(f.deviceID), width: 4),
+            "class": "0x" + HexDigits.padded(UInt64(f.classCode), width: 6),
+            "revision": "0x" + HexDigits.padded(UInt64(f.revision), width: 2),
+            "subsystem_vendor": "0x" + HexDigits.padded(UInt64(f.subsystemVendorID ?? 0), width: 4),
+            "subsystem_device": "0x" + HexDigits.padded(UInt64(f.subsystemDeviceID ?? 0), width: 4),
+            "driver_override": f.driverOverride ?? "(null)",
+            "numa_node": String(f.numaNode),
+            "enable": f.driver == nil ? "0" : "1",
+        ]
+        if let methods = f.resetMethods { attributes["reset_method"] = methods.joined(separator: " ") }
+        // As pci_uevent writes it: upper-case ids, class without leading zeros.
+        let hex4: (UInt16) -> String = { HexDigits.padded(UInt64($0), width: 4).uppercased() }
+        attributes["uevent"] = (f.driver.map { "DRIVER=\($0)\n" } ?? "")
+            + "PCI_CLASS=" + HexDigits.padded(UInt64(f.classCode), width: 1).uppercased() + "\n"
+            + "PCI_ID=\(hex4(f.vendorID)):\(hex4(f.deviceID))\n"
+            + "PCI_SUBSYS_ID=\(hex4(f.subsystemVendorID ?? 0)):\(hex4(f.subsystemDeviceID ?? 0))\n"
+            + "PCI_SLOT_NAME=\(address)\n"
+            + "MODALIAS=pci:v0000\(hex4(f.vendorID))d0000\(hex4(f.deviceID))sv0000\(hex4(f.subsystemVendorID ?? 0))"
+            + "sd0000\(hex4(f.subsystemDeviceID ?? 0))bc"
+            + HexDigits.padded(UInt64(f.classCode >> 16), width: 2).uppercased() + "sc"
+            + HexDigits.padded(UInt64((f.classCode >> 8) & 0xff), width: 2).uppercased() + "i"
+            + HexDigits.padded(UInt64(f.classCode & 0xff), width: 2).uppercased()
+        if let bootVGA = f.bootVGA { attributes["boot_vga"] = bootVGA ? "1" : "0" }
+        if let sriov = f.sriov {
+            let vfs = functions.filter { $0.physfn?.pf == f.address }
+            attributes["sriov_totalvfs"] = String(sriov.total)
+            attributes["sriov_numvfs"] = String(vfs.count)
+            attributes["sriov_drivers_autoprobe"] = sriov.autoprobe ? "1" : "0"
+            attributes["sriov_offset"] = "1"
+            attributes["sriov_stride"] = "1"
+            attributes["sriov_vf_device"] = HexDigits.padded(UInt64(vfs.first?.deviceID ?? f.deviceID), width: 4)
+            for vf in vfs {
+                guard let index = vf.physfn?.index else { continue }
+                link(path + "/virtfn\(index)", to: devicePath(vf.address))
+            }
+        }
+        for (name, value) in f.extraAttributes { attributes[name] = value }
+        for (name, value) in attributes where !f.omitAttributes.contains(name) { write(path + "/" + name, value + "\n") }
+        if let methods = f.resetMethods, !methods.isEmpty, !f.omitAttributes.contains("reset") {
+            write(path + "/reset", "", mode: 0o200)
+        }
+        if let config = f.config, !f.omitAttributes.contains("config") {
+            // Config space agrees with the attributes, as on a real host.
+            var config = config
+            if f.isBridge { config.headerType = 1 }
+            config.revision = f.revision
+            config.subsystemVendorID = f.subsystemVendorID ?? 0
+            config.subsystemDeviceID = f.subsystemDeviceID ?? 0
+            writeBytes(path + "/config", config.bytes)
+        }
+        link("sys/bus/pci/devices/" + address, to: path)
+        if let group = f.group {
+            let groupPath = "sys/kernel/iommu_groups/\(group)"
+            makeDirectory(groupPath + "/devices")
+            write(groupPath + "/type", groupType + "\n")
+            write(groupPath + "/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n")
+            link(path + "/iommu_group", to: groupPath)
+            link(groupPath + "/devices/" + address, to: path)
+        }
+        if let driver = f.driver {
+            let driverPath = "sys/bus/pci/drivers/" + driver
+            makeDirectory(driverPath)
+            for file in ["bind", "unbind", "new_id", "remove_id"] { write(driverPath + "/" + file, "", mode: 0o200) }
+            link(path + "/driver", to: driverPath)
+            link(driverPath + "/" + address, to: path)
+            if let module = f.driverModule {
+                makeDirectory("sys/module/" + module)
+                link(driverPath + "/module", to: "sys/module/" + module)
+            }
+            if driver.hasPrefix("vfio") { makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)") }
+        }
+        if let (pf, _) = f.physfn { link(path + "/physfn", to: devicePath(pf)) }
+        for name in f.netInterfaces {
+            makeDirectory(path + "/net/" + name)
+            write(path + "/net/\(name)/operstate", "up\n")
+            link("sys/class/net/" + name, to: path + "/net/" + name)
+        }
+        for (name, below) in f.blockDevices {
+            makeDirectory(path + "/" + below)
+            link("sys/class/block/" + name, to: path + "/" + below)
+        }
+    }
+
+    // MARK: file primitives (relative to root)
+
+    public func makeDirectory(_ relative: String) {
+        var current = root
+        for component in relative.split(separator: "/") {
+            current += "/" + component
+            mkdir(current, 0o755)
+        }
+    }
+
+    public func write(_ relative: String, _ text: String, mode: mode_t = 0o644) {
+        writeBytes(relative, Array(text.utf8), mode: mode)
+    }
+
+    public func writeBytes(_ relative: String, _ bytes: [UInt8], mode: mode_t = 0o644) {
+        makeDirectory(SysfsPaths.directory(of: relative))
+        let path = root + "/" + relative
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        precondition(fd >= 0, "cannot write \(path)")
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, bytes.count) }
+        close(fd)
+        chmod(path, mode)
+    }
+
+    /// A link at `relative` to `target` (both relative to the root), written relative as sysfs does.
+    public func link(_ relative: String, to target: String) {
+        makeDirectory(SysfsPaths.directory(of: relative))
+        let from = SysfsPaths.directory(of: relative).split(separator: "/")
+        let to = target.split(separator: "/")
+        var common = 0
+        while common < from.count, common < to.count, from[common] == to[common] { common += 1 }
+        let text = (Array(repeating: "..", count: from.count - common) + to[common...].map(String.init))
+            .joined(separator: "/")
+        unlink(root + "/" + relative)
+        symlink(text, root + "/" + relative)
+    }
+}

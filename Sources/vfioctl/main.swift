@@ -1,0 +1,4 @@
+import Glibc
+import VFIOCommands
+
+exit(Vfioctl.run(Array(CommandLine.arguments.dropFirst())))
