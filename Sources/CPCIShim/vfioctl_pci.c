@@ -104,6 +104,14 @@ void vfioctl_pci_close(vfioctl_pci *p) {
 
 const char *vfioctl_pci_last_warning(vfioctl_pci *p) { return p->warning; }
 
+int vfioctl_pci_load_names(vfioctl_pci *p) {
+    int loaded;
+    ARM(p, 0);
+    loaded = pci_load_name_list(p->access);
+    DISARM(p);
+    return loaded;
+}
+
 static int copy_name(char *buf, int size, const char *name) {
     if (!name)
         return 0;

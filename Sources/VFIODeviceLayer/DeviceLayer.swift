@@ -30,12 +30,27 @@ public struct DeviceLayer: Sendable {
     /// Reads every PCI function and IOMMU group.
     public func snapshot(_ options: Options = .all) throws(VFIOError) -> HostSnapshot {
         let entries = try busEntries()
-        var functions = try readFunctions(entries)
-        if options.contains(.names) { try name(&functions) }
+        // pci.ids loads on its own thread while the workers read sysfs.
+        let namer = options.contains(.names) ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
+        let loading = DispatchGroup()
+        if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
+        let net = FileRead.entries(root.path(SysfsLayout.classNet))?.sorted() ?? []
+        let block = FileRead.entries(root.path(SysfsLayout.classBlock))?.sorted() ?? []
+        let read = try readAll(entries, net: net, block: block)
+        var functions = read.functions
+        loading.wait()
+        if let namer { name(&functions, with: namer.value) }
         attachVFIndices(&functions)
         attachDriverModules(&functions)
-        attachClassDevices(&functions, classDirectory: SysfsLayout.classNet) { $0.netInterfaces.append($1) }
-        attachClassDevices(&functions, classDirectory: SysfsLayout.classBlock) { $0.blockDevices.append($1) }
+        var positions: [PCIAddress: Int] = [:]
+        positions.reserveCapacity(functions.count)
+        for (position, f) in functions.enumerated() { positions[f.address] = position }
+        for (name, owner) in zip(net, read.netOwners) {
+            if let owner, let position = positions[owner] { functions[position].netInterfaces.append(name) }
+        }
+        for (name, owner) in zip(block, read.blockOwners) {
+            if let owner, let position = positions[owner] { functions[position].blockDevices.append(name) }
+        }
         var groups = HostSnapshot.groups(of: functions)
         let groupEntries = FileRead.entries(root.path(SysfsLayout.iommuGroups))
         if options.contains(.groupDetails) {
@@ -50,7 +65,7 @@ public struct DeviceLayer: Sendable {
     }
 
     /// The entries of sys/bus/pci/devices that name PCI functions, by address.
-    func busEntries() throws(VFIOError) -> [(PCIAddress, String)] {
+    public func busEntries() throws(VFIOError) -> [(PCIAddress, String)] {
         let path = root.path(SysfsLayout.busDevices)
         guard let names = FileRead.entries(path) else {
             let reason = Errno.describe(errno)
@@ -61,21 +76,50 @@ public struct DeviceLayer: Sendable {
         return names.compactMap { name in PCIAddress(name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
     }
 
-    /// Reads function directories on `workers` threads, each with its own libpci handle.
-    private func readFunctions(_ entries: [(PCIAddress, String)]) throws(VFIOError) -> [PCIFunction] {
+    /// What the workers read: the functions, and the owner of each /sys/class net and block entry.
+    private struct Read {
+        var functions: [PCIFunction] = []
+        var netOwners: [PCIAddress?] = []
+        var blockOwners: [PCIAddress?] = []
+    }
+
+    private enum Item {
+        case function(PCIFunction?)
+        case owner(PCIAddress?)
+    }
+
+    /// Reads function directories and /sys/class links in one pass on `workers` threads, each
+    /// with its own libpci handle and buffers.
+    private func readAll(_ entries: [(PCIAddress, String)], net: [String], block: [String]) throws(VFIOError) -> Read {
         let reader = FunctionReader(root: root)
+        let total = entries.count + net.count + block.count
         var handles: [LibPCI] = []
-        for _ in 0..<workerCount(for: entries.count) { handles.append(try LibPCI(root: root, idsPath: idsPath)) }
-        let perWorker = SendableBox(handles.map { pci -> (LibPCI, Scratch, PathDirectory?) in
-            let scratch = Scratch()
-            return (pci, scratch, PathDirectory(root.path(SysfsLayout.busDevices), scratch: scratch))
-        })
-        return parallelMap(entries.count) { worker, position in
-            let (address, name) = entries[position]
-            let (pci, scratch, bus) = perWorker.value[worker]
-            guard let bus else { return nil }
-            return reader.read(address, busEntry: name, bus: bus, pci: pci, scratch: scratch)
-        }.compactMap { $0 ?? nil }
+        for _ in 0..<workerCount(for: total) { handles.append(try LibPCI(root: root, idsPath: idsPath)) }
+        let root = self.root
+        let perWorker = SendableBox(handles.map { pci -> (LibPCI, Scratch) in (pci, Scratch()) })
+        let items = parallelMap(total) { worker, position -> Item in
+            let (pci, scratch) = perWorker.value[worker]
+            if position < entries.count {
+                let (address, name) = entries[position]
+                return .function(reader.read(address, busEntry: name, pci: pci, scratch: scratch))
+            }
+            // The link text names the PCI path itself ("../../devices/pci0000:00/0000:00:03.0/net/eth0").
+            let isNet = position < entries.count + net.count
+            let name = isNet ? net[position - entries.count] : block[position - entries.count - net.count]
+            let directory = isNet ? SysfsLayout.classNet : SysfsLayout.classBlock
+            return .owner(scratch.link(root.path(directory + "/" + name), SysfsPaths.owningFunction(bytes:)) ?? nil)
+        }
+        var read = Read()
+        read.functions.reserveCapacity(entries.count)
+        for (position, item) in items.enumerated() {
+            switch item {
+            case .function(let function): if let function { read.functions.append(function) }
+            case .owner(let owner):
+                if position < entries.count + net.count { read.netOwners.append(owner) } else { read.blockOwners.append(owner) }
+            case nil: continue
+            }
+        }
+        return read
     }
 
     private func workerCount(for items: Int) -> Int { min(workers, max(1, items / 64)) }
@@ -98,11 +142,11 @@ public struct DeviceLayer: Sendable {
     }
 
     /// Names from pci.ids through libpci, each distinct id looked up once.
-    private func name(_ functions: inout [PCIFunction]) throws(VFIOError) {
-        let pci = try LibPCI(root: root, idsPath: idsPath)
+    private func name(_ functions: inout [PCIFunction], with pci: LibPCI) {
         var vendors: [UInt16: String?] = [:]
         var devices: [UInt32: String?] = [:]
         var classes: [UInt32: String?] = [:]
+        var subsystems: [UInt64: String?] = [:]
         for position in functions.indices {
             let f = functions[position]
             if vendors[f.vendorID] == nil { vendors[f.vendorID] = .some(pci.vendorName(f.vendorID)) }
@@ -114,10 +158,14 @@ public struct DeviceLayer: Sendable {
             functions[position].deviceName = devices[deviceKey] ?? nil
             functions[position].className = classes[classKey] ?? nil
             if let sv = f.subsystemVendorID, let sd = f.subsystemDeviceID, sv != 0, sv != 0xffff {
-                // As lspci prints it: the subsystem vendor, then the subsystem device when pci.ids has it.
-                let parts = [pci.subsystemVendorName(sv), pci.subsystemName(f.vendorID, f.deviceID, sv, sd)]
-                let name = parts.compactMap { $0 }.joined(separator: " ")
-                functions[position].subsystemName = name.isEmpty ? nil : name
+                let key = UInt64(deviceKey) << 32 | UInt64(sv) << 16 | UInt64(sd)
+                if subsystems[key] == nil {
+                    // As lspci prints it: the subsystem vendor, then the subsystem device when pci.ids has it.
+                    let parts = [pci.subsystemVendorName(sv), pci.subsystemName(f.vendorID, f.deviceID, sv, sd)]
+                    let name = parts.compactMap { $0 }.joined(separator: " ")
+                    subsystems[key] = .some(name.isEmpty ? nil : name)
+                }
+                functions[position].subsystemName = subsystems[key] ?? nil
             }
         }
     }
@@ -144,24 +192,6 @@ public struct DeviceLayer: Sendable {
                 modules[driver] = .some(link.map(SysfsPaths.lastComponent))
             }
             functions[position].driverModule = modules[driver] ?? nil
-        }
-    }
-
-    /// Network interfaces and block devices sit below a PCI function in sys/devices; their
-    /// /sys/class links say where.
-    private func attachClassDevices(_ functions: inout [PCIFunction], classDirectory: String,
-                                    _ attach: (inout PCIFunction, String) -> Void) {
-        guard let names = FileRead.entries(root.path(classDirectory))?.sorted() else { return }
-        let path = root.path(classDirectory)
-        let directories = SendableBox((0..<workerCount(for: names.count)).map { _ in PathDirectory(path, scratch: Scratch()) })
-        let owners = parallelMap(names.count) { worker, position in
-            // The link text names the PCI path itself ("../../devices/pci0000:00/0000:00:03.0/net/eth0").
-            directories.value[worker]?.link(names[position], SysfsPaths.owningFunction(bytes:)) ?? nil
-        }
-        var positions: [PCIAddress: Int] = [:]
-        for (position, f) in functions.enumerated() { positions[f.address] = position }
-        for (name, owner) in zip(names, owners) {
-            if let owner = owner ?? nil, let position = positions[owner] { attach(&functions[position], name) }
         }
     }
 

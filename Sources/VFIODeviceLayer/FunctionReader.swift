@@ -18,15 +18,10 @@ struct FunctionReader {
         return SysfsPaths.resolve(link: target, in: SysfsLayout.busDevices)
     }
 
-    /// The same, reading the link relative to an open sys/bus/pci/devices.
-    func devicePath(ofBusEntry name: String, in bus: PathDirectory) -> String {
-        bus.link(name) { SysfsPaths.resolve(link: $0, in: SysfsLayout.busDevices) }
-            ?? SysfsLayout.busDevices + "/" + name
-    }
-
     /// Reads the function; nil when its directory cannot be opened or it has no usable identity.
-    func read(_ address: PCIAddress, busEntry: String, bus: PathDirectory, pci: LibPCI, scratch: Scratch) -> PCIFunction? {
-        let path = devicePath(ofBusEntry: busEntry, in: bus)
+    func read(_ address: PCIAddress, busEntry: String, pci: LibPCI, scratch: Scratch) -> PCIFunction? {
+        let entry = SysfsLayout.busDevices + "/" + busEntry
+        let path = scratch.link(root.path(entry)) { SysfsPaths.resolve(link: $0, in: SysfsLayout.busDevices) } ?? entry
         guard let directory = PathDirectory(root.path(path), scratch: scratch) else { return nil }
         let config = readConfig(directory, address, pci)
 
@@ -122,7 +117,7 @@ struct FunctionReader {
 
     /// One pread of up to 4096 bytes; the length read says how much config space is visible
     /// (64 bytes to unprivileged readers, 256 for conventional PCI, 4096 for PCIe).
-    private func readConfig(_ directory: PathDirectory, _ address: PCIAddress, _ pci: LibPCI) -> LibPCI.ConfigRead? {
+    private func readConfig(_ directory: borrowing PathDirectory, _ address: PCIAddress, _ pci: LibPCI) -> LibPCI.ConfigRead? {
         let fd = openat(directory.fd, "config", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -147,11 +142,18 @@ final class Scratch: @unchecked Sendable {
         text.deallocate()
         config.deallocate()
     }
+
+    /// Parses a link's text (valid only inside `parse`); nil when `path` is not a link.
+    func link<T>(_ path: String, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
+        let count = readlink(path, text.baseAddress!.assumingMemoryBound(to: CChar.self), text.count)
+        guard count > 0 else { return nil }
+        return parse(UnsafeRawBufferPointer(rebasing: text[0..<count]))
+    }
 }
 
 /// A directory opened with O_PATH: enough for openat/readlinkat/fstatat relative to it, and
-/// the cheapest open there is.
-final class PathDirectory {
+/// the cheapest open there is. Not copyable: it owns the descriptor.
+struct PathDirectory: ~Copyable {
     let fd: Int32
     let scratch: Scratch
 

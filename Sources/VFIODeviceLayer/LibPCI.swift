@@ -25,6 +25,9 @@ final class LibPCI {
         }
     }
 
+    /// Loads pci.ids now (it otherwise loads on the first lookup).
+    func loadNames() { vfioctl_pci_load_names(handle) }
+
     func vendorName(_ vendor: UInt16) -> String? {
         lookup { vfioctl_pci_vendor_name(handle, $0, $1, vendor) }
     }

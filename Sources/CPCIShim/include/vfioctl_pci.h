@@ -25,6 +25,9 @@ void vfioctl_pci_close(vfioctl_pci *p);
 /// The last warning libpci reported (empty if none); cleared by each call below.
 const char *vfioctl_pci_last_warning(vfioctl_pci *p);
 
+/// Loads pci.ids (which takes a while) ahead of the first lookup; returns 1 when it loaded.
+int vfioctl_pci_load_names(vfioctl_pci *p);
+
 /// Name lookups in pci.ids (udev's hwdb is not consulted, so results depend on pci.ids only).
 /// Each returns 1 and fills buf when the id is known, 0 when not (or on a libpci error).
 int vfioctl_pci_vendor_name(vfioctl_pci *p, char *buf, int size, uint16_t vendor);
