@@ -23,14 +23,16 @@ let package = Package(
         .systemLibrary(name: "CLibPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
         .target(name: "CPCIShim", dependencies: ["CLibPCI"]),
         .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        // Linux/glibc definitions Swift's Glibc module lacks (O_PATH, mallopt).
+        .target(name: "CSysShim"),
 
         .target(name: "VFIOCore"),
-        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev"]),
+        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev", "CSysShim"]),
         .target(name: "VFIOCommands", dependencies: [
             "VFIOCore", "VFIODeviceLayer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vfioctl", dependencies: ["VFIOCommands"]),
+        .executableTarget(name: "vfioctl", dependencies: ["VFIOCommands", "CSysShim"]),
 
         // Builds fake sysfs trees in the kernel's real layout for the tests, and (through
         // vfioctl-faketree) the synthetic hosts of scripts/bench.

@@ -49,8 +49,8 @@ public final class OutputSink: Sendable {
     public init() { capturing = true }
     private init(capturing: Bool) { self.capturing = capturing }
 
-    func write(bytes: [UInt8], to fd: Int32) {
-        guard capturing else { return bytes.withUnsafeBytes { Output.writeToDescriptor($0, fd) } }
+    func write(bytes: UnsafeRawBufferPointer, to fd: Int32) {
+        guard capturing else { return Output.writeToDescriptor(bytes, fd) }
         write(String(decoding: bytes, as: UTF8.self), to: fd)
     }
 
@@ -83,17 +83,13 @@ enum Output {
 
     static func emit(_ format: OutputFormat, json: () -> JSON, text: () -> String) {
         switch format {
-        case .json: write(bytes: json().serializedBytes())
+        case .json: json().withSerializedBytes { sink.write(bytes: $0, to: STDOUT_FILENO) }
         case .text: write(text())
         }
     }
 
     /// Builds and serializes long arrays on every core.
     static let mapper = PieceMapper { count, piece in ParallelMap.map(count, piece) }
-
-    static func write(bytes: [UInt8], to fd: Int32 = STDOUT_FILENO) {
-        sink.write(bytes: bytes, to: fd)
-    }
 
     static func diagnostic(_ level: String, _ message: String) {
         write("\(level): \(message)\n", to: STDERR_FILENO)

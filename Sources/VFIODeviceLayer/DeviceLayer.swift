@@ -52,13 +52,13 @@ public struct DeviceLayer: Sendable {
             if let owner, let position = positions[owner] { functions[position].blockDevices.append(name) }
         }
         var groups = HostSnapshot.groups(of: functions)
-        let groupEntries = FileRead.entries(root.path(SysfsLayout.iommuGroups))
+        let groupCount = FileRead.count(root.path(SysfsLayout.iommuGroups))
         if options.contains(.groupDetails) {
             for position in groups.indices { readGroupDetails(&groups[position]) }
         }
         let iommu = IOMMUState(units: (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted(),
-                               groupsDirectoryExists: groupEntries != nil,
-                               groupCount: groupEntries?.count ?? 0)
+                               groupsDirectoryExists: groupCount != nil,
+                               groupCount: groupCount ?? 0)
         let cpuinfo = FileRead.text(root.path(SysfsLayout.cpuinfo), limit: 16384) ?? ""
         return HostSnapshot(functions: functions, groups: groups, iommu: iommu,
                             cpuVendor: CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo)))

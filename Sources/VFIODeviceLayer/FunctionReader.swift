@@ -1,3 +1,4 @@
+import CSysShim
 import Glibc
 import VFIOCore
 
@@ -166,8 +167,7 @@ struct PathDirectory: ~Copyable {
 
     deinit { close(fd) }
 
-    /// O_PATH (Linux, all architectures but alpha/parisc/sparc); Glibc's module hides it behind _GNU_SOURCE.
-    static let oPath: Int32 = 0o10000000
+    static let oPath = vfioctl_o_path()
 
     /// Parses an attribute's bytes (valid only inside `parse`); nil when the attribute is absent.
     /// A sysfs attribute is at most a page and comes back in one read.

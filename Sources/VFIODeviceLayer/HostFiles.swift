@@ -148,6 +148,20 @@ enum FileRead {
         Directory(path)?.entries()
     }
 
+    /// How many entries a directory has (without "." and ".."), or nil when it cannot be read.
+    static func count(_ path: String) -> Int? {
+        guard let stream = opendir(path) else { return nil }
+        defer { closedir(stream) }
+        var count = 0
+        while let entry = readdir(stream) {
+            let dot = withUnsafeBytes(of: entry.pointee.d_name) { name in
+                name[0] == UInt8(ascii: ".") && (name[1] == 0 || (name[1] == UInt8(ascii: ".") && name[2] == 0))
+            }
+            if !dot { count += 1 }
+        }
+        return count
+    }
+
     static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0

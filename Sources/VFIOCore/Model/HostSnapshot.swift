@@ -72,7 +72,9 @@ public struct HostSnapshot: Sendable, Equatable {
     private var index: [PCIAddress: Int]
 
     public init(functions: [PCIFunction], groups: [IOMMUGroup], iommu: IOMMUState, cpuVendor: CPUVendor) {
-        self.functions = functions.sorted { $0.address < $1.address }
+        // The device layer hands them over sorted; sorting again would copy every function.
+        let sorted = zip(functions, functions.dropFirst()).allSatisfy { $0.address < $1.address }
+        self.functions = sorted ? functions : functions.sorted { $0.address < $1.address }
         self.groups = groups.sorted { $0.id < $1.id }
         self.iommu = iommu
         self.cpuVendor = cpuVendor

@@ -34,10 +34,26 @@ public indirect enum JSON: Sendable, Equatable {
 
     /// The UTF-8 text, ending with a newline.
     public func serializedBytes() -> [UInt8] {
-        let out = ByteWriter(capacity: 4096)
+        withSerializedBytes { Array($0) }
+    }
+
+    /// Runs `body` on the UTF-8 text (ending with a newline) without copying it out of the
+    /// buffer it was written into: documents of thousands of functions are megabytes.
+    public func withSerializedBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        let out = ByteWriter(capacity: estimatedSize + 64)
         write(into: out, indent: 0)
         out.append(UInt8(ascii: "\n"))
-        return out.finish()
+        return out.withBytes(body)
+    }
+
+    /// Bytes already serialized below this value (pieces), to size the output buffer once.
+    var estimatedSize: Int {
+        switch self {
+        case .raw(let bytes): bytes.count
+        case .array(let values): values.reduce(16) { $0 + $1.estimatedSize + 16 }
+        case .object(let object): object.fields.reduce(16) { $0 + $1.value.estimatedSize + 32 }
+        default: 16
+        }
     }
 
     /// The text as it appears nested `depth` levels deep (no trailing newline), for `.raw`:
@@ -168,6 +184,10 @@ final class ByteWriter {
 
     /// The bytes written.
     func finish() -> [UInt8] { Array(UnsafeBufferPointer(start: storage, count: count)) }
+
+    func withBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        body(UnsafeRawBufferPointer(start: storage, count: count))
+    }
 }
 
 /// The body of a streamed object (see `JSON.stream`).

@@ -1,0 +1,12 @@
+// Linux and glibc definitions that Swift's Glibc module does not export.
+#ifndef VFIOCTL_SYS_H
+#define VFIOCTL_SYS_H
+
+/// O_PATH: open a directory only as a base for *at() calls (hidden behind _GNU_SOURCE).
+int vfioctl_o_path(void);
+
+/// Lets malloc grow its heaps in large steps and never trim before exit: a short-lived tool
+/// building megabytes of output otherwise makes a brk/mprotect call per 128 KiB.
+void vfioctl_tune_malloc(void);
+
+#endif
