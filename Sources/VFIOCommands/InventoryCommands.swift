@@ -28,7 +28,7 @@ extension Vfioctl {
             Output.emit(output.format, json: { InventoryJSON.groups(snapshot, mapper: Output.mapper) }, text: { InventoryText.groups(snapshot) })
             if !snapshot.iommu.hasGroups {
                 if output.format == .json { Output.warning(InventoryText.noGroupsMessage(snapshot)) }
-                Output.hint(InventoryText.enableIOMMUHint(snapshot.cpuVendor))
+                Output.hint(InventoryText.enableIOMMUHint(snapshot.iommu.vendor(cpu: snapshot.cpuVendor)))
             }
         }
     }

@@ -58,7 +58,10 @@ public struct DeviceLayer: Sendable {
         }
         let iommu = IOMMUState(units: (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted(),
                                groupsDirectoryExists: groupCount != nil,
-                               groupCount: groupCount ?? 0)
+                               groupCount: groupCount ?? 0,
+                               acpiTables: SysfsLayout.iommuTables.filter {
+                                   FileRead.exists(root.path(SysfsLayout.acpiTables + "/" + $0))
+                               })
         let cpuinfo = FileRead.text(root.path(SysfsLayout.cpuinfo), limit: 16384) ?? ""
         return HostSnapshot(functions: functions, groups: groups, iommu: iommu,
                             cpuVendor: CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo)))

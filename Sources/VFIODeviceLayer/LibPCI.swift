@@ -60,7 +60,9 @@ final class LibPCI {
         var capabilities: ConfigCapabilities
     }
 
-    /// Reads config space through libpci's own sysfs access (sysfs.path under the root).
+    /// Reads config space through libpci's own sysfs access (sysfs.path under the root). The
+    /// reader decodes bytes it read itself (fewer syscalls); the tests use this to show libpci's
+    /// own access to the same tree gives the same answers.
     func readConfig(_ address: PCIAddress, sizeHint: Int) -> ConfigRead? {
         var caps = vfioctl_pci_caps()
         guard vfioctl_pci_read_caps(handle, address.domain, Int32(address.bus), Int32(address.device),

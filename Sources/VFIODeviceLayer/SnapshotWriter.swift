@@ -82,6 +82,11 @@ public struct SnapshotWriter {
                 copier.directory(SysfsPaths.resolve(link: target, in: classDirectory))
             }
         }
+        for table in SysfsLayout.iommuTables {
+            let path = SysfsLayout.acpiTables + "/" + table
+            // Readable by root only; without root its presence is still what matters.
+            if FileRead.exists(source.path(path)) { copier.file(path, limit: 1 << 20, orMarker: true) }
+        }
         copier.file(SysfsLayout.cpuinfo, limit: 1 << 22)
         if let failure = copier.firstFailure { throw failure }
         return Summary(functions: entries.count, files: copier.files, links: copier.links)
@@ -138,9 +143,13 @@ private struct Copier {
     /// Creates the directories along `relative`.
     mutating func directoryChain(_ relative: String) { directory(relative) }
 
-    /// Copies a readable file; a missing or unreadable file is skipped (the reader skips it too).
-    mutating func file(_ relative: String, limit: Int = 65536) {
-        guard let bytes = FileRead.bytes(source.path(relative), limit: limit) else { return }
+    /// Copies a readable file; a missing or unreadable file is skipped (the reader skips it too),
+    /// or left as an empty file when only its presence is read (`orMarker`).
+    mutating func file(_ relative: String, limit: Int = 65536, orMarker: Bool = false) {
+        guard let bytes = FileRead.bytes(source.path(relative), limit: limit) else {
+            if orMarker { marker(relative, mode: 0o400) }
+            return
+        }
         directory(SysfsPaths.directory(of: relative))
         let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }

@@ -8,6 +8,9 @@ enum SysfsLayout {
     static let classNet = "sys/class/net"
     static let classBlock = "sys/class/block"
     static let cpuinfo = "proc/cpuinfo"
+    static let acpiTables = "sys/firmware/acpi/tables"
+    /// ACPI tables that describe an IOMMU (Intel VT-d, AMD-Vi).
+    static let iommuTables = ["DMAR", "IVRS"]
 
     /// Text attributes of a PCI function directory.
     static let functionAttributes = [

@@ -65,6 +65,8 @@ public struct FakeSysfs {
     public let root: String
     public private(set) var functions: [FakeFunction] = []
     public var iommuUnits: [String] = []
+    /// ACPI tables under sys/firmware/acpi/tables ("DMAR", "IVRS").
+    public var acpiTables: [String] = []
     public var cpuVendor = "GenuineIntel"
     /// Groups that exist without members in the fake (to model damaged trees); normally empty.
     public var groupType = "DMA"
@@ -92,8 +94,11 @@ public struct FakeSysfs {
 
     public mutating func add(_ function: FakeFunction) { functions.append(function) }
 
-    /// A host with an IOMMU: groups exist and /sys/class/iommu has a unit.
-    public mutating func withIOMMU(_ units: [String] = ["dmar0"]) { iommuUnits = units }
+    /// A host with an IOMMU: groups exist, /sys/class/iommu has a unit, the firmware has a DMAR.
+    public mutating func withIOMMU(_ units: [String] = ["dmar0"]) {
+        iommuUnits = units
+        if acpiTables.isEmpty { acpiTables = ["DMAR"] }
+    }
 
     /// Deletes the tree.
     public func remove() { FakeSysfs.removeTree(root) }
@@ -146,6 +151,7 @@ public struct FakeSysfs {
             write(unitPath + "/intel-iommu/cap", "d2008c40660462\n")
             link("sys/class/iommu/\(unit)", to: unitPath)
         }
+        for table in acpiTables { write("sys/firmware/acpi/tables/" + table, table, mode: 0o400) }
         makeDirectory("sys/bus/pci/devices")
         makeDirectory("sys/bus/pci/drivers")
         makeDirectory("sys/kernel/iommu_groups")

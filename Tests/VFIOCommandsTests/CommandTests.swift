@@ -128,6 +128,20 @@ struct InventoryCommandTests {
         #expect(json.err.contains("warning: No IOMMU groups"))
     }
 
+    @Test("the hint follows the firmware's IOMMU (DMAR: Intel) over the CPU vendor string")
+    func hintFromFirmware() throws {
+        var fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.cpuVendor = "AuthenticAMD"
+        fake.acpiTables = ["DMAR"]
+        fake.add(FakeFunction("0000:00:02.0", vendor: 0x8086, device: 0x10d3, class: 0x020000))
+        fake.build()
+        let result = Vfioctl.capture(["groups", "--root", fake.root, "--format", "json"])
+        #expect(result.err.contains("intel_iommu=on"))
+        let iommu = try #require(try VFIOCommandsTests.json(result.out)["iommu"] as? [String: Any])
+        #expect(iommu["acpi_tables"] as? [String] == ["DMAR"])
+    }
+
     @Test("list and show text are aligned and name the VF's PF")
     func text() throws {
         let fake = commandFixture()

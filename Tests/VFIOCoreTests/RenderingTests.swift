@@ -45,3 +45,39 @@ struct TextTableTests {
             """)
     }
 }
+
+@Suite("Multifunction devices")
+struct MultifunctionTests {
+    static func function(_ address: String, header: UInt8?, physfn: String? = nil) -> PCIFunction {
+        var f = PCIFunction(address: PCIAddress(address)!, vendorID: 0x8086, deviceID: 0x100e, classCode: 0x020000,
+                            sysfsPath: "sys/devices/pci0000:00/\(address)")
+        f.headerType = header
+        f.physfn = physfn.flatMap { PCIAddress($0) }
+        return f
+    }
+
+    static func snapshot(_ functions: [PCIFunction]) -> HostSnapshot {
+        HostSnapshot(functions: functions, groups: [], iommu: IOMMUState(units: [], groupsDirectoryExists: false, groupCount: 0),
+                     cpuVendor: .intel)
+    }
+
+    @Test("only function 0 sets the header bit (as QEMU does): every function of the slot is multifunction")
+    func functionZeroDecides() {
+        let s = Self.snapshot([Self.function("0000:00:14.0", header: 0x80), Self.function("0000:00:14.1", header: 0x00)])
+        #expect(s.functions.map(\.isMultifunction) == [true, true])
+    }
+
+    @Test("a lone function without the bit is not; unknown config space stays unknown")
+    func single() {
+        let s = Self.snapshot([Self.function("0000:00:02.0", header: 0x00), Self.function("0000:00:03.0", header: nil)])
+        #expect(s.functions.map(\.isMultifunction) == [false, nil])
+    }
+
+    @Test("VFs packed into one slot number by ARI are not a multifunction device")
+    func virtualFunctions() {
+        let s = Self.snapshot([Self.function("0000:03:00.0", header: 0x00),
+                               Self.function("0000:03:10.0", header: 0x00, physfn: "0000:03:00.0"),
+                               Self.function("0000:03:10.1", header: 0x00, physfn: "0000:03:00.0")])
+        #expect(s.functions.map(\.isMultifunction) == [false, false, false])
+    }
+}

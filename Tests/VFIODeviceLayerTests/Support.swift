@@ -3,10 +3,11 @@ import VFIOCore
 import VFIODeviceLayer
 import VFIOTestSupport
 
-/// Paths of committed fixtures.
+/// Paths of committed fixtures: fixtures/ at the top of the repository.
 enum Fixtures {
     static var directory: String {
-        Bundle.module.resourcePath.map { $0 + "/Fixtures" } ?? ""
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fixtures").path
     }
     static var pciIDs: String { directory + "/test-pci.ids" }
 }

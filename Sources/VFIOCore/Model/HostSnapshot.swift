@@ -37,11 +37,22 @@ public struct IOMMUState: Sendable, Equatable {
     public var groupsDirectoryExists: Bool
     /// Number of entries in /sys/kernel/iommu_groups.
     public var groupCount: Int
+    /// ACPI tables that describe an IOMMU: "DMAR" (Intel VT-d), "IVRS" (AMD-Vi). Present means
+    /// the firmware offers one, whether or not the kernel turned it on.
+    public var acpiTables: [String]
 
-    public init(units: [String], groupsDirectoryExists: Bool, groupCount: Int) {
+    public init(units: [String], groupsDirectoryExists: Bool, groupCount: Int, acpiTables: [String] = []) {
         self.units = units
         self.groupsDirectoryExists = groupsDirectoryExists
         self.groupCount = groupCount
+        self.acpiTables = acpiTables
+    }
+
+    /// Which IOMMU the firmware describes, else the CPU vendor's kind (a hint's best guess).
+    public func vendor(cpu: CPUVendor) -> CPUVendor {
+        if acpiTables.contains("DMAR") { return .intel }
+        if acpiTables.contains("IVRS") { return .amd }
+        return cpu
     }
 
     /// No group at all: no function can be handed to VFIO.
@@ -74,7 +85,9 @@ public struct HostSnapshot: Sendable, Equatable {
     public init(functions: [PCIFunction], groups: [IOMMUGroup], iommu: IOMMUState, cpuVendor: CPUVendor) {
         // The device layer hands them over sorted; sorting again would copy every function.
         let sorted = zip(functions, functions.dropFirst()).allSatisfy { $0.address < $1.address }
-        self.functions = sorted ? functions : functions.sorted { $0.address < $1.address }
+        var functions = sorted ? functions : functions.sorted { $0.address < $1.address }
+        HostSnapshot.assignMultifunction(&functions)
+        self.functions = functions
         self.groups = groups.sorted { $0.id < $1.id }
         self.iommu = iommu
         self.cpuVendor = cpuVendor
@@ -82,6 +95,32 @@ public struct HostSnapshot: Sendable, Equatable {
         index.reserveCapacity(self.functions.count)
         for (position, function) in self.functions.enumerated() { index[function.address] = position }
         self.index = index
+    }
+
+    /// A function belongs to a multifunction device when function 0 of its slot sets header-type
+    /// bit 7 (only function 0 need set it: QEMU, for one, sets it nowhere else) or the slot has
+    /// more than one function. VFs are left out: with ARI they share slot numbers freely.
+    static func assignMultifunction(_ functions: inout [PCIFunction]) {
+        var slots: [PCIAddress: (count: Int, bit: Bool?)] = [:]
+        for f in functions where f.physfn == nil {
+            var slot = slots[f.address.slot] ?? (0, nil)
+            slot.count += 1
+            if f.address.function == 0 { slot.bit = f.headerSaysMultifunction }
+            slots[f.address.slot] = slot
+        }
+        for position in functions.indices {
+            let f = functions[position]
+            if f.physfn != nil {
+                functions[position].isMultifunction = f.headerSaysMultifunction.map { _ in false }
+                continue
+            }
+            guard let slot = slots[f.address.slot] else { continue }
+            if slot.count > 1 || slot.bit == true {
+                functions[position].isMultifunction = true
+            } else if let bit = slot.bit ?? f.headerSaysMultifunction {
+                functions[position].isMultifunction = bit
+            }
+        }
     }
 
     public func function(_ address: PCIAddress) -> PCIFunction? {

@@ -72,8 +72,13 @@ public struct PCIFunction: Sendable, Equatable {
         return headerType & 0x7f == 1 || headerType & 0x7f == 2
     }
 
-    /// Header type bit 7: the device has more than one function.
-    public var isMultifunction: Bool? { headerType.map { $0 & 0x80 != 0 } }
+    /// Part of a multifunction device, as the kernel decides it (pci_scan_slot): function 0 of
+    /// the slot has header-type bit 7, or the slot holds other functions. Set when the snapshot
+    /// is assembled (it depends on the slot's other functions); nil when nothing is known.
+    public var isMultifunction: Bool?
+
+    /// Header type bit 7 of this function's own config space.
+    public var headerSaysMultifunction: Bool? { headerType.map { $0 & 0x80 != 0 } }
 
     public var isVirtualFunction: Bool { physfn != nil }
 

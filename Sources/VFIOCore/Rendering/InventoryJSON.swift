@@ -87,9 +87,10 @@ public enum InventoryJSON {
 
     public static func iommu(_ state: IOMMUState) -> JSON {
         .object([
-            "units": .strings(state.units),
-            "group_count": .int(state.groupCount),
+            "acpi_tables": .strings(state.acpiTables),
             "enabled": .bool(state.hasGroups),
+            "group_count": .int(state.groupCount),
+            "units": .strings(state.units),
         ])
     }
 

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Runs programs from tests: the built `vfioctl`, QEMU, modprobe.
+public enum TestProcess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var out: String
+        public var err: String
+        public var timedOut: Bool
+    }
+
+    /// The `vfioctl` built next to the running test bundle.
+    public static var vfioctl: String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundle, bundle.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("vfioctl").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return bundle.appendingPathComponent("vfioctl").path
+    }
+
+    /// Runs `executable` (a path, or a name looked up on PATH) and waits at most `timeout` seconds.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           input: String? = nil, timeout: Double = 300) throws -> Result {
+        let process = Process()
+        if executable.contains("/") {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe()
+        let err = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try? stdin.fileHandleForWriting.close()
+        // Read both pipes while waiting, so a chatty child cannot block on a full pipe.
+        nonisolated(unsafe) var outData = Data()
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        var timedOut = false
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            process.terminate()
+            _ = group.wait(timeout: .now() + 5)
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
+                      err: String(decoding: errData, as: UTF8.self), timedOut: timedOut)
+    }
+
+    /// `vfioctl ARGS...`
+    public static func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(vfioctl, arguments, environment: environment)
+    }
+
+    /// The JSON object a command printed.
+    public static func json(_ text: String) throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw CocoaError(.coderReadCorrupt)
+        }
+        return object
+    }
+}
