@@ -52,19 +52,25 @@ public struct DeviceLayer: Sendable {
             if let owner, let position = positions[owner] { functions[position].blockDevices.append(name) }
         }
         var groups = HostSnapshot.groups(of: functions)
-        let groupCount = FileRead.count(root.path(SysfsLayout.iommuGroups))
         if options.contains(.groupDetails) {
             for position in groups.indices { readGroupDetails(&groups[position]) }
         }
-        let iommu = IOMMUState(units: (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted(),
-                               groupsDirectoryExists: groupCount != nil,
-                               groupCount: groupCount ?? 0,
-                               acpiTables: SysfsLayout.iommuTables.filter {
-                                   FileRead.exists(root.path(SysfsLayout.acpiTables + "/" + $0))
-                               })
+        return HostSnapshot(functions: functions, groups: groups, iommu: iommuState(), cpuVendor: cpuVendor())
+    }
+
+    func iommuState() -> IOMMUState {
+        let groupCount = FileRead.count(root.path(SysfsLayout.iommuGroups))
+        return IOMMUState(units: (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted(),
+                          groupsDirectoryExists: groupCount != nil,
+                          groupCount: groupCount ?? 0,
+                          acpiTables: SysfsLayout.iommuTables.filter {
+                              FileRead.exists(root.path(SysfsLayout.acpiTables + "/" + $0))
+                          })
+    }
+
+    func cpuVendor() -> CPUVendor {
         let cpuinfo = FileRead.text(root.path(SysfsLayout.cpuinfo), limit: 16384) ?? ""
-        return HostSnapshot(functions: functions, groups: groups, iommu: iommu,
-                            cpuVendor: CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo)))
+        return CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo))
     }
 
     /// The entries of sys/bus/pci/devices that name PCI functions, by address.

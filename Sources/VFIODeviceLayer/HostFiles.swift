@@ -88,7 +88,7 @@ final class Directory {
 }
 
 /// Reads of small files and links, relative to a directory descriptor or absolute.
-enum FileRead {
+public enum FileRead {
     /// A sysfs attribute: at most a page, which the kernel returns in one read, so a read that
     /// does not fill the buffer is the whole file (one read syscall, not two).
     static func attribute(at directory: Int32, _ name: String) -> String? {
@@ -110,7 +110,7 @@ enum FileRead {
     }
 
     /// Up to 64 KiB of text (sysfs attributes are at most a page).
-    static func text(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int = 65536) -> String? {
+    public static func text(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int = 65536) -> String? {
         bytes(at: directory, path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
 
@@ -135,7 +135,7 @@ enum FileRead {
         return failed ? nil : result
     }
 
-    static func link(at directory: Int32 = AT_FDCWD, _ path: String) -> String? {
+    public static func link(at directory: Int32 = AT_FDCWD, _ path: String) -> String? {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 4096) { buffer -> String? in
             guard let base = buffer.baseAddress else { return nil }
             let count = readlinkat(directory, path, base, buffer.count)
@@ -144,7 +144,7 @@ enum FileRead {
         }
     }
 
-    static func entries(_ path: String) -> [String]? {
+    public static func entries(_ path: String) -> [String]? {
         Directory(path)?.entries()
     }
 
@@ -162,7 +162,7 @@ enum FileRead {
         return count
     }
 
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
     }

@@ -74,14 +74,22 @@ public struct SnapshotWriter {
             for attribute in SysfsLayout.iommuUnitAttributes { copier.file(unitPath + "/" + attribute) }
         }
         if FileRead.entries(source.path(SysfsLayout.classIOMMU)) != nil { copier.directory(SysfsLayout.classIOMMU) }
-        for classDirectory in [SysfsLayout.classNet, SysfsLayout.classBlock] {
+        for classDirectory in [SysfsLayout.classNet, SysfsLayout.classBlock, FactsReader.Layout.classGraphics] {
             guard let names = FileRead.entries(source.path(classDirectory)) else { continue }
             copier.directory(classDirectory)
             for name in names {
                 guard let target = copier.link(classDirectory + "/" + name) else { continue }
-                copier.directory(SysfsPaths.resolve(link: target, in: classDirectory))
+                let device = SysfsPaths.resolve(link: target, in: classDirectory)
+                copier.directory(device)
+                // What the checks read of each: state, stacking, the bond or bridge above.
+                for attribute in ["operstate", "dev", "partition"] { copier.file(device + "/" + attribute) }
+                copier.link(device + "/master")
+                for holder in FileRead.entries(source.path(device + "/holders")) ?? [] {
+                    copier.link(device + "/holders/" + holder)
+                }
             }
         }
+        copyHostFacts(&copier)
         for table in SysfsLayout.iommuTables {
             let path = SysfsLayout.acpiTables + "/" + table
             // Readable by root only; without root its presence is still what matters.
@@ -90,6 +98,49 @@ public struct SnapshotWriter {
         copier.file(SysfsLayout.cpuinfo, limit: 1 << 22)
         if let failure = copier.firstFailure { throw failure }
         return Summary(functions: entries.count, files: copier.files, links: copier.links)
+    }
+
+    /// What FactsReader reads besides sysfs: /proc files, module parameters, /dev/vfio (as
+    /// empty files with the nodes' modes), the running kernel's module lists (modules.dep only
+    /// for the modules the checks ask about), and the IPv4 addresses netlink gives.
+    private func copyHostFacts(_ copier: inout Copier) {
+        typealias Layout = FactsReader.Layout
+        for file in [Layout.cmdline, Layout.osrelease, Layout.modules, Layout.limits, Layout.swaps, Layout.route,
+                     Layout.ipv6Route, Layout.ifInet6] {
+            copier.file(file, limit: 1 << 22)
+        }
+        copier.file(Layout.interrupts, limit: 8 << 20)
+        copier.file(Layout.mountinfo, limit: 4 << 20)
+        for module in FactsReader.modulesOfInterest {
+            let base = Layout.sysModule + "/" + module
+            for name in FileRead.entries(source.path(base + "/parameters")) ?? [] {
+                copier.file(base + "/parameters/" + name, orMarker: true)
+            }
+            copier.file(base + "/initstate")
+        }
+        if let nodes = FileRead.entries(source.path(Layout.devVFIO)) {
+            copier.directory(Layout.devVFIO)
+            for node in nodes {
+                var info = stat()
+                guard stat(source.path(Layout.devVFIO + "/" + node), &info) == 0 else { continue }
+                copier.marker(Layout.devVFIO + "/" + node, mode: info.st_mode & 0o7777)
+            }
+        }
+        for link in FileRead.entries(source.path("dev/mapper")) ?? [] { copier.link("dev/mapper/" + link) }
+        if let release = FileRead.text(source.path(Layout.osrelease))?.trimmingWhitespace() {
+            let base = Layout.libModules(release)
+            copier.file(base + "/modules.builtin", limit: 4 << 20)
+            if let dep = FileRead.text(source.path(base + "/modules.dep"), limit: 16 << 20) {
+                let kept = dep.split(separator: "\n").filter { line in
+                    line.split(separator: ":").first.flatMap { ProcFiles.moduleName(fromPath: String($0)) }
+                        .map(FactsReader.modulesOfInterest.contains) ?? false
+                }
+                copier.write(base + "/modules.dep", kept.map { $0 + "\n" }.joined())
+            }
+        }
+        let addresses = source.isLive ? InterfaceAddresses.ipv4()
+            : InterfaceAddresses.parse(FileRead.text(source.path(Layout.recordedAddresses)) ?? "")
+        copier.write(Layout.recordedAddresses, InterfaceAddresses.render(addresses))
     }
 
     /// DIR must be new or empty: a snapshot never overwrites or mixes with other files.
@@ -109,7 +160,7 @@ public struct SnapshotWriter {
 }
 
 /// Copies files, links and directories from a root to a destination, relative path for path.
-private struct Copier {
+struct Copier {
     let source: HostRoot
     let destination: String
     var files = 0
@@ -164,11 +215,25 @@ private struct Copier {
         files += 1
     }
 
+    /// A file with the given text.
+    mutating func write(_ relative: String, _ text: String) {
+        directory(SysfsPaths.directory(of: relative))
+        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        if !bytes.isEmpty && bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, bytes.count) }) != bytes.count {
+            fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))")
+        }
+        files += 1
+    }
+
     /// An empty file whose presence is what matters (write-only attributes such as `reset`).
     mutating func marker(_ relative: String, mode: mode_t) {
         directory(SysfsPaths.directory(of: relative))
         let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
+        fchmod(fd, mode) // exactly this mode, whatever the umask (a /dev/vfio/vfio of 0666 matters)
         close(fd)
         files += 1
     }

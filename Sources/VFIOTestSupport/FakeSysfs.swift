@@ -68,8 +68,45 @@ public struct FakeSysfs {
     /// ACPI tables under sys/firmware/acpi/tables ("DMAR", "IVRS").
     public var acpiTables: [String] = []
     public var cpuVendor = "GenuineIntel"
-    /// Groups that exist without members in the fake (to model damaged trees); normally empty.
+    /// Each group's default domain type.
     public var groupType = "DMA"
+
+    // What FactsReader reads beyond PCI: a host ready for passthrough unless a test changes it.
+    public var commandLine = "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 root=/dev/nvme0n1p2 ro quiet intel_iommu=on iommu=pt"
+    public var kernelRelease = "6.1.0-56-amd64"
+    /// Chips in /proc/interrupts ("IR-" prefix: remapped).
+    public var interruptChips = ["IR-IO-APIC", "IR-PCI-MSI", "DMAR-MSI"]
+    public var loadedModules = ["vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "vfio", "kvm_intel", "kvm"]
+    public var builtinModules: [String] = []
+    /// Installed for the kernel (modules.dep), in addition to loaded ones.
+    public var installedModules = ["iommufd", "kvm_amd"]
+    /// "module.parameter" → value under sys/module/MODULE/parameters.
+    public var moduleParameters = ["vfio_iommu_type1.allow_unsafe_interrupts": "N", "kvm_intel.nested": "Y",
+                                   "kvm_intel.enable_shadow_vmcs": "Y"]
+    /// /dev/vfio/vfio's mode; nil for no node.
+    public var vfioContainerMode: mode_t? = 0o666
+    /// Group numbers with a /dev/vfio/N node.
+    public var vfioGroupNodes: [Int] = []
+    /// "Max locked memory" soft and hard ("unlimited" or bytes).
+    public var memlock = ("unlimited", "unlimited")
+    /// mountinfo rows: (major:minor, mount point, filesystem, source).
+    public var mounts: [(device: String, mountPoint: String, fileSystem: String, source: String)] = []
+    public var swaps: [String] = []
+    /// IPv4 addresses as `vfioctl snapshot` records them (NAME ADDRESS/PREFIX).
+    public var ipv4Addresses: [String: [String]] = [:]
+    /// Interfaces with IPv4 routes; the Bool marks the default route.
+    public var ipv4Routes: [(interface: String, isDefault: Bool)] = []
+    /// Interface → the bond or bridge it is enslaved to.
+    public var netMasters: [String: String] = [:]
+    /// Interface → operstate (default "up").
+    public var netStates: [String: String] = [:]
+    /// Block devices stacked on others: (name, major:minor, the devices it holds).
+    public var stackedBlockDevices: [(name: String, device: String, members: [String])] = []
+    /// Framebuffer → the function that draws it.
+    public var framebuffers: [String: String] = [:]
+    public var cpuFlags = "fpu vme de pse msr pae mce cx8 apic sep mtrr vmx ept"
+    /// Block device → major:minor (default 259:N in the order they are added).
+    public var blockDeviceNumbers: [String: String] = [:]
 
     /// A new fake host in a fresh temporary directory.
     public init() {
@@ -93,6 +130,21 @@ public struct FakeSysfs {
     }
 
     public mutating func add(_ function: FakeFunction) { functions.append(function) }
+
+    /// Changes a function's driver before the tree is built (nil: unbound).
+    public mutating func setDriver(_ driver: String?, for address: String) {
+        guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
+        functions[position].driver = driver
+        functions[position].driverModule = driver
+        if driver?.hasPrefix("vfio") == true { functions[position].driverOverride = driver }
+    }
+
+    public mutating func setGroup(_ group: Int?, for address: String) {
+        guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
+        functions[position].group = group
+    }
+
+    public mutating func setGroup(_ group: Int?, at position: Int) { functions[position].group = group }
 
     /// A host with an IOMMU: groups exist, /sys/class/iommu has a unit, the firmware has a DMAR.
     public mutating func withIOMMU(_ units: [String] = ["dmar0"]) {
@@ -156,8 +208,9 @@ public struct FakeSysfs {
         makeDirectory("sys/bus/pci/drivers")
         makeDirectory("sys/kernel/iommu_groups")
         write("sys/bus/pci/drivers_probe", "", mode: 0o200)
-        write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: \(cpuVendor)\nflags\t\t: fpu vmx\n\n")
+        write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: \(cpuVendor)\nflags\t\t: \(cpuFlags)\n\n")
         for f in functions { buildFunction(f) }
+        buildHostFacts()
     }
 
     private func buildFunction(_ f: FakeFunction) {
@@ -246,7 +299,83 @@ public struct FakeSysfs {
         for (name, below) in f.blockDevices {
             makeDirectory(path + "/" + below)
             link("sys/class/block/" + name, to: path + "/" + below)
+            write(path + "/" + below + "/dev", (blockDeviceNumbers[name] ?? "259:\(Array(name.utf8).reduce(0) { ($0 &* 31 &+ Int($1)) % 100_000 })") + "\n")
+            makeDirectory(path + "/" + below + "/holders")
+            if name.last?.isNumber == true && name.contains("p") { write(path + "/" + below + "/partition", "1\n") }
         }
+    }
+
+    private func buildHostFacts() {
+        write("proc/cmdline", commandLine + "\n")
+        write("proc/sys/kernel/osrelease", kernelRelease + "\n")
+        var interrupts = "           CPU0       CPU1\n"
+        for (index, chip) in interruptChips.enumerated() {
+            interrupts += String(repeating: " ", count: 2) + "\(index):         12          0  \(chip)  \(index)-edge      timer\n"
+        }
+        interrupts += " NMI:          0          0   Non-maskable interrupts\n"
+        write("proc/interrupts", interrupts)
+        write("proc/modules", loadedModules.map { "\($0) 16384 0 - Live 0x0000000000000000\n" }.joined())
+        for module in loadedModules { write("sys/module/\(module)/initstate", "live\n") }
+        for (key, value) in moduleParameters {
+            let parts = key.split(separator: ".", maxSplits: 1)
+            write("sys/module/\(parts[0])/parameters/\(parts[1])", value + "\n")
+        }
+        let base = "lib/modules/\(kernelRelease)"
+        func path(_ module: String) -> String {
+            let directory = module.hasPrefix("kvm") ? "arch/x86/kvm" : module.hasPrefix("vfio_pci") ? "drivers/vfio/pci" : "drivers/vfio"
+            return "kernel/\(directory)/\(module.replacingOccurrences(of: "_", with: "-")).ko"
+        }
+        write(base + "/modules.builtin", builtinModules.map { path($0) + "\n" }.joined())
+        write(base + "/modules.dep", Set(loadedModules + installedModules).sorted().map { path($0) + ":\n" }.joined())
+        makeDirectory("dev/vfio")
+        if let mode = vfioContainerMode { write("dev/vfio/vfio", "", mode: mode) }
+        for group in vfioGroupNodes { write("dev/vfio/\(group)", "", mode: 0o600) }
+        write("proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units     \n"
+              + "Max locked memory         \(memlock.0)             \(memlock.1)             bytes     \n")
+        write("proc/self/mountinfo", mounts.enumerated().map { index, mount in
+            "\(20 + index) 1 \(mount.device) / \(mount.mountPoint) rw,relatime shared:1 - \(mount.fileSystem) \(mount.source) rw\n"
+        }.joined())
+        write("proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+              + swaps.map { "\($0)                               partition\t8388604\t\t0\t\t-2\n" }.joined())
+        write("proc/net/route", "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+              + ipv4Routes.map { route in
+                  route.isDefault ? "\(route.interface)\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+                      : "\(route.interface)\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+              }.joined())
+        write("proc/net/ipv6_route", "")
+        write("proc/net/if_inet6", "")
+        write(".vfioctl/addresses", ipv4Addresses.keys.sorted().flatMap { name in ipv4Addresses[name]!.map { "\(name) \($0)\n" } }.joined())
+        for (name, master) in netMasters {
+            makeDirectory("sys/devices/virtual/net/\(master)")
+            if let target = netDevicePath(name) { link(target + "/master", to: "sys/devices/virtual/net/\(master)") }
+        }
+        for (name, state) in netStates { if let target = netDevicePath(name) { write(target + "/operstate", state + "\n") } }
+        for stacked in stackedBlockDevices {
+            let path = "sys/devices/virtual/block/" + stacked.name
+            write(path + "/dev", stacked.device + "\n")
+            link("sys/class/block/" + stacked.name, to: path)
+            for member in stacked.members {
+                guard let memberPath = blockDevicePath(member) else { continue }
+                link(memberPath + "/holders/" + stacked.name, to: path)
+            }
+        }
+        for (framebuffer, owner) in framebuffers {
+            guard let address = PCIAddress(owner) else { continue }
+            let path = devicePath(address) + "/graphics/" + framebuffer
+            makeDirectory(path)
+            link("sys/class/graphics/" + framebuffer, to: path)
+        }
+    }
+
+    func netDevicePath(_ name: String) -> String? {
+        functions.first { $0.netInterfaces.contains(name) }.map { devicePath($0.address) + "/net/" + name }
+    }
+
+    func blockDevicePath(_ name: String) -> String? {
+        for f in functions {
+            if let entry = f.blockDevices.first(where: { $0.name == name }) { return devicePath(f.address) + "/" + entry.path }
+        }
+        return nil
     }
 
     // MARK: file primitives (relative to root)

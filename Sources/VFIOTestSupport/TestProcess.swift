@@ -9,8 +9,10 @@ public enum TestProcess {
         public var timedOut: Bool
     }
 
-    /// The `vfioctl` built next to the running test bundle.
+    /// The `vfioctl` under test: VFIOCTL_BIN (the lab runs the release build), else the one built
+    /// next to the running test bundle.
     public static var vfioctl: String {
+        if let path = ProcessInfo.processInfo.environment["VFIOCTL_BIN"], !path.isEmpty { return path }
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [bundle, bundle.deletingLastPathComponent()] {
             let path = candidate.appendingPathComponent("vfioctl").path
@@ -58,8 +60,8 @@ public enum TestProcess {
     }
 
     /// `vfioctl ARGS...`
-    public static func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-        try run(vfioctl, arguments, environment: environment)
+    public static func vfioctl(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Result {
+        try run(vfioctl, arguments, environment: environment, input: input)
     }
 
     /// The JSON object a command printed.

@@ -45,7 +45,7 @@ struct LabFixtureTests {
         #expect(members(multifunction.first) == Set(multifunction.map(\.address.description)))
 
         let rootPorts = s.functions.filter { $0.capabilities?.pcieType == .rootPort }
-        #expect(rootPorts.count == 4)
+        #expect(rootPorts.count == 5)  // isolated (2), switch, nvme-sriov, nvme-disk
         for port in rootPorts {
             // QEMU's root ports have ACS with SV, RR, CR and UF enabled: what isolates what is below.
             let acs = try #require(port.capabilities?.acs, "\(port.address)")

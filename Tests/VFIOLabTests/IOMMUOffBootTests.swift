@@ -28,6 +28,9 @@ struct IOMMUOffBootTests {
         try expectNoGroups(hint: "intel_iommu=on")
         let document = try VfioctlJSON.run(["groups"])
         #expect((document["iommu"] as? [String: Any])?["acpi_tables"] as? [String] == ["DMAR"])
+        let check = try CheckVerdict.of([])
+        #expect(!check.passed && check.ids.contains("iommu.disabled"))
+        #expect(check.message("iommu.disabled").contains("intel_iommu=off"))
     }
 }
 
@@ -40,5 +43,7 @@ struct NoVTdBootTests {
         try expectNoGroups(hint: "firmware")
         let document = try VfioctlJSON.run(["groups"])
         #expect((document["iommu"] as? [String: Any])?["acpi_tables"] as? [String] == [])
+        let check = try CheckVerdict.of([])
+        #expect(!check.passed && check.ids.contains("iommu.absent"))
     }
 }

@@ -112,6 +112,28 @@ enum QEMU {
     }
 }
 
+/// `vfioctl check`'s verdict and findings.
+struct CheckVerdict {
+    var passed: Bool
+    var findings: [[String: Any]]
+    var ids: [String] { findings.compactMap { $0["id"] as? String } }
+
+    func message(_ id: String) -> String {
+        findings.first { $0["id"] as? String == id }?["message"] as? String ?? ""
+    }
+
+    static func of(_ arguments: [String]) throws -> CheckVerdict {
+        let result = try TestProcess.vfioctl(["check"] + arguments + ["--format", "json"])
+        guard result.status == 0 || result.status == 2 else {
+            throw LabError("vfioctl check \(arguments) exited \(result.status): \(result.err)")
+        }
+        let document = try TestProcess.json(result.out)
+        let passed = document["verdict"] as? String == "pass"
+        guard passed == (result.status == 0) else { throw LabError("verdict and exit status disagree: \(result.out)") }
+        return CheckVerdict(passed: passed, findings: document["findings"] as? [[String: Any]] ?? [])
+    }
+}
+
 /// vfioctl's JSON, as dictionaries.
 struct VfioctlJSON {
     static func run(_ arguments: [String]) throws -> [String: Any] {

@@ -31,5 +31,9 @@ struct NoIntremapBootTests {
         #expect(!verdict.accepted)
         #expect(verdict.output.contains("Operation not permitted") || verdict.output.contains("interrupt"), "\(verdict.output)")
         #expect(QEMU.notViableGroup(verdict.output) == nil, "the group is viable; the refusal is about interrupts")
+        // check refuses too, for the same reason.
+        let check = try CheckVerdict.of([isolated])
+        #expect(!check.passed && check.ids.contains("irq-remap.inactive") && !check.ids.contains("group.not-viable"),
+                "\(check.findings)")
     }
 }

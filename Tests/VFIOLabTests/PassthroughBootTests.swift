@@ -102,31 +102,44 @@ struct PassthroughBootTests {
         let switched = try #require(functions.first { f in
             functions.contains { $0.string("address") == f.string("parent") && ids($0) == "104c:8233" }
         }?.string("address"))
+        try Kernel.modprobe("vfio-pci")
         let touched = [isolated, switched] + bridged
         let original = Dictionary(uniqueKeysWithValues: touched.map { ($0, Kernel.driver($0)) })
         defer {
             for address in touched { try? Kernel.restore(address) }
         }
 
+        /// vfioctl check's verdict must be QEMU's, whatever the state.
+        func agree(_ address: String, accepted: Bool, _ state: String) throws -> (QEMU.Verdict, CheckVerdict) {
+            let qemu = try QEMU.verdict(address)
+            let check = try CheckVerdict.of([address])
+            #expect(qemu.accepted == accepted, "QEMU, \(state): \(qemu.output)")
+            #expect(check.passed == qemu.accepted, "check disagrees with QEMU, \(state): \(check.findings)")
+            return (qemu, check)
+        }
+
+        // On its host driver: neither QEMU nor check will have it.
+        let (_, hosted) = try agree(isolated, accepted: false, "isolated NIC on e1000e")
+        #expect(hosted.ids.contains("group.not-viable"))
+
         // A singleton group bound to vfio-pci.
         try Kernel.bindToVFIO(isolated)
-        #expect(try QEMU.verdict(isolated).accepted)
+        _ = try agree(isolated, accepted: true, "isolated NIC on vfio-pci")
 
         // A switch endpoint on vfio-pci while its downstream port (same group) stays on pcieport.
         try Kernel.bindToVFIO(switched)
-        let switchVerdict = try QEMU.verdict(switched)
-        #expect(switchVerdict.accepted, "\(switchVerdict.output)")
+        let (_, switchCheck) = try agree(switched, accepted: true, "switch endpoint on vfio-pci, port on pcieport")
+        #expect(switchCheck.message("group.viable").contains("pcieport"))
 
         // Half of the bridged group: not viable, and QEMU names the group vfioctl names.
         try Kernel.bindToVFIO(bridged[0])
-        let half = try QEMU.verdict(bridged[0])
-        #expect(!half.accepted)
+        let (half, halfCheck) = try agree(bridged[0], accepted: false, "one bridged NIC on vfio-pci")
         let group = try VfioctlJSON.function(bridged[0]).int("iommu_group")
         #expect(QEMU.notViableGroup(half.output) == group, "\(half.output)")
+        #expect(halfCheck.message("group.not-viable").contains("\(bridged[1]) (e1000)"))
         // The whole group (the bridge itself has no driver): viable.
         try Kernel.bindToVFIO(bridged[1])
-        let whole = try QEMU.verdict(bridged[0])
-        #expect(whole.accepted, "\(whole.output)")
+        _ = try agree(bridged[0], accepted: true, "both bridged NICs on vfio-pci")
 
         // vfioctl sees the bindings as the kernel does.
         for address in touched {
@@ -170,11 +183,63 @@ struct PassthroughBootTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let made = try TestProcess.vfioctl(["snapshot", directory])
         #expect(made.status == 0, "\(made.err)")
-        for command in [["list"], ["groups"], ["show", try #require(Kernel.addresses().last)]] {
+        let last = try #require(Kernel.addresses().last)
+        for command in [["list"], ["groups"], ["show", last], ["check", last, "--nested"]] {
             let live = try TestProcess.vfioctl(command + ["--format", "json"])
             let replayed = try TestProcess.vfioctl(command + ["--format", "json", "--root", directory])
-            #expect(live.status == 0 && replayed.out == live.out, "\(command)")
+            #expect(live.status == replayed.status && replayed.out == live.out, "\(command)")
         }
+    }
+
+    @Test("the host-critical guard on this kernel: a mounted filesystem, swap, an interface with an address")
+    func hostCriticalGuard() throws {
+        let functions = try VfioctlJSON.functions()
+        // The nvme-disk topology's namespace (the AHCI controller's CD-ROM has no medium).
+        let disk = try #require(functions.first { ($0["block_devices"] as? [String])?.contains { $0.hasPrefix("nvme") } == true })
+        let address = try #require(disk.string("address"))
+        let name = try #require((disk["block_devices"] as? [String])?.first { $0.hasPrefix("nvme") })
+        #expect(try CheckVerdict.of([address]).ids.contains("device.host-critical") == false, "an idle disk is not critical")
+
+        let mkfs = try TestProcess.run("mkfs.ext4", ["-q", "-F", "/dev/\(name)"])
+        try #require(mkfs.status == 0, "\(mkfs.err)")
+        let mountPoint = NSTemporaryDirectory() + "vfioctl-lab-mount"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try #require(try TestProcess.run("mount", ["/dev/\(name)", mountPoint]).status == 0)
+        let mounted = try CheckVerdict.of([address])
+        _ = try TestProcess.run("umount", [mountPoint])
+        #expect(!mounted.passed)
+        #expect(mounted.message("device.host-critical").contains("a mounted ext4 filesystem (\(mountPoint)) on \(name)"))
+
+        try #require(try TestProcess.run("mkswap", ["/dev/\(name)"]).status == 0)
+        try #require(try TestProcess.run("swapon", ["/dev/\(name)"]).status == 0)
+        let swapping = try CheckVerdict.of([address])
+        _ = try TestProcess.run("swapoff", ["/dev/\(name)"])
+        #expect(swapping.message("device.host-critical").contains("swap on \(name)"))
+        #expect(!(try CheckVerdict.of([address]).ids.contains("device.host-critical")))
+
+        // A NIC with an address and the route that comes with it.
+        let nic = try #require(functions.first { f in
+            f.string("device_id") == "10d3" && (f["net_interfaces"] as? [String])?.isEmpty == false
+        })
+        let interface = try #require((nic["net_interfaces"] as? [String])?.first)
+        let nicAddress = try #require(nic.string("address"))
+        try #require(try TestProcess.run("ip", ["link", "set", interface, "up"]).status == 0)
+        try #require(try TestProcess.run("ip", ["address", "add", "192.0.2.10/24", "dev", interface]).status == 0)
+        let addressed = try CheckVerdict.of([nicAddress])
+        _ = try TestProcess.run("ip", ["address", "flush", "dev", interface])
+        _ = try TestProcess.run("ip", ["link", "set", interface, "down"])
+        let message = addressed.message("device.host-critical")
+        #expect(message.contains("\(interface) has addresses 192.0.2.10/24"), "\(addressed.findings)")
+        #expect(message.contains("\(interface) carries routes"), "\(addressed.findings)")
+    }
+
+    @Test("check on the host: IOMMU on, interrupt remapping active")
+    func hostReady() throws {
+        try Kernel.modprobe("vfio-pci")
+        let host = try CheckVerdict.of([])
+        #expect(host.passed, "\(host.findings)")
+        #expect(host.ids.contains("iommu.enabled") && host.ids.contains("irq-remap.active"))
+        #expect(host.message("irq-remap.active").contains("IR-"))
     }
 
     @Test("show: the upstream path is the chain of bridges the kernel's device path names")

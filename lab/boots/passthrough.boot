@@ -3,5 +3,5 @@
 machine=q35,kernel-irqchip=split
 iommu=intel-iommu,intremap=on,caching-mode=on
 append=intel_iommu=on iommu=pt
-topologies=isolated bridge switch multifunction nvme-sriov
+topologies=isolated bridge switch multifunction nvme-sriov nvme-disk
 suite=PassthroughBootTests

@@ -82,6 +82,22 @@ public struct PCIFunction: Sendable, Equatable {
 
     public var isVirtualFunction: Bool { physfn != nil }
 
+    /// The reset methods the kernel lists (reset_method), or on older kernels that list none,
+    /// those its config space offers.
+    public var effectiveResetMethods: [String] {
+        guard resetMethods.isEmpty && hasResetAttribute, let caps = capabilities else { return resetMethods }
+        var methods: [String] = []
+        if caps.flr { methods.append("flr") }
+        if caps.afFLR { methods.append("af_flr") }
+        if caps.hasPowerManagement && !caps.pmNoSoftReset { methods.append("pm") }
+        return methods
+    }
+
+    /// It can be reset without touching anything else (FLR, AF FLR, a device-specific or ACPI reset).
+    public var resetsAlone: Bool {
+        effectiveResetMethods.contains { ["flr", "af_flr", "device_specific", "acpi"].contains($0) }
+    }
+
     /// `8086:10d3`
     public var ids: String {
         HexDigits.padded(UInt64(vendorID), width: 4) + ":" + HexDigits.padded(UInt64(deviceID), width: 4)

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Glibc
+import VFIOCore
+import VFIODeviceLayer
+
+extension Vfioctl {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Prove a device, a group or a guest definition can be assigned, and say how to fix what stops it.",
+            discussion: """
+                With no target, checks the host: IOMMU on, interrupt remapping active, VFIO modules and \
+                /dev/vfio, locked-memory limit. With targets, also each function and its IOMMU group: \
+                viability (every member unbound or on vfio-pci; pcieport and pci-stub do not block since \
+                Linux 5.19), what the host would lose (filesystems, swap, LVM/MD, the console, network \
+                interfaces in use), reset, ACS, SR-IOV.
+
+                Exit status: 0 when no finding is an error, 2 when one is.
+
+                As a libvirt hook (/etc/libvirt/hooks/qemu.d/vfioctl, see scripts/libvirt-hook): \
+                --libvirt-hook reads the domain XML libvirt passes on stdin for 'prepare begin', prints \
+                the reasons on stderr and exits 2 to stop the guest from starting.
+                """)
+
+        @Argument(help: ArgumentHelp("Functions to check: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+        var addresses: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp("An IOMMU group to check (repeatable).", valueName: "N"))
+        var group: [Int] = []
+
+        @Option(name: .long, help: ArgumentHelp("A libvirt domain XML whose <hostdev> and <interface type='hostdev'> to check; - reads stdin.",
+                                                valueName: "FILE"))
+        var domain: String?
+
+        @Flag(name: .long, help: "Run as libvirt's qemu hook: domain XML on stdin, reasons on stderr, exit 2 to stop the start.")
+        var libvirtHook = false
+
+        @Flag(name: .long, help: "Also report nested virtualization (vmx/svm, kvm_intel/kvm_amd nested, VMCS shadowing).")
+        var nested = false
+
+        @Flag(name: .long, help: "Leave out the informational findings in text output.")
+        var brief = false
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func validate() throws {
+            if libvirtHook && domain != nil && domain != "-" {
+                throw ValidationError("--libvirt-hook reads the domain from stdin; leave out --domain")
+            }
+        }
+
+        func run() throws {
+            let addresses = try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) }
+            var request = CheckRequest(addresses: addresses, groups: group, nested: nested)
+            if libvirtHook || domain != nil {
+                let source = libvirtHook || domain == "-" ? "stdin" : domain!
+                request.domain = try DomainDevices.parse(try Self.readInput(domain ?? "-"), source: source)
+            }
+            let layer = try global.deviceLayer()
+            let snapshot = try layer.scopedSnapshot(addresses: addresses + (request.domain?.devices.map(\.address) ?? []),
+                                                    groups: group)
+            try Self.requireKnown(addresses, group, in: snapshot)
+            let facts = FactsReader(root: layer.root).read(for: snapshot.functions)
+            let report = Preflight.run(snapshot, facts, request)
+            if libvirtHook {
+                let name = request.domain?.name.map { "guest '\($0)'" } ?? "the guest"
+                for line in CheckOutput.hookLines(report) { Output.diagnostic("vfioctl", "\(name): \(line)") }
+            } else {
+                Output.emit(output.format, json: { CheckOutput.json(report) }, text: { CheckOutput.text(report, verbose: !brief) })
+            }
+            if !report.passed { throw ExitCode(2) }
+        }
+
+        /// Addresses and groups given on the command line must exist (exit 1 otherwise).
+        static func requireKnown(_ addresses: [PCIAddress], _ groups: [Int], in snapshot: HostSnapshot) throws(VFIOError) {
+            for address in addresses where snapshot.function(address) == nil {
+                throw .failed("no PCI function \(address) on this host", hint: "'vfioctl list' shows the functions there are")
+            }
+            for id in groups where snapshot.group(id) == nil {
+                throw .failed("no IOMMU group \(id) on this host", hint: "'vfioctl groups' shows the groups there are")
+            }
+        }
+
+        /// A file's text, or stdin for "-".
+        static func readInput(_ path: String) throws(VFIOError) -> String {
+            let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable domain XML file, or - for stdin")
+            }
+            defer { if fd != STDIN_FILENO { close(fd) } }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count < 0 && errno == EINTR { continue }
+                guard count >= 0 else {
+                    throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable domain XML file")
+                }
+                if count == 0 { break }
+                bytes += buffer[0..<count]
+                guard bytes.count <= 16 << 20 else { throw .usage("'\(path.printable)' is larger than 16 MiB: not a domain XML") }
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw .usage("'\(path.printable)' is not UTF-8 text", hint: "give a libvirt domain XML file")
+            }
+            return text
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import Glibc
+import VFIOCore
+
+/// Reads HostFacts under the root: /proc, /sys/module, /sys/class, /dev/vfio, lib/modules, and
+/// (on a live host) interface addresses. `functions` are the ones being checked: only what sits
+/// on them (block devices, interfaces) is looked at.
+public struct FactsReader: Sendable {
+    public let root: HostRoot
+
+    public init(root: HostRoot) { self.root = root }
+
+    /// Modules whose state and parameters the checks read.
+    static let modulesOfInterest = ["vfio", "vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "iommufd", "kvm", "kvm_intel", "kvm_amd"]
+
+    public func read(for functions: [PCIFunction]) -> HostFacts {
+        var facts = HostFacts()
+        facts.commandLine = KernelCommandLine(text(Layout.cmdline) ?? "")
+        facts.kernelRelease = text(Layout.osrelease)?.trimmingWhitespace()
+        facts.interruptChips = ProcFiles.interruptChips(text(Layout.interrupts, limit: 8 << 20) ?? "")
+        facts.modules = modules(release: facts.kernelRelease)
+        facts.parameters = parameters()
+        if let mode = mode(Layout.vfioContainer) { facts.vfioContainer = DeviceNode(mode: mode) }
+        facts.vfioGroupNodes = Set((FileRead.entries(root.path(Layout.devVFIO)) ?? []).compactMap { Int($0) })
+        facts.memlock = text(Layout.limits).flatMap { ProcFiles.limit($0, named: "Max locked memory") }
+        facts.cpuFlags = ProcFiles.cpuFlags(text(SysfsLayout.cpuinfo, limit: 65536) ?? "")
+        facts.iommuUnits = (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted().map { unit in
+            let base = SysfsLayout.classIOMMU + "/" + unit
+            return IOMMUUnit(name: unit, intelECAP: text(base + "/intel-iommu/ecap").flatMap(SysfsValues.hex),
+                             amdFeatures: text(base + "/amd-iommu/features").flatMap(SysfsValues.hex))
+        }
+        facts.mounts = ProcFiles.mounts(text(Layout.mountinfo, limit: 4 << 20) ?? "")
+        facts.swaps = ProcFiles.swaps(text(Layout.swaps) ?? "").map(resolveDevicePath)
+        for name in Set(functions.flatMap(\.blockDevices)) { readBlock(name, into: &facts.blockDevices) }
+        let interfaces = Set(functions.flatMap(\.netInterfaces))
+        if !interfaces.isEmpty { facts.network = network(interfaces) }
+        facts.framebuffers = framebuffers()
+        facts.pciDrivers = FileRead.entries(root.path(Layout.pciDrivers)).map(Set.init)
+        return facts
+    }
+
+    /// Processes holding /dev/vfio/N (group) open, found through /proc/PID/fd. Costs a readlink
+    /// per open file on the host, so only detach and reattach ask.
+    public func vfioUsers() -> [Int: [VFIOUser]] {
+        var users: [Int: [VFIOUser]] = [:]
+        for entry in FileRead.entries(root.path("proc")) ?? [] {
+            guard let pid = Int(entry) else { continue }
+            let fdDirectory = root.path("proc/\(entry)/fd")
+            var groups: Set<Int> = []
+            for fd in FileRead.entries(fdDirectory) ?? [] {
+                guard let target = FileRead.link(fdDirectory + "/" + fd), target.hasPrefix("/dev/vfio/"),
+                      let group = Int(target.dropFirst("/dev/vfio/".count)) else { continue }
+                groups.insert(group)
+            }
+            guard !groups.isEmpty else { continue }
+            let command = text("proc/\(entry)/comm")?.trimmingWhitespace() ?? "?"
+            let arguments = (FileRead.bytes(root.path("proc/\(entry)/cmdline"), limit: 1 << 20) ?? [])
+                .split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            let user = VFIOUser(pid: pid, command: command, guest: VFIOUser.guestName(arguments))
+            for group in groups { users[group, default: []].append(user) }
+        }
+        return users.mapValues { $0.sorted { $0.pid < $1.pid } }
+    }
+
+    enum Layout {
+        static let cmdline = "proc/cmdline"
+        static let osrelease = "proc/sys/kernel/osrelease"
+        static let interrupts = "proc/interrupts"
+        static let modules = "proc/modules"
+        static let limits = "proc/self/limits"
+        static let mountinfo = "proc/self/mountinfo"
+        static let swaps = "proc/swaps"
+        static let route = "proc/net/route"
+        static let ipv6Route = "proc/net/ipv6_route"
+        static let ifInet6 = "proc/net/if_inet6"
+        static let devVFIO = "dev/vfio"
+        static let pciDrivers = "sys/bus/pci/drivers"
+        static let vfioContainer = "dev/vfio/vfio"
+        static let classGraphics = "sys/class/graphics"
+        static let sysModule = "sys/module"
+        /// What cannot be copied as a file is recorded here by `vfioctl snapshot` (IPv4 addresses
+        /// come from netlink, not from /proc).
+        static let recordedAddresses = ".vfioctl/addresses"
+        static func libModules(_ release: String) -> String { "lib/modules/" + release }
+    }
+
+    func text(_ relative: String, limit: Int = 1 << 20) -> String? { FileRead.text(root.path(relative), limit: limit) }
+
+    func mode(_ relative: String) -> UInt32? {
+        var info = stat()
+        guard stat(root.path(relative), &info) == 0 else { return nil }
+        return UInt32(info.st_mode & 0o7777)
+    }
+
+    func modules(release: String?) -> ModuleFacts {
+        var facts = ModuleFacts(loaded: ProcFiles.loadedModules(text(Layout.modules) ?? ""))
+        guard let release else { return facts }
+        let base = Layout.libModules(release)
+        facts.builtin = ProcFiles.builtinModules(text(base + "/modules.builtin", limit: 4 << 20) ?? "")
+        // Built-in modules with parameters also show up in /sys/module.
+        for module in Self.modulesOfInterest where !facts.loaded.contains(module) && !facts.builtin.contains(module) {
+            if FileRead.exists(root.path(Layout.sysModule + "/" + module + "/parameters"))
+                && !FileRead.exists(root.path(Layout.sysModule + "/" + module + "/initstate")) {
+                facts.builtin.insert(module)
+            }
+        }
+        if Self.modulesOfInterest.contains(where: { !facts.isLoaded($0) }) {
+            let installed = ProcFiles.modulesInDep(text(base + "/modules.dep", limit: 16 << 20) ?? "")
+            facts.installed = installed.intersection(Self.modulesOfInterest)
+        }
+        return facts
+    }
+
+    func parameters() -> [String: String] {
+        var parameters: [String: String] = [:]
+        for module in Self.modulesOfInterest {
+            let directory = Layout.sysModule + "/" + module + "/parameters"
+            for name in FileRead.entries(root.path(directory)) ?? [] {
+                if let value = text(directory + "/" + name, limit: 4096) {
+                    parameters[module + "." + name] = value.trimmingWhitespace()
+                }
+            }
+        }
+        return parameters
+    }
+
+    /// "/dev/mapper/vg-swap" → "/dev/dm-1" (the link under the root), so swaps compare by kernel name.
+    func resolveDevicePath(_ path: String) -> String {
+        guard path.hasPrefix("/dev/"), let target = FileRead.link(root.path(String(path.dropFirst()))) else { return path }
+        return "/" + SysfsPaths.resolve(link: target, in: SysfsPaths.directory(of: String(path.dropFirst())))
+    }
+
+    func readBlock(_ name: String, into devices: inout [String: BlockDevice]) {
+        guard devices[name] == nil else { return }
+        let base = SysfsLayout.classBlock + "/" + name
+        let holders = (FileRead.entries(root.path(base + "/holders")) ?? []).sorted()
+        devices[name] = BlockDevice(name: name, device: text(base + "/dev")?.trimmingWhitespace(), holders: holders)
+        for holder in holders { readBlock(holder, into: &devices) }
+    }
+
+    func network(_ names: Set<String>) -> [String: NetInterface] {
+        let ipv4 = ProcFiles.ipv4Routes(text(Layout.route) ?? "")
+        let ipv6 = ProcFiles.ipv6Routes(text(Layout.ipv6Route) ?? "")
+        let ipv6Addresses = ProcFiles.ipv6Addresses(text(Layout.ifInet6) ?? "")
+        let ipv4Addresses = root.isLive ? InterfaceAddresses.ipv4() : InterfaceAddresses.parse(text(Layout.recordedAddresses) ?? "")
+        var interfaces: [String: NetInterface] = [:]
+        for name in names {
+            let base = SysfsLayout.classNet + "/" + name
+            let v4 = ipv4[name] ?? (false, false)
+            let v6 = ipv6[name] ?? (false, false)
+            interfaces[name] = NetInterface(
+                name: name, operstate: text(base + "/operstate")?.trimmingWhitespace(),
+                master: FileRead.link(root.path(base + "/master")).map(SysfsPaths.lastComponent),
+                addresses: (ipv4Addresses[name] ?? []) + (ipv6Addresses[name] ?? []),
+                hasRoutes: v4.any || v6.any, carriesDefaultRoute: v4.isDefault || v6.isDefault)
+        }
+        return interfaces
+    }
+
+    func framebuffers() -> [String: PCIAddress] {
+        var owners: [String: PCIAddress] = [:]
+        for name in FileRead.entries(root.path(Layout.classGraphics)) ?? [] where name.hasPrefix("fb") {
+            guard let target = FileRead.link(root.path(Layout.classGraphics + "/" + name)) else { continue }
+            // /sys/class/graphics/fb0 -> ../../devices/pci0000:00/0000:00:02.0/graphics/fb0
+            if let owner = SysfsPaths.owningFunction(of: SysfsPaths.resolve(link: target, in: Layout.classGraphics)) {
+                owners[name] = owner
+            }
+        }
+        return owners
+    }
+}
+
+/// IPv4 addresses per interface: netlink (getifaddrs) on a live host; on a snapshot, the copy
+/// `vfioctl snapshot` recorded (`NAME ADDRESS/PREFIX` lines).
+enum InterfaceAddresses {
+    static func ipv4() -> [String: [String]] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [:] }
+        defer { freeifaddrs(first) }
+        var addresses: [String: [String]] = [:]
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            let name = String(cString: entry.pointee.ifa_name)
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let ok = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin -> Bool in
+                var raw = sin.pointee.sin_addr
+                return inet_ntop(AF_INET, &raw, &text, socklen_t(text.count)) != nil
+            }
+            guard ok else { continue }
+            var prefix = 32
+            if let mask = entry.pointee.ifa_netmask {
+                prefix = mask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt32(bigEndian: $0.pointee.sin_addr.s_addr).nonzeroBitCount) }
+            }
+            let rendered = text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            addresses[name, default: []].append("\(rendered)/\(prefix)")
+        }
+        return addresses
+    }
+
+    static func parse(_ text: String) -> [String: [String]] {
+        var addresses: [String: [String]] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 2 else { continue }
+            addresses[String(fields[0]), default: []].append(String(fields[1]))
+        }
+        return addresses
+    }
+
+    static func render(_ addresses: [String: [String]]) -> String {
+        addresses.keys.sorted().flatMap { name in addresses[name]!.map { "\(name) \($0)\n" } }.joined()
+    }
+}

@@ -1,0 +1,95 @@
+import Testing
+import VFIOCore
+
+@Suite("Kernel command line")
+struct KernelCommandLineTests {
+    @Test("words, quotes, bare keys, the last value wins, -- ends the kernel's part")
+    func parse() {
+        let line = KernelCommandLine(#"BOOT_IMAGE=/vmlinuz root=UUID=abc ro quiet intel_iommu=on,sm_on iommu=pt "acpi_osi=Windows 2020" iommu=off -- single"#)
+        #expect(line.value("root") == "UUID=abc")
+        #expect(line.value("quiet") == "" && line.contains("ro"))
+        #expect(line.options("intel_iommu") == ["on", "sm_on"])
+        #expect(line.value("iommu") == "off")
+        #expect(line.value("acpi_osi") == "Windows 2020")
+        #expect(!line.contains("single"))
+    }
+
+    @Test("module parameters match with - and _ alike")
+    func moduleParameters() {
+        let line = KernelCommandLine("vfio-iommu-type1.allow_unsafe_interrupts=1 vfio_pci.ids=10de:1b80")
+        #expect(line.value("vfio_iommu_type1.allow_unsafe_interrupts") == "1")
+        #expect(line.value("vfio-pci.ids") == "10de:1b80")
+    }
+}
+
+@Suite("/proc files")
+struct ProcFilesTests {
+    @Test("interrupt chips, remapped or not")
+    func interrupts() {
+        let text = """
+                       CPU0       CPU1
+              0:        165          0  IR-IO-APIC   2-edge      timer
+              9:          0          0  IR-IO-APIC   9-fasteoi   acpi
+             24:          0          0  DMAR-MSI    0-edge      dmar0
+             25:         12          0  IR-PCI-MSI-0000:01:00.0    0-edge      eth0
+            NMI:          0          0   Non-maskable interrupts
+            LOC:       1234       1200   Local timer interrupts
+            """
+        #expect(ProcFiles.interruptChips(text) == ["IR-IO-APIC", "DMAR-MSI", "IR-PCI-MSI-0000:01:00.0"])
+        #expect(ProcFiles.interruptChips("           CPU0\n  0:  5  IO-APIC  2-edge  timer\n") == ["IO-APIC"])
+    }
+
+    @Test("mountinfo: device numbers, mount points (escaped), filesystems")
+    func mountinfo() {
+        let mounts = ProcFiles.mounts("""
+            29 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw,errors=remount-ro
+            31 29 259:1 / /boot/efi rw,relatime shared:4 - vfat /dev/nvme0n1p1 rw
+            40 29 254:0 / /srv/my\\040data rw - xfs /dev/mapper/vg-data rw
+            """)
+        #expect(mounts.map(\.device) == ["259:2", "259:1", "254:0"])
+        #expect(mounts.map(\.mountPoint) == ["/", "/boot/efi", "/srv/my data"])
+        #expect(mounts.last?.fileSystem == "xfs" && mounts.last?.source == "/dev/mapper/vg-data")
+    }
+
+    @Test("swaps, limits, modules")
+    func smallFiles() {
+        #expect(ProcFiles.swaps("Filename\tType\tSize\tUsed\tPriority\n/dev/nvme0n1p3  partition\t8388604\t0\t-2\n/swapfile file 1 0 -3\n")
+                == ["/dev/nvme0n1p3", "/swapfile"])
+        let limits = "Limit  Soft Limit  Hard Limit  Units\nMax locked memory         8388608              unlimited            bytes\n"
+        #expect(ProcFiles.limit(limits, named: "Max locked memory") == ProcFiles.Limit(soft: 8388608, hard: nil))
+        #expect(ProcFiles.loadedModules("vfio_pci 16384 0 - Live 0x0\nkvm 1 2 - Live 0x0\n") == ["vfio_pci", "kvm"])
+        #expect(ProcFiles.builtinModules("kernel/drivers/vfio/vfio.ko\nkernel/drivers/vfio/pci/vfio-pci.ko\n") == ["vfio", "vfio_pci"])
+        #expect(ProcFiles.modulesInDep("kernel/drivers/vfio/pci/vfio-pci.ko.xz: kernel/drivers/vfio/vfio.ko.xz\n") == ["vfio_pci"])
+        #expect(ProcFiles.kernelVersion("6.1.0-56-amd64")! == (6, 1))
+        #expect(ProcFiles.kernelVersion("5.15.0-91-generic")! == (5, 15))
+        #expect(ProcFiles.cpuFlags("processor : 0\nflags\t\t: fpu vmx ept\n\nprocessor : 1\nflags : fpu\n") == ["fpu", "vmx", "ept"])
+    }
+
+    @Test("routes: default and others; IPv6 link-local, multicast and local routes do not count")
+    func routes() {
+        let v4 = ProcFiles.ipv4Routes("""
+            Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+            eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+            eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+            """)
+        #expect(v4["eth0"]?.isDefault == true && v4["eth1"]?.isDefault == false && v4["eth1"]?.any == true)
+        let v6 = ProcFiles.ipv6Routes("""
+            fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth2
+            ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth2
+            fd000000000000000000000000000002 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 80200001     eth2
+            00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth3
+            """)
+        #expect(v6["eth2"] == nil)
+        #expect(v6["eth3"]?.isDefault == true)
+    }
+
+    @Test("if_inet6: global addresses, not link-local")
+    func ipv6Addresses() {
+        let addresses = ProcFiles.ipv6Addresses("""
+            fe8000000000000000fc00fffe000001 04 40 20 80     eth0
+            fd000000000000000000000000000002 04 40 00 82     eth0
+            00000000000000000000000000000001 01 80 10 80       lo
+            """)
+        #expect(addresses == ["eth0": ["fd00:0000:0000:0000:0000:0000:0000:0002/64"]])
+    }
+}
