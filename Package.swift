@@ -5,6 +5,7 @@
 // Layers (Observe → Plan → Act, see docs/architecture.md):
 //   VFIOCore         pure: models, parsing, checks, planning, rendering (no file or process I/O)
 //   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, libudev); never decides
+//   VFIOActuator     does what a plan says: journal first, then sysfs writes and modprobe; verifies, rolls back
 //   VFIOCommands     the command line (swift-argument-parser); parses, calls the layers, renders
 //   vfioctl          one-file executable
 import PackageDescription
@@ -13,7 +14,7 @@ let package = Package(
     name: "vfioctl",
     products: [
         .executable(name: "vfioctl", targets: ["vfioctl"]),
-        .library(name: "VFIOKit", targets: ["VFIOCore", "VFIODeviceLayer"]),
+        .library(name: "VFIOKit", targets: ["VFIOCore", "VFIODeviceLayer", "VFIOActuator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,15 +29,17 @@ let package = Package(
 
         .target(name: "VFIOCore"),
         .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev", "CSysShim"]),
+        // Act: does what a plan says, journaling each step first (sysfs writes, modprobe).
+        .target(name: "VFIOActuator", dependencies: ["VFIOCore", "VFIODeviceLayer"]),
         .target(name: "VFIOCommands", dependencies: [
-            "VFIOCore", "VFIODeviceLayer",
+            "VFIOCore", "VFIODeviceLayer", "VFIOActuator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vfioctl", dependencies: ["VFIOCommands", "CSysShim"]),
 
         // Builds fake sysfs trees in the kernel's real layout for the tests, and (through
         // vfioctl-faketree) the synthetic hosts of scripts/bench.
-        .target(name: "VFIOTestSupport", dependencies: ["VFIOCore"]),
+        .target(name: "VFIOTestSupport", dependencies: ["VFIOCore", "VFIOActuator"]),
         .executableTarget(name: "vfioctl-faketree", dependencies: ["VFIOCore", "VFIOTestSupport"]),
 
         .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore"]),
@@ -44,6 +47,7 @@ let package = Package(
         // cycles (iommu_group <-> devices) that SwiftPM would follow when it walks a target.
         .testTarget(name: "VFIODeviceLayerTests", dependencies: ["VFIODeviceLayer", "VFIOTestSupport"]),
         .testTarget(name: "VFIOCommandsTests", dependencies: ["VFIOCommands", "VFIOTestSupport"]),
+        .testTarget(name: "VFIOActuatorTests", dependencies: ["VFIOActuator", "VFIOTestSupport"]),
         // Runs inside the real-kernel lab's guests (scripts/lab test); skipped on a host.
         .testTarget(name: "VFIOLabTests", dependencies: ["VFIOCore", "VFIOTestSupport"]),
     ]

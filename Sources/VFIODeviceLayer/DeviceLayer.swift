@@ -192,7 +192,7 @@ public struct DeviceLayer: Sendable {
     }
 
     /// The module behind each driver (sys/bus/pci/drivers/NAME/module), read once per driver.
-    private func attachDriverModules(_ functions: inout [PCIFunction]) {
+    func attachDriverModules(_ functions: inout [PCIFunction]) {
         var modules: [String: String?] = [:]
         for position in functions.indices {
             guard let driver = functions[position].driver else { continue }

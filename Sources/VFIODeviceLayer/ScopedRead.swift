@@ -36,6 +36,7 @@ extension DeviceLayer {
             wanted.subtract(functions.keys)
         }
         var list = functions.values.sorted { $0.address < $1.address }
+        attachDriverModules(&list)
         for position in list.indices {
             let attached = AttachedDevices.find(under: root.path(list[position].sysfsPath))
             list[position].netInterfaces = attached.net

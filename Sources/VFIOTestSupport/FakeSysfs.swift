@@ -107,6 +107,10 @@ public struct FakeSysfs {
     public var cpuFlags = "fpu vme de pse msr pae mce cx8 apic sep mtrr vmx ept"
     /// Block device → major:minor (default 259:N in the order they are added).
     public var blockDeviceNumbers: [String: String] = [:]
+    /// PCI drivers registered with no device bound (sys/bus/pci/drivers/NAME); vfio_pci is loaded.
+    public var registeredDrivers = ["vfio-pci"]
+    /// Processes holding VFIO groups open: /proc/PID/{comm,cmdline,fd/N -> /dev/vfio/GROUP}.
+    public var vfioUsers: [(pid: Int, command: String, arguments: [String], groups: [Int])] = []
 
     /// A new fake host in a fresh temporary directory.
     public init() {
@@ -208,6 +212,18 @@ public struct FakeSysfs {
         makeDirectory("sys/bus/pci/drivers")
         makeDirectory("sys/kernel/iommu_groups")
         write("sys/bus/pci/drivers_probe", "", mode: 0o200)
+        for driver in registeredDrivers {
+            makeDirectory("sys/bus/pci/drivers/" + driver)
+            for file in ["bind", "unbind", "new_id", "remove_id"] { write("sys/bus/pci/drivers/\(driver)/\(file)", "", mode: 0o200) }
+        }
+        for user in vfioUsers {
+            write("proc/\(user.pid)/comm", user.command + "\n")
+            write("proc/\(user.pid)/cmdline", user.arguments.map { $0 + "\u{0}" }.joined())
+            for (index, group) in user.groups.enumerated() {
+                makeDirectory("proc/\(user.pid)/fd")
+                symlink("/dev/vfio/\(group)", root + "/proc/\(user.pid)/fd/\(index + 20)")
+            }
+        }
         write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: \(cpuVendor)\nflags\t\t: \(cpuFlags)\n\n")
         for f in functions { buildFunction(f) }
         buildHostFacts()

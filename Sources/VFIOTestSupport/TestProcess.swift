@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// Runs programs from tests: the built `vfioctl`, QEMU, modprobe.
 public enum TestProcess {
@@ -39,8 +40,11 @@ public enum TestProcess {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = stdin
+        // A child may exit without reading its input (a hook script for another operation):
+        // the write must fail with EPIPE, not kill the test process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        if let input { try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }
         try? stdin.fileHandleForWriting.close()
         // Read both pipes while waiting, so a chatty child cannot block on a full pipe.
         nonisolated(unsafe) var outData = Data()

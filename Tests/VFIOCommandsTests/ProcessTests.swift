@@ -32,4 +32,18 @@ struct ProcessTests {
         let ok = try TestProcess.vfioctl(["show", "0000:01:00.0", "--root", fake.root])
         #expect(ok.status == 0 && ok.err.isEmpty && ok.out.hasPrefix("0000:01:00.0"))
     }
+
+    @Test("detach and reattach on the live host need root: a plain user gets the reason before anything is read")
+    func needsRoot() throws {
+        // As nobody (setpriv from util-linux), on this machine's own /sys.
+        for command in [["detach", "--group", "0"], ["reattach", "--all"], ["recover"]] {
+            let result = try TestProcess.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestProcess.vfioctl] + command,
+                                             environment: ["VFIOCTL_ROOT": ""])
+            #expect(result.status == 1, "\(command): \(result.err)")
+            #expect(result.err.hasPrefix("error: \(command[0]) changes driver bindings under /sys: it needs root"), "\(result.err)")
+        }
+        let dryRun = try TestProcess.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestProcess.vfioctl,
+                                                     "detach", "--group", "999999", "--dry-run"], environment: ["VFIOCTL_ROOT": ""])
+        #expect(dryRun.err.contains("no IOMMU group 999999"), "\(dryRun.err)")
+    }
 }

@@ -1,0 +1,173 @@
+import Glibc
+import VFIOCore
+
+/// Does exactly what a BindingPlan says, journaling each step before it is taken. A step that
+/// fails rolls back every function a begun step touched (to its original binding); if the
+/// rollback fails too, the journal stays for `vfioctl recover`.
+public struct Applier {
+    public var kernel: any BindingKernel
+    /// How long a probe or modprobe may take to show its result.
+    public var settleTimeout: Double
+    public var pollInterval: Double
+
+    public init(kernel: any BindingKernel, settleTimeout: Double = 10, pollInterval: Double = 0.02) {
+        self.kernel = kernel
+        self.settleTimeout = settleTimeout
+        self.pollInterval = pollInterval
+    }
+
+    public enum StepResult: String, Sendable {
+        case planned, done, skipped
+    }
+
+    /// The result of a run: each step's result, in order.
+    public struct Outcome: Sendable {
+        public var results: [StepResult]
+    }
+
+    // MARK: a run
+
+    /// Runs `plan` under a fresh journal. On failure: rolls back, then throws what failed.
+    public func run(_ plan: BindingPlan, journal: JournalFile, command: String, started: Int) throws(VFIOError) -> Outcome {
+        try journal.start(plan, command: command, started: started)
+        return try execute(plan.steps, originals: plan.originals, journal: journal, begun: [])
+    }
+
+    /// Executes steps (all of them: each converges, so replaying done ones is safe), journaling
+    /// begin/done around each; `begun` are steps an earlier, interrupted run began.
+    public func execute(_ steps: [BindingStep], originals: [FunctionBinding], journal: JournalFile,
+                        begun: Set<Int>) throws(VFIOError) -> Outcome {
+        var results = [StepResult](repeating: .planned, count: steps.count)
+        var touched = begun
+        for (index, step) in steps.enumerated() {
+            do {
+                try journal.append(.begin(index))
+                touched.insert(index)
+                results[index] = try perform(step) ? .done : .skipped
+                try journal.append(.done(index))
+            } catch {
+                if error.message.hasPrefix(JournalFile.interruptedMessage) { throw error }
+                let failed = "step \(index + 1) of \(steps.count) (\(step.summary)) failed: \(error.message)"
+                try? journal.append(.failed(index, error.message))
+                let addresses = Set(touched.compactMap { steps[$0].address })
+                let undo = originals.filter { addresses.contains($0.address) }
+                let problems = rollback(undo, journal: journal)
+                if problems.isEmpty {
+                    try? journal.append(.rolledBack)
+                    throw VFIOError(.failed, failed + ". Rolled back: "
+                                        + (undo.isEmpty ? "nothing had changed"
+                                           : undo.map { "\($0.address) is on \($0.driverName) again" }.joined(separator: ", ")),
+                                    hint: error.hint)
+                }
+                throw VFIOError(.failed, failed + ". The rollback failed too: " + problems.map(\.message).joined(separator: "; "),
+                                hint: "the journal is kept: 'vfioctl recover' retries the rollback once the cause is fixed")
+            }
+        }
+        try journal.append(.finished)
+        return Outcome(results: results)
+    }
+
+    /// Puts `bindings` back as they were; returns what could not be restored. Every function is
+    /// tried, even after one fails.
+    public func rollback(_ bindings: [FunctionBinding], journal: JournalFile?) -> [VFIOError] {
+        try? journal?.append(.rollback)
+        var problems: [VFIOError] = []
+        for binding in bindings.sorted(by: { $0.address < $1.address }) {
+            do {
+                for step in BindingPlanner.restoreSteps(binding, pciDrivers: nil) { _ = try perform(step) }
+            } catch {
+                problems.append(VFIOError(.failed, "\(binding.address) (back to \(binding.driverName)): \(error.message)"))
+            }
+        }
+        return problems
+    }
+
+    // MARK: one step
+
+    /// Takes one step; false when it was already so (skipped).
+    public func perform(_ step: BindingStep) throws(VFIOError) -> Bool {
+        switch step {
+        case .loadModule(let module, let driver):
+            let registered = "/sys/bus/pci/drivers/\(driver)"
+            guard !kernel.exists(registered) else { return false }
+            try kernel.loadModule(module)
+            try wait(for: "the \(driver) driver to register after modprobe \(module)") { kernel.exists(registered) }
+            return true
+        case .setOverride(let address, let value):
+            let path = step.path
+            let current = kernel.read(path).flatMap(SysfsValues.driverOverride)
+            guard current != value else { return false }
+            try write(path, value ?? "\n", address)
+            return true
+        case .unbind(let address, _, let keeping):
+            guard let current = try kernel.driver(of: address), current != keeping else { return false }
+            try write("/sys/bus/pci/drivers/\(current)/unbind", address.description, address)
+            return true
+        case .probe(let address):
+            guard try kernel.driver(of: address) == nil else { return false }
+            try write(step.path, address.description, address)
+            return true
+        case .expect(let address, let expectation):
+            var seen: String?
+            do {
+                try wait(for: "\(address) to be " + describe(expectation)) {
+                    seen = try? kernel.driver(of: address)
+                    return Self.satisfies(seen, expectation)
+                }
+            } catch {
+                throw VFIOError(.failed, "\(address) is on \(seen ?? "no driver"), not " + describe(expectation),
+                                hint: hint(address, expectation))
+            }
+            return false
+        case .awaitGroupNode(let group):
+            try wait(for: "/dev/vfio/\(group) to appear") { kernel.exists("/dev/vfio/\(group)") }
+            return false
+        }
+    }
+
+    static func satisfies(_ driver: String?, _ expectation: DriverExpectation) -> Bool {
+        switch expectation {
+        case .driver(let name): driver == name
+        case .unbound: driver == nil
+        case .notVFIO: !(driver?.contains("vfio") ?? false)
+        }
+    }
+
+    func describe(_ expectation: DriverExpectation) -> String {
+        switch expectation {
+        case .driver(let name): "on \(name)"
+        case .unbound: "without a driver"
+        case .notVFIO: "off vfio"
+        }
+    }
+
+    func hint(_ address: PCIAddress, _ expectation: DriverExpectation) -> String {
+        switch expectation {
+        case .driver(BindingPlanner.vfioDriver):
+            "dmesg shows why vfio-pci refused \(address) (e.g. no IOMMU group: boot with the IOMMU on)"
+        case .driver(let name): "dmesg shows why \(name) did not take \(address); modprobe \(name) if it is not loaded"
+        default: "dmesg shows what bound \(address)"
+        }
+    }
+
+    func write(_ path: String, _ value: String, _ address: PCIAddress) throws(VFIOError) {
+        do {
+            try kernel.write(path, value)
+        } catch {
+            throw VFIOError(.failed, error.description,
+                            hint: error.code == EPERM || error.code == EACCES ? "run as root" : "dmesg may say more about \(address)")
+        }
+    }
+
+    /// Polls `condition` until it holds or the settle timeout passes.
+    func wait(for what: String, _ condition: () throws(VFIOError) -> Bool) throws(VFIOError) {
+        var waited = 0.0
+        while try !condition() {
+            guard waited < settleTimeout else {
+                throw .failed("gave up after \(settleTimeout) s waiting for \(what)")
+            }
+            kernel.pause(seconds: pollInterval)
+            waited += pollInterval
+        }
+    }
+}

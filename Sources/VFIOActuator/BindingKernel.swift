@@ -1,0 +1,112 @@
+import Glibc
+import VFIOCore
+import VFIODeviceLayer
+
+/// The kernel seam of the actuator: the few reads a step needs to converge, the sysfs writes,
+/// and modprobe. `LiveKernel` is the real one; tests use a recording simulation of the PCI
+/// driver core (VFIOTestSupport.SimulatedKernel), and the lab proves both agree with Linux.
+public protocol BindingKernel: Sendable {
+    /// The driver bound to the function now (nil: none). Throws when the function is gone.
+    func driver(of address: PCIAddress) throws(VFIOError) -> String?
+    /// A small attribute's text (nil: absent). `path` is from the root ("/sys/...").
+    func read(_ path: String) -> String?
+    func exists(_ path: String) -> Bool
+    /// One write(2) of `value` to an existing attribute; the errno is kept.
+    func write(_ path: String, _ value: String) throws(KernelWriteError)
+    func loadModule(_ module: String) throws(VFIOError)
+    /// Waits between polls.
+    func pause(seconds: Double)
+}
+
+/// A sysfs write the kernel refused, with its errno.
+public struct KernelWriteError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var value: String
+    public var code: Int32
+
+    public init(path: String, value: String, code: Int32) {
+        self.path = path
+        self.value = value
+        self.code = code
+    }
+
+    /// What the errno means for this write, in words an admin can act on.
+    public var description: String {
+        let shown = value == "\n" ? "an empty value" : "'\(value.printable)'"
+        let name = ErrnoNames.name(code)
+        var text = "writing \(shown) to \(path) failed: \(name) (\(Errno.describe(code)))"
+        switch code {
+        case EBUSY: text += "; the driver or device is busy (a guest or a host process holds it)"
+        case ENODEV: text += "; no driver took the device, or it is not bound to that driver"
+        case EPERM, EACCES: text += "; run as root"
+        case ENOENT: text += "; the attribute does not exist (device gone, or the driver not loaded)"
+        default: break
+        }
+        return text
+    }
+}
+
+enum ErrnoNames {
+    static func name(_ code: Int32) -> String {
+        switch code {
+        case EBUSY: "EBUSY"
+        case ENODEV: "ENODEV"
+        case EPERM: "EPERM"
+        case EACCES: "EACCES"
+        case ENOENT: "ENOENT"
+        case EINVAL: "EINVAL"
+        case EEXIST: "EEXIST"
+        case EIO: "EIO"
+        case ENOSPC: "ENOSPC"
+        default: "errno \(code)"
+        }
+    }
+}
+
+/// The real kernel under a root: sysfs writes with one write(2) on an O_WRONLY descriptor (never
+/// O_CREAT: an attribute that is not there is an error, not a new file), modprobe for modules.
+public struct LiveKernel: BindingKernel {
+    public let root: HostRoot
+
+    public init(root: HostRoot) { self.root = root }
+
+    public func driver(of address: PCIAddress) throws(VFIOError) -> String? {
+        let device = root.path("sys/bus/pci/devices/\(address)")
+        guard FileRead.exists(device) else {
+            throw .failed("\(address) is gone from /sys/bus/pci/devices", hint: "it was removed or hot-unplugged; 'vfioctl list' shows what is there")
+        }
+        return FileRead.link(device + "/driver").map { SysfsPaths.lastComponent(of: $0) }
+    }
+
+    public func read(_ path: String) -> String? { FileRead.text(root.prefix + path, limit: 4096) }
+
+    public func exists(_ path: String) -> Bool { FileRead.exists(root.prefix + path) }
+
+    public func write(_ path: String, _ value: String) throws(KernelWriteError) {
+        let fd = open(root.prefix + path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw KernelWriteError(path: path, value: value, code: errno) }
+        defer { close(fd) }
+        let count = Bytes.with(value) { bytes in Glibc.write(fd, bytes.baseAddress, bytes.count) }
+        if count < 0 { throw KernelWriteError(path: path, value: value, code: errno) }
+        if count != value.utf8.count { throw KernelWriteError(path: path, value: value, code: EIO) }
+    }
+
+    public func loadModule(_ module: String) throws(VFIOError) {
+        guard root.isLive else {
+            throw .failed("cannot load \(module) for the tree under \(root): modules load into the running kernel only",
+                          hint: "run without --root on the host itself")
+        }
+        let result = try Subprocess.run(["modprobe", module])
+        guard result.status == 0 else {
+            let reason = result.errorOutput.trimmingWhitespace()
+            throw .failed("modprobe \(module) failed (exit \(result.status))" + (reason.isEmpty ? "" : ": " + reason),
+                          hint: "is the kernel's modules package installed for this kernel (linux-image-$(uname -r))?")
+        }
+    }
+
+    public func pause(seconds: Double) {
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}

@@ -1,0 +1,157 @@
+/// What a function was bound to before vfioctl changed it. Journaled before the first write of a
+/// run, and kept after a detach (the state directory's records) so that reattach restores exactly
+/// this driver, not whatever the kernel would pick.
+public struct FunctionBinding: Sendable, Equatable {
+    public var address: PCIAddress
+    public var group: Int?
+    public var driver: String?
+    /// The driver's module, to load it again if it is gone by reattach time (nil: built in).
+    public var module: String?
+    public var override: String?
+
+    public init(address: PCIAddress, group: Int?, driver: String?, module: String?, override: String?) {
+        self.address = address
+        self.group = group
+        self.driver = driver
+        self.module = module
+        self.override = override
+    }
+
+    public init(_ f: PCIFunction) {
+        self.init(address: f.address, group: f.iommuGroup, driver: f.driver, module: f.driverModule, override: f.driverOverride)
+    }
+
+    /// "e1000e" or "no driver", for people.
+    public var driverName: String { driver ?? "no driver" }
+}
+
+/// What a function's driver must be once a step is done.
+public enum DriverExpectation: Sendable, Equatable {
+    case driver(String)
+    case unbound
+    /// Off vfio: on whatever host driver the kernel picks, or none (reattach without a record).
+    case notVFIO
+}
+
+/// One write (or wait) of a plan. Every step converges: the applier reads the state first and
+/// skips what is already so, which is what makes replaying a journal safe.
+public enum BindingStep: Sendable, Equatable {
+    /// modprobe a module, unless its PCI driver is registered already.
+    case loadModule(module: String, driver: String)
+    /// Write driver_override (nil clears it).
+    case setOverride(PCIAddress, String?)
+    /// Unbind from the current driver, unless it is `keeping` (`current` is the driver when planned).
+    case unbind(PCIAddress, current: String?, keeping: String?)
+    /// Ask the kernel to bind a driver (drivers_probe), unless one is bound.
+    case probe(PCIAddress)
+    /// Wait until the function's driver is what it should be.
+    case expect(PCIAddress, DriverExpectation)
+    /// Wait until /dev/vfio/N exists.
+    case awaitGroupNode(Int)
+
+    /// The function the step changes or waits for.
+    public var address: PCIAddress? {
+        switch self {
+        case .setOverride(let a, _), .unbind(let a, _, _), .probe(let a), .expect(let a, _): a
+        case .loadModule, .awaitGroupNode: nil
+        }
+    }
+
+    /// The contract's name for it (`"action"` in JSON).
+    public var action: String {
+        switch self {
+        case .loadModule: "load-module"
+        case .setOverride: "set-override"
+        case .unbind: "unbind"
+        case .probe: "probe"
+        case .expect: "verify"
+        case .awaitGroupNode: "await-node"
+        }
+    }
+
+    /// The file it writes or watches, from the root ("/sys/bus/pci/drivers_probe").
+    public var path: String {
+        switch self {
+        case .loadModule(_, let driver): "/sys/bus/pci/drivers/\(driver)"
+        case .setOverride(let a, _): "/sys/bus/pci/devices/\(a)/driver_override"
+        case .unbind(let a, let current, _):
+            current.map { "/sys/bus/pci/drivers/\($0)/unbind" } ?? "/sys/bus/pci/devices/\(a)/driver/unbind"
+        case .probe: "/sys/bus/pci/drivers_probe"
+        case .expect(let a, _): "/sys/bus/pci/devices/\(a)/driver"
+        case .awaitGroupNode(let group): "/dev/vfio/\(group)"
+        }
+    }
+
+    /// What it writes, or what it waits for.
+    public var value: String {
+        switch self {
+        case .loadModule(let module, _): module
+        case .setOverride(_, let value): value ?? ""
+        case .unbind(let a, _, _), .probe(let a): a.description
+        case .expect(_, .driver(let driver)): driver
+        case .expect(_, .unbound): ""
+        case .expect(_, .notVFIO): "any driver but vfio"
+        case .awaitGroupNode: "exists"
+        }
+    }
+
+    /// One line for people: "unbind 0000:01:00.0 from e1000e".
+    public var summary: String {
+        switch self {
+        case .loadModule(let module, _): "load \(module)"
+        case .setOverride(let a, let value): value.map { "\(a): driver_override = \($0)" } ?? "\(a): clear driver_override"
+        case .unbind(let a, let current, let keeping):
+            "\(a): unbind" + (current.map { " from \($0)" } ?? "") + (keeping.map { " (unless on \($0))" } ?? "")
+        case .probe(let a): "\(a): probe drivers"
+        case .expect(let a, .driver(let driver)): "\(a): verify it is on \(driver)"
+        case .expect(let a, .unbound): "\(a): verify it has no driver"
+        case .expect(let a, .notVFIO): "\(a): verify it left vfio"
+        case .awaitGroupNode(let group): "wait for /dev/vfio/\(group)"
+        }
+    }
+}
+
+/// What detach or reattach will do: the functions as they are, the steps in order, and the
+/// findings (a guard's refusal is an error finding). Made by BindingPlanner, pure.
+public struct BindingPlan: Sendable, Equatable {
+    public enum Operation: String, Sendable, Equatable {
+        case detach, reattach
+    }
+
+    public var operation: Operation
+    /// The groups the plan works on.
+    public var groups: [Int]
+    /// Every function a step touches, as it is now (journaled before the first write).
+    public var originals: [FunctionBinding]
+    public var steps: [BindingStep]
+    public var findings: [Finding]
+    /// Functions already where the plan would put them.
+    public var unchanged: [PCIAddress]
+    /// Detach: the records to keep once done. Reattach: the addresses whose records to drop.
+    public var recordsToWrite: [FunctionBinding]
+    public var recordsToDrop: [PCIAddress]
+
+    public init(operation: Operation, groups: [Int] = [], originals: [FunctionBinding] = [], steps: [BindingStep] = [],
+                findings: [Finding] = [], unchanged: [PCIAddress] = [], recordsToWrite: [FunctionBinding] = [],
+                recordsToDrop: [PCIAddress] = []) {
+        self.operation = operation
+        self.groups = groups
+        self.originals = originals
+        self.steps = steps
+        self.findings = findings
+        self.unchanged = unchanged
+        self.recordsToWrite = recordsToWrite
+        self.recordsToDrop = recordsToDrop
+    }
+
+    /// A guard said no: nothing may be written.
+    public var refused: Bool { findings.contains { $0.severity == .error } }
+
+    /// Functions the steps change, in the order they are first touched.
+    public var changed: [PCIAddress] {
+        var seen: Set<PCIAddress> = []
+        return steps.compactMap(\.address).filter { seen.insert($0).inserted }
+    }
+
+    public func original(_ address: PCIAddress) -> FunctionBinding? { originals.first { $0.address == address } }
+}

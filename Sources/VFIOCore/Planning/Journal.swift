@@ -1,0 +1,268 @@
+/// The write-ahead journal of a detach or reattach, as text: one record per line, each line made
+/// durable (fsync) before the write it announces. Pure encoding and decoding; the actuator owns
+/// the file.
+///
+///     vfioctl-journal 1
+///     run detach pid=4242 started=1795379200
+///     command vfioctl detach --group 14
+///     original 0000:01:00.0 group=14 driver=e1000e module=e1000e override=-
+///     step 0 set-override 0000:01:00.0 vfio-pci
+///     ...
+///     begin 0
+///     done 0
+///     failed 2 EBUSY%20writing%20...
+///     rollback
+///     rolled-back            (or: finished)
+///
+/// Fields are separated by single spaces and escaped (%XX) so no value can split a line; "-"
+/// stands for none. A torn last line (no newline: the process died mid-write) is ignored.
+public struct JournalRecord: Sendable, Equatable {
+    public static let magic = "vfioctl-journal 1"
+
+    public enum Kind: Sendable, Equatable {
+        case run(operation: BindingPlan.Operation, pid: Int, started: Int)
+        case command(String)
+        case original(FunctionBinding)
+        case step(Int, BindingStep)
+        case begin(Int)
+        case done(Int)
+        case failed(Int, String)
+        case rollback
+        case rolledBack
+        case finished
+    }
+
+    public var kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    // MARK: encoding
+
+    public var line: String {
+        switch kind {
+        case .run(let operation, let pid, let started): "run \(operation.rawValue) pid=\(pid) started=\(started)"
+        case .command(let text): "command " + Self.escape(text)
+        case .original(let b):
+            "original \(b.address) group=\(b.group.map(String.init) ?? "-") driver=\(Self.field(b.driver)) "
+                + "module=\(Self.field(b.module)) override=\(Self.field(b.override))"
+        case .step(let index, let step): "step \(index) " + Self.encode(step)
+        case .begin(let index): "begin \(index)"
+        case .done(let index): "done \(index)"
+        case .failed(let index, let message): "failed \(index) " + Self.escape(message)
+        case .rollback: "rollback"
+        case .rolledBack: "rolled-back"
+        case .finished: "finished"
+        }
+    }
+
+    static func encode(_ step: BindingStep) -> String {
+        switch step {
+        case .loadModule(let module, let driver): "load-module \(field(module)) \(field(driver))"
+        case .setOverride(let a, let value): "set-override \(a) \(field(value))"
+        case .unbind(let a, let current, let keeping): "unbind \(a) \(field(current)) \(field(keeping))"
+        case .probe(let a): "probe \(a)"
+        case .expect(let a, .driver(let driver)): "verify \(a) driver \(field(driver))"
+        case .expect(let a, .unbound): "verify \(a) unbound"
+        case .expect(let a, .notVFIO): "verify \(a) not-vfio"
+        case .awaitGroupNode(let group): "await-node \(group)"
+        }
+    }
+
+    /// A value as one field: escaped, "-" for nil (a literal "-" is escaped).
+    static func field(_ value: String?) -> String {
+        guard let value else { return "-" }
+        return value == "-" ? "%2D" : escape(value)
+    }
+
+    public static func escape(_ text: String) -> String {
+        if text.isEmpty { return "%" }
+        var out = ""
+        for byte in text.utf8 {
+            if byte <= 0x20 || byte == 0x25 || byte >= 0x7f {
+                out += "%" + HexDigits.padded(UInt64(byte), width: 2)
+            } else {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ field: Substring) -> String? {
+        if field == "%" { return "" }
+        var bytes: [UInt8] = []
+        var index = field.utf8.startIndex
+        let utf8 = field.utf8
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            if byte == 0x25 {
+                let high = utf8.index(after: index)
+                guard high < utf8.endIndex else { return nil }
+                let low = utf8.index(after: high)
+                guard low < utf8.endIndex, let value = UInt8(String(field[high...low]), radix: 16) else { return nil }
+                bytes.append(value)
+                index = utf8.index(after: low)
+            } else {
+                bytes.append(byte)
+                index = utf8.index(after: index)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func optional(_ field: Substring) -> String?? {
+        field == "-" ? .some(nil) : unescape(field).map { .some($0) }
+    }
+
+    // MARK: decoding
+
+    public init?(line: Substring) {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard let head = fields.first else { return nil }
+        let rest = Array(fields.dropFirst())
+        func value(_ field: Substring, _ key: String) -> Substring? {
+            field.hasPrefix(key + "=") ? field.dropFirst(key.count + 1) : nil
+        }
+        switch head {
+        case "run":
+            guard rest.count == 3, let operation = BindingPlan.Operation(rawValue: String(rest[0])),
+                  let pid = value(rest[1], "pid").flatMap({ Int($0) }), let started = value(rest[2], "started").flatMap({ Int($0) })
+            else { return nil }
+            kind = .run(operation: operation, pid: pid, started: started)
+        case "command":
+            guard rest.count == 1, let text = Self.unescape(rest[0]) else { return nil }
+            kind = .command(text)
+        case "original":
+            guard rest.count == 5, let address = PCIAddress(String(rest[0])),
+                  let group = value(rest[1], "group"), let driver = value(rest[2], "driver").flatMap(Self.optional),
+                  let module = value(rest[3], "module").flatMap(Self.optional), let override = value(rest[4], "override").flatMap(Self.optional)
+            else { return nil }
+            let groupNumber: Int?
+            if group == "-" { groupNumber = nil } else if let n = Int(group) { groupNumber = n } else { return nil }
+            kind = .original(FunctionBinding(address: address, group: groupNumber, driver: driver, module: module, override: override))
+        case "step":
+            guard rest.count >= 2, let index = Int(rest[0]), let step = Self.decodeStep(Array(rest.dropFirst())) else { return nil }
+            kind = .step(index, step)
+        case "begin", "done":
+            guard rest.count == 1, let index = Int(rest[0]) else { return nil }
+            kind = head == "begin" ? .begin(index) : .done(index)
+        case "failed":
+            guard rest.count == 2, let index = Int(rest[0]), let message = Self.unescape(rest[1]) else { return nil }
+            kind = .failed(index, message)
+        case "rollback" where rest.isEmpty: kind = .rollback
+        case "rolled-back" where rest.isEmpty: kind = .rolledBack
+        case "finished" where rest.isEmpty: kind = .finished
+        default: return nil
+        }
+    }
+
+    static func decodeStep(_ f: [Substring]) -> BindingStep? {
+        func address(_ i: Int) -> PCIAddress? { i < f.count ? PCIAddress(String(f[i])) : nil }
+        func optional(_ i: Int) -> String?? { i < f.count ? Self.optional(f[i]) : nil }
+        switch f[0] {
+        case "load-module":
+            guard f.count == 3, let module = optional(1) ?? nil, let driver = optional(2) ?? nil else { return nil }
+            return .loadModule(module: module, driver: driver)
+        case "set-override":
+            guard f.count == 3, let a = address(1), let value = optional(2) else { return nil }
+            return .setOverride(a, value)
+        case "unbind":
+            guard f.count == 4, let a = address(1), let current = optional(2), let keeping = optional(3) else { return nil }
+            return .unbind(a, current: current, keeping: keeping)
+        case "probe":
+            guard f.count == 2, let a = address(1) else { return nil }
+            return .probe(a)
+        case "verify":
+            guard f.count >= 3, let a = address(1) else { return nil }
+            switch f[2] {
+            case "driver":
+                guard f.count == 4, let driver = optional(3) ?? nil else { return nil }
+                return .expect(a, .driver(driver))
+            case "unbound" where f.count == 3: return .expect(a, .unbound)
+            case "not-vfio" where f.count == 3: return .expect(a, .notVFIO)
+            default: return nil
+            }
+        case "await-node":
+            guard f.count == 2, let group = Int(f[1]) else { return nil }
+            return .awaitGroupNode(group)
+        default: return nil
+        }
+    }
+}
+
+/// A journal read back: what the run was, how far it got.
+public struct JournalState: Sendable, Equatable {
+    public var operation: BindingPlan.Operation
+    public var pid: Int
+    public var started: Int
+    public var command: String?
+    public var originals: [FunctionBinding] = []
+    public var steps: [BindingStep] = []
+    public var begun: Set<Int> = []
+    public var done: Set<Int> = []
+    /// The step that failed, and why (a failed run then rolls back).
+    public var failedStep: Int?
+    public var failure: String?
+    public var rollingBack = false
+    public var rolledBack = false
+    public var finished = false
+
+    /// No step began: the run died while writing its header, before touching the host.
+    public var nothingBegan: Bool { begun.isEmpty && !finished }
+
+    /// Functions some begun step may have changed.
+    public var touched: [FunctionBinding] {
+        let addresses = Set(begun.compactMap { $0 < steps.count ? steps[$0].address : nil })
+        return originals.filter { addresses.contains($0.address) }
+    }
+
+    /// The journal's text read back. Lines after a torn one are not trusted.
+    public static func parse(_ text: String) throws(VFIOError) -> JournalState {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // The last element is "" when the text ends with a newline; anything else is a torn line.
+        lines.removeLast()
+        // Killed before the run record was durable: nothing was written to the host.
+        if lines.isEmpty || lines == [Substring(JournalRecord.magic)] { return JournalState(operation: .detach, pid: 0, started: 0) }
+        guard lines.first == Substring(JournalRecord.magic) else {
+            throw .failed("the journal does not start with '\(JournalRecord.magic)'", hint: "it is not a vfioctl journal; move it aside")
+        }
+        guard lines.count >= 2, let head = JournalRecord(line: lines[1]), case .run(let operation, let pid, let started) = head.kind else {
+            throw .failed("the journal has no run record", hint: "vfioctl was killed before its first write: the journal can be deleted")
+        }
+        var state = JournalState(operation: operation, pid: pid, started: started)
+        for (number, line) in lines.enumerated().dropFirst(2) {
+            guard let record = JournalRecord(line: line) else {
+                throw .failed("journal line \(number + 1) is damaged: '\(String(line).printable)'",
+                              hint: "inspect the journal; the functions it names may need vfioctl reattach by hand")
+            }
+            switch record.kind {
+            case .run: throw .failed("journal line \(number + 1) starts a second run")
+            case .command(let text): state.command = text
+            case .original(let binding): state.originals.append(binding)
+            case .step(let index, let step):
+                guard index == state.steps.count else { throw .failed("journal line \(number + 1): step \(index) out of order") }
+                state.steps.append(step)
+            case .begin(let index): state.begun.insert(index)
+            case .done(let index): state.done.insert(index)
+            case .failed(let index, let message):
+                state.failedStep = index
+                state.failure = message
+            case .rollback: state.rollingBack = true
+            case .rolledBack: state.rolledBack = true
+            case .finished: state.finished = true
+            }
+        }
+        return state
+    }
+}
+
+extension BindingPlan {
+    /// The plan a journal recorded, with the records its commit writes (detach) or drops (reattach).
+    public init(resuming journal: JournalState) {
+        self.init(operation: journal.operation, groups: Set(journal.originals.compactMap(\.group)).sorted(),
+                  originals: journal.originals, steps: journal.steps)
+        switch journal.operation {
+        case .detach: recordsToWrite = journal.originals
+        case .reattach: recordsToDrop = journal.originals.map(\.address)
+        }
+    }
+}

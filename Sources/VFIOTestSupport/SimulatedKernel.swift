@@ -1,0 +1,159 @@
+import Glibc
+import Synchronization
+import VFIOActuator
+import VFIOCore
+import VFIODeviceLayer
+
+/// Linux's PCI driver core, simulated over a fake sysfs tree, for unit tests of the actuator.
+/// driver_override, unbind, drivers_probe and modprobe change the tree the way the kernel changes
+/// sysfs (driver links both ways, vfio-dev/, /dev/vfio/N while a group member is on vfio-pci);
+/// every write is recorded; any write can be made to fail with an errno. Reads are LiveKernel's,
+/// so the actuator sees the tree exactly as on a host. What it stands for is proven against
+/// Linux in the lab (Tests/VFIOLabTests/ActuatorBootTests.swift).
+// @unchecked: its mutable state is behind a Mutex; `tree` is only used for file writes.
+public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
+    public struct Write: Sendable, Equatable, CustomStringConvertible {
+        public var path: String
+        public var value: String
+        public var description: String { "\(path) <- \(value == "\n" ? "\\n" : value)" }
+    }
+
+    struct State {
+        var writes: [Write] = []
+        var modules: [String] = []
+        var failures: [Int: Int32] = [:]
+        var failingPaths: [(suffix: String, code: Int32)] = []
+    }
+
+    public let root: String
+    let tree: FakeSysfs
+    let reader: LiveKernel
+    /// The driver the kernel picks for a function when no override is set (its ID table match).
+    public let defaultDrivers: [PCIAddress: String]
+    /// Modules modprobe can load, and the PCI driver each registers.
+    public let loadableModules: [String: String]
+    /// Functions a driver's probe rejects (vfio-pci without an IOMMU group, say): drivers_probe
+    /// succeeds but nothing binds.
+    public let rejecting: Set<PCIAddress>
+    private let state = Mutex(State())
+
+    public init(root: String, defaultDrivers: [PCIAddress: String], loadableModules: [String: String] = ["vfio-pci": "vfio-pci"],
+                rejecting: Set<PCIAddress> = []) throws {
+        self.root = root
+        self.tree = FakeSysfs(root: root)
+        self.reader = LiveKernel(root: try HostRoot(root))
+        self.defaultDrivers = defaultDrivers
+        self.loadableModules = loadableModules
+        self.rejecting = rejecting
+    }
+
+    /// A simulation of `fake`'s host, where each function's current driver is also the one the
+    /// kernel would pick for it.
+    public convenience init(_ fake: FakeSysfs, defaultDrivers: [String: String] = [:], rejecting: [String] = []) throws {
+        var defaults: [PCIAddress: String] = [:]
+        for f in fake.functions { if let driver = f.driver, !driver.contains("vfio") { defaults[f.address] = driver } }
+        for (address, driver) in defaultDrivers { if let a = PCIAddress(address) { defaults[a] = driver } }
+        try self.init(root: fake.root, defaultDrivers: defaults, rejecting: Set(rejecting.compactMap(PCIAddress.init)))
+    }
+
+    /// Every write so far, in order.
+    public var writes: [Write] { state.withLock { $0.writes } }
+    public var loadedModules: [String] { state.withLock { $0.modules } }
+
+    /// Makes write number `index` (0-based, counting every write) fail with `code`.
+    public func failWrite(_ index: Int, with code: Int32) { state.withLock { $0.failures[index] = code } }
+    /// Makes every write to a path ending in `suffix` fail with `code`.
+    public func failWrites(endingIn suffix: String, with code: Int32) { state.withLock { $0.failingPaths.append((suffix, code)) } }
+    public func clearFailures() { state.withLock { $0.failures = [:]; $0.failingPaths = [] } }
+
+    // MARK: BindingKernel
+
+    public func driver(of address: PCIAddress) throws(VFIOError) -> String? { try reader.driver(of: address) }
+    public func read(_ path: String) -> String? { reader.read(path) }
+    public func exists(_ path: String) -> Bool { reader.exists(path) }
+    public func pause(seconds: Double) {}
+
+    public func loadModule(_ module: String) throws(VFIOError) {
+        guard let driver = loadableModules[module] else { throw .failed("modprobe: FATAL: Module \(module) not found") }
+        state.withLock { $0.modules.append(module) }
+        register(driver)
+    }
+
+    public func write(_ path: String, _ value: String) throws(KernelWriteError) {
+        let injected: Int32? = state.withLock { state in
+            let index = state.writes.count
+            state.writes.append(Write(path: path, value: value))
+            return state.failures[index] ?? state.failingPaths.first { path.hasSuffix($0.suffix) }?.code
+        }
+        if let injected { throw KernelWriteError(path: path, value: value, code: injected) }
+        let parts = path.split(separator: "/").map(String.init)
+        let trimmed = value.hasSuffix("\n") ? String(value.dropLast()) : value
+        switch (parts.count, parts.last) {
+        case (6, "driver_override") where parts.starts(with: ["sys", "bus", "pci", "devices"]):
+            guard let address = PCIAddress(parts[4]), exists(path) else { throw KernelWriteError(path: path, value: value, code: ENOENT) }
+            tree.write(devicePath(address) + "/driver_override", (trimmed.isEmpty ? "(null)" : trimmed) + "\n")
+        case (6, "unbind") where parts.starts(with: ["sys", "bus", "pci", "drivers"]):
+            guard exists("/sys/bus/pci/drivers/\(parts[4])") else { throw KernelWriteError(path: path, value: value, code: ENOENT) }
+            guard let address = PCIAddress(trimmed), (try? driver(of: address)) == parts[4] else {
+                throw KernelWriteError(path: path, value: value, code: ENODEV)
+            }
+            unbind(address, from: parts[4])
+        case (4, "drivers_probe"):
+            guard let address = PCIAddress(trimmed), exists("/sys/bus/pci/devices/\(address)") else {
+                throw KernelWriteError(path: path, value: value, code: ENODEV)
+            }
+            probe(address)
+        default:
+            throw KernelWriteError(path: path, value: value, code: ENOENT)
+        }
+    }
+
+    // MARK: the driver core
+
+    /// The function's directory relative to the root (where its bus link points).
+    func devicePath(_ address: PCIAddress) -> String {
+        let link = "sys/bus/pci/devices/\(address)"
+        guard let target = FileRead.link(root + "/" + link) else { return link }
+        return SysfsPaths.resolve(link: target, in: "sys/bus/pci/devices")
+    }
+
+    func register(_ driver: String) {
+        let directory = "sys/bus/pci/drivers/" + driver
+        tree.makeDirectory(directory)
+        for file in ["bind", "unbind", "new_id", "remove_id"] { tree.write(directory + "/" + file, "", mode: 0o200) }
+    }
+
+    func unbind(_ address: PCIAddress, from driver: String) {
+        let device = devicePath(address)
+        unlink(root + "/" + device + "/driver")
+        unlink(root + "/sys/bus/pci/drivers/\(driver)/\(address)")
+        FakeSysfs.removeTree(root + "/" + device + "/vfio-dev")
+        // The group's node goes with the last member vfio-pci let go of.
+        if driver.contains("vfio"), let group = group(of: address) {
+            let stillOnVFIO = members(of: group).contains { $0 != address && ((try? self.driver(of: $0)) ?? nil)?.contains("vfio") == true }
+            if !stillOnVFIO { unlink(root + "/dev/vfio/\(group)") }
+        }
+    }
+
+    func probe(_ address: PCIAddress) {
+        guard (try? driver(of: address)) ?? nil == nil else { return }
+        let override = read("/sys/bus/pci/devices/\(address)/driver_override").flatMap(SysfsValues.driverOverride)
+        guard let chosen = override ?? defaultDrivers[address], exists("/sys/bus/pci/drivers/\(chosen)"),
+              !(chosen.contains("vfio") && rejecting.contains(address)) else { return }
+        let device = devicePath(address)
+        tree.link(device + "/driver", to: "sys/bus/pci/drivers/" + chosen)
+        tree.link("sys/bus/pci/drivers/\(chosen)/\(address)", to: device)
+        if chosen.contains("vfio"), let group = group(of: address) {
+            tree.makeDirectory(device + "/vfio-dev/vfio\(group)")
+            tree.write("dev/vfio/\(group)", "", mode: 0o600)
+        }
+    }
+
+    func group(of address: PCIAddress) -> Int? {
+        FileRead.link(root + "/sys/bus/pci/devices/\(address)/iommu_group").flatMap(SysfsValues.groupNumber(fromLink:))
+    }
+
+    func members(of group: Int) -> [PCIAddress] {
+        (FileRead.entries(root + "/sys/kernel/iommu_groups/\(group)/devices") ?? []).compactMap(PCIAddress.init)
+    }
+}

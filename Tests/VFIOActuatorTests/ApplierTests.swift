@@ -1,0 +1,223 @@
+import Glibc
+import Testing
+import VFIOActuator
+import VFIOCore
+import VFIODeviceLayer
+import VFIOTestSupport
+
+/// The applier against a simulation of the PCI driver core over a fake tree (SimulatedKernel):
+/// what it writes, in what order, and what it leaves behind when a write fails or the process
+/// dies after any journal record.
+@Suite("applying plans")
+struct ApplierTests {
+    struct Rig {
+        let fake: FakeSysfs
+        let kernel: SimulatedKernel
+        let state: StateDirectory
+        var applier: Applier { Applier(kernel: kernel, settleTimeout: 0.1, pollInterval: 0.02) }
+
+        init(_ adjust: (inout FakeSysfs) -> Void = { _ in }) throws {
+            fake = bindingHost(adjust)
+            kernel = try SimulatedKernel(fake)
+            state = StateDirectory(root: try HostRoot(fake.root))
+        }
+
+        func detachPlan(_ addresses: [String]) throws -> BindingPlan {
+            BindingPlanner.detach(.init(addresses: addresses.map(pci)), try fake.snapshot(), try fake.facts())
+        }
+
+        func reattachPlan(_ addresses: [String]) throws -> BindingPlan {
+            BindingPlanner.reattach(.init(addresses: addresses.map(pci)), records: try state.records(), try fake.snapshot(), try fake.facts())
+        }
+
+        /// Runs a plan as the commands do: journal, run, records on success, journal gone.
+        @discardableResult
+        func run(_ plan: BindingPlan, crash: JournalCrash? = nil) throws -> Applier.Outcome {
+            let journal = try state.createJournal(crash: crash)
+            let outcome = try applier.run(plan, journal: journal, command: "test", started: 0)
+            try state.updateRecords(write: plan.recordsToWrite, drop: plan.recordsToDrop)
+            try state.removeJournal()
+            return outcome
+        }
+
+        func bindings(_ addresses: [String]) throws -> [String: String] {
+            var out: [String: String] = [:]
+            for address in addresses {
+                let (driver, override) = try fake.binding(address)
+                out[address] = (driver ?? "-") + "/" + (override ?? "-")
+            }
+            return out
+        }
+    }
+
+    static let bridged = ["0000:02:01.0", "0000:02:02.0"]
+
+    @Test("detach writes exactly the plan; the group ends on vfio-pci with /dev/vfio/N; a second run writes nothing")
+    func detach() throws {
+        let rig = try Rig()
+        defer { rig.fake.remove() }
+        let plan = try rig.detachPlan(["0000:02:01.0"])
+        let outcome = try rig.run(plan)
+        #expect(rig.kernel.writes.map(\.description) == [
+            "/sys/bus/pci/devices/0000:02:01.0/driver_override <- vfio-pci", "/sys/bus/pci/drivers/e1000/unbind <- 0000:02:01.0",
+            "/sys/bus/pci/drivers_probe <- 0000:02:01.0",
+            "/sys/bus/pci/devices/0000:02:02.0/driver_override <- vfio-pci", "/sys/bus/pci/drivers/e1000/unbind <- 0000:02:02.0",
+            "/sys/bus/pci/drivers_probe <- 0000:02:02.0",
+        ])
+        #expect(outcome.results.filter { $0 == .done }.count == 6)
+        #expect(try rig.bindings(Self.bridged) == ["0000:02:01.0": "vfio-pci/vfio-pci", "0000:02:02.0": "vfio-pci/vfio-pci"])
+        #expect(FileRead.exists(rig.fake.root + "/dev/vfio/3") && !rig.state.hasJournal)
+        #expect(try rig.state.records().map(\.driver) == ["e1000", "e1000"])
+        // The identical NIC elsewhere and the bridge: untouched.
+        #expect(try rig.bindings(["0000:07:00.0"]) == ["0000:07:00.0": "e1000e/-"])
+        // Converged: the same steps again write nothing.
+        let before = rig.kernel.writes.count
+        #expect(try rig.detachPlan(["0000:02:01.0"]).steps.isEmpty)
+        for step in plan.steps { #expect(try rig.applier.perform(step) == false, "\(step)") }
+        #expect(rig.kernel.writes.count == before)
+    }
+
+    @Test("reattach brings back the recorded driver even where the kernel would pick another")
+    func reattachExact() throws {
+        let fake = bindingHost()
+        defer { fake.remove() }
+        // The kernel's ID match for 0000:01:00.0 would be "igb"; it was on e1000e before the detach.
+        let kernel = try SimulatedKernel(fake, defaultDrivers: ["0000:01:00.0": "igb"])
+        let state = StateDirectory(root: try HostRoot(fake.root))
+        fake.makeDirectory("sys/bus/pci/drivers/igb")
+        let applier = Applier(kernel: kernel, settleTimeout: 0.1)
+        let detach = BindingPlanner.detach(.init(addresses: [pci("0000:01:00.0")]), try fake.snapshot(), try fake.facts())
+        _ = try applier.run(detach, journal: try state.createJournal(crash: nil), command: "detach", started: 0)
+        try state.updateRecords(write: detach.recordsToWrite, drop: [])
+        try state.removeJournal()
+        let reattach = BindingPlanner.reattach(.init(addresses: [pci("0000:01:00.0")]), records: try state.records(),
+                                               try fake.snapshot(), try fake.facts())
+        _ = try applier.run(reattach, journal: try state.createJournal(crash: nil), command: "reattach", started: 0)
+        #expect(try fake.binding("0000:01:00.0") == ("e1000e", nil))
+        #expect(!FileRead.exists(fake.root + "/dev/vfio/2"))
+    }
+
+    @Test("a write that fails at any step rolls every touched function back, and says which errno", arguments: 0..<6)
+    func failureAtEveryWrite(index: Int) throws {
+        let rig = try Rig()
+        defer { rig.fake.remove() }
+        let original = try rig.bindings(Self.bridged)
+        let code = index % 2 == 0 ? EBUSY : ENODEV
+        rig.kernel.failWrite(index, with: code)
+        let plan = try rig.detachPlan(["0000:02:01.0"])
+        let journal = try rig.state.createJournal(crash: nil)
+        var message = ""
+        do {
+            _ = try rig.applier.run(plan, journal: journal, command: "test", started: 0)
+        } catch {
+            message = error.message
+        }
+        #expect(message.contains(code == EBUSY ? "EBUSY" : "ENODEV") && message.contains("Rolled back"), "\(message)")
+        #expect(try rig.bindings(Self.bridged) == original, "write \(index): \(rig.kernel.writes)")
+        let recorded = try #require(try rig.state.readJournal())
+        #expect(recorded.failedStep != nil && recorded.rolledBack)
+        #expect(!FileRead.exists(rig.fake.root + "/dev/vfio/3"))
+    }
+
+    @Test("vfio-pci takes nothing (probe rejected): verify fails, and the function goes back")
+    func probeRejected() throws {
+        let fake = bindingHost()
+        defer { fake.remove() }
+        let kernel = try SimulatedKernel(fake, rejecting: ["0000:01:00.0"])
+        let state = StateDirectory(root: try HostRoot(fake.root))
+        let plan = BindingPlanner.detach(.init(addresses: [pci("0000:01:00.0")]), try fake.snapshot(), try fake.facts())
+        #expect(throws: VFIOError.self) {
+            _ = try Applier(kernel: kernel, settleTimeout: 0.05).run(plan, journal: try state.createJournal(crash: nil), command: "t", started: 0)
+        }
+        #expect(try fake.binding("0000:01:00.0") == ("e1000e", nil))
+    }
+
+    @Test("a failing rollback keeps the journal and says recover")
+    func rollbackFails() throws {
+        let rig = try Rig()
+        defer { rig.fake.remove() }
+        rig.kernel.failWrites(endingIn: "drivers_probe", with: EIO)
+        let plan = try rig.detachPlan(["0000:01:00.0"])
+        var message = ""
+        do { try rig.run(plan) } catch { message = "\(error)" }
+        #expect(message.contains("The rollback failed too"), "\(message)")
+        let journal = try #require(try rig.state.readJournal())
+        #expect(!journal.rolledBack && journal.rollingBack)
+    }
+
+    /// Every journal record of a run is a point the process may die after. At each: the journal
+    /// is left, and undoing it (recover) or finishing it (recover --finish) leaves every function
+    /// on its original driver or fully on vfio-pci, never unbound.
+    @Test("killed after each journal record: undo restores, finish completes", arguments: [false, true])
+    func crashAtEveryRecord(finish: Bool) throws {
+        let rig = try Rig()
+        defer { rig.fake.remove() }
+        let original = try rig.bindings(Self.bridged)
+        let plan = try rig.detachPlan(["0000:02:01.0"])
+        let total = countRecords(plan)
+        #expect(total == 3 + 2 + 9 * 3 + 1)
+        for record in 1...total {
+            do {
+                try rig.run(plan, crash: JournalCrash(after: record, mode: .interrupt))
+                Issue.record("record \(record): the run was not interrupted")
+            } catch {
+                #expect("\(error)".hasPrefix(JournalFile.interruptedMessage), "\(error)")
+            }
+            let journal = try #require(try rig.state.readJournal(), "record \(record)")
+            let file = try rig.state.openJournal(crash: nil)
+            if journal.nothingBegan {
+                #expect(try rig.bindings(Self.bridged) == original, "record \(record)")
+            } else if finish && !journal.finished {
+                _ = try rig.applier.execute(journal.steps, originals: journal.originals, journal: file, begun: journal.begun)
+                #expect(try rig.bindings(Self.bridged) == ["0000:02:01.0": "vfio-pci/vfio-pci", "0000:02:02.0": "vfio-pci/vfio-pci"],
+                        "record \(record)")
+            } else if !journal.finished {
+                #expect(rig.applier.rollback(journal.touched, journal: file).isEmpty)
+                #expect(try rig.bindings(Self.bridged) == original, "record \(record)")
+            }
+            for (_, value) in try rig.bindings(Self.bridged) { #expect(!value.hasPrefix("-/"), "record \(record): unbound") }
+            // Back to the start for the next record.
+            #expect(rig.applier.rollback(plan.originals, journal: nil).isEmpty)
+            try rig.state.removeJournal()
+        }
+        #expect(try rig.bindings(Self.bridged) == original)
+    }
+
+    /// Journal records a full run writes: magic, run, command, originals, steps, begin+done per step, finished.
+    func countRecords(_ plan: BindingPlan) -> Int { 3 + plan.originals.count + plan.steps.count * 3 + 1 }
+
+    @Test("records: written atomically, replaced per function, dropped on reattach; damage is reported")
+    func records() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        let state = StateDirectory(path: fake.root + "/state")
+        let a = FunctionBinding(address: pci("0000:01:00.0"), group: 2, driver: "e1000e", module: "e1000e", override: nil)
+        var b = FunctionBinding(address: pci("0000:02:00.0"), group: 3, driver: "nvme", module: nil, override: "nvme")
+        try state.updateRecords(write: [b, a], drop: [])
+        #expect(try state.records() == [a, b])
+        b.driver = "igb"
+        try state.updateRecords(write: [b], drop: [a.address])
+        #expect(try state.records() == [b])
+        fake.write("state/detached", "original nonsense\n")
+        #expect(throws: VFIOError.self) { try state.records() }
+    }
+
+    @Test("the lock: a second holder waits, then names the first")
+    func lock() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        let state = StateDirectory(path: fake.root + "/state")
+        let first = try state.lock(wait: 0, holder: "pid 1: vfioctl detach --group 3") { _ in }
+        var told: [String] = []
+        var message = ""
+        do {
+            _ = try state.lock(wait: 0.2, holder: "pid 2") { told.append($0) }
+        } catch {
+            message = error.message
+        }
+        #expect(message.contains("pid 1: vfioctl detach --group 3 holds") && told == ["waiting for pid 1: vfioctl detach --group 3 to finish"])
+        first.release()
+        let second = try state.lock(wait: 0, holder: "pid 2") { _ in }
+        second.release()
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Glibc
+import Testing
+import VFIOTestSupport
+
+/// Inside the 'actuator' boot: detach, reattach and recover on Linux, judged by sysfs and QEMU.
+@Suite("Lab: detach, reattach, recover", .serialized, .enabled(if: Lab.inside("actuator"), Lab.reason))
+struct ActuatorBootTests {
+    static let stateDir = "/tmp/vfioctl-state"
+
+    static func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> TestProcess.Result {
+        try TestProcess.run(TestProcess.vfioctl, arguments, environment: ["VFIOCTL_STATE_DIR": stateDir].merging(environment) { $1 },
+                            timeout: 300)
+    }
+
+    static func json(_ arguments: [String]) throws -> [String: Any] {
+        let result = try vfioctl(arguments + ["--format", "json"])
+        guard result.status == 0 else { throw LabError("vfioctl \(arguments) exited \(result.status): \(result.err)") }
+        return try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any] ?? [:]
+    }
+
+    /// The lab's devices: the isolated NIC behind a root port, the two behind the PCI bridge.
+    static func devices() throws -> (isolated: String, bridge: String, bridged: [String]) {
+        let functions = try VfioctlJSON.functions()
+        func ids(_ f: [String: Any]) -> String { "\(f.string("vendor_id") ?? ""):\(f.string("device_id") ?? "")" }
+        let bridge = try #require(functions.first { ids($0) == "1b36:0001" }?.string("address"))
+        let bridged = functions.filter { $0.string("parent") == bridge }.compactMap { $0.string("address") }.sorted()
+        let isolated = try #require(functions.first { f in
+            ids(f) == "8086:10d3" && functions.contains { $0.string("address") == f.string("parent") && ids($0) == "1b36:000c" }
+        }?.string("address"))
+        return (isolated, bridge, bridged)
+    }
+
+    /// driver/driver_override as sysfs has them ("e1000e/(null)").
+    static func binding(_ address: String) -> String {
+        (Kernel.driver(address) ?? "-") + "/" + (Kernel.read(Kernel.device(address) + "/driver_override") ?? "?")
+    }
+
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = Date()
+        try body()
+        return Date().timeIntervalSince(start)
+    }
+
+    @Test("the driver core does what the unit tests' SimulatedKernel assumes")
+    func driverCoreSemantics() throws {
+        let (isolated, _, _) = try Self.devices()
+        try Kernel.modprobe("vfio-pci")
+        let group = try #require(Kernel.group(isolated))
+        // unbind from a driver the device is not on: ENODEV.
+        #expect(throws: (any Error).self) { try Kernel.write(isolated, to: "/sys/bus/pci/drivers/vfio-pci/unbind") }
+        // An override naming a driver that is not registered: drivers_probe binds nothing.
+        try Kernel.write("no-such-driver", to: Kernel.device(isolated) + "/driver_override")
+        try Kernel.write(isolated, to: Kernel.device(isolated) + "/driver/unbind")
+        try Kernel.write(isolated, to: "/sys/bus/pci/drivers_probe")
+        #expect(Kernel.driver(isolated) == nil)
+        // driver_override reads "(null)" once cleared with a newline; /dev/vfio/N comes and goes with vfio-pci.
+        try Kernel.write("\n", to: Kernel.device(isolated) + "/driver_override")
+        #expect(Kernel.read(Kernel.device(isolated) + "/driver_override") == "(null)")
+        try Kernel.bindToVFIO(isolated)
+        #expect(Kernel.exists("/dev/vfio/\(group)") && Kernel.exists(Kernel.device(isolated) + "/vfio-dev"))
+        try Kernel.restore(isolated)
+        #expect(Kernel.driver(isolated) == "e1000e" && !Kernel.exists("/dev/vfio/\(group)"))
+    }
+
+    @Test("an isolated NIC: detach puts it on vfio-pci and QEMU takes it; reattach gives e1000e back")
+    func isolatedRoundTrip() throws {
+        let (isolated, _, _) = try Self.devices()
+        try? Kernel.restore(isolated)
+        let group = try #require(Kernel.group(isolated))
+        let before = Self.binding(isolated)
+        var document: [String: Any] = [:]
+        let detachTime = try Self.seconds { document = try Self.json(["detach", isolated]) }
+        #expect(Self.binding(isolated) == "vfio-pci/vfio-pci" && Kernel.exists("/dev/vfio/\(group)"))
+        #expect((document["functions"] as? [[String: Any]])?.first?["driver_after"] as? String == "vfio-pci")
+        #expect(try QEMU.verdict(isolated).accepted)
+        let reattachTime = try Self.seconds { _ = try Self.json(["reattach", isolated]) }
+        #expect(Self.binding(isolated) == before && before == "e1000e/(null)")
+        #expect(!Kernel.exists("/dev/vfio/\(group)"))
+        print("lab timing: detach of 1 function \(String(format: "%.2f", detachTime)) s, reattach \(String(format: "%.2f", reattachTime)) s")
+    }
+
+    @Test("the bridged group through one address: both NICs go, the bridge stays; QEMU takes it; reattach restores both")
+    func sharedGroup() throws {
+        let (_, bridge, bridged) = try Self.devices()
+        #expect(bridged.count == 2)
+        let detachTime = try Self.seconds { _ = try Self.json(["detach", bridged[0]]) }
+        for address in bridged { #expect(Self.binding(address) == "vfio-pci/vfio-pci", "\(address)") }
+        #expect(Kernel.driver(bridge) == nil)
+        #expect(try QEMU.verdict(bridged[1]).accepted)
+        let reattachTime = try Self.seconds { _ = try Self.json(["reattach", "--all"]) }
+        for address in bridged { #expect(Self.binding(address) == "e1000/(null)", "\(address)") }
+        print("lab timing: detach of a 2-function group \(String(format: "%.2f", detachTime)) s, reattach \(String(format: "%.2f", reattachTime)) s")
+    }
+
+    /// SIGKILL after every journal record in turn; recover must leave each function on its
+    /// original driver (undo) or fully on vfio-pci (--finish), never unbound.
+    @Test("killed after each journal record: recover leaves nothing unbound or half-detached")
+    func killedAtEveryRecord() throws {
+        let (_, _, bridged) = try Self.devices()
+        let plan = try Self.json(["detach", bridged[0], "--dry-run"])
+        let steps = (plan["plan"] as? [Any])?.count ?? 0
+        #expect(steps == 9)
+        // Records: magic, run, command, 2 originals, 9 steps (the header: the host is untouched
+        // until it is complete, so its first and last record stand for all of it), then begin and
+        // done for each step, then finished: every point that leaves a different host or journal.
+        let header = 3 + 2 + steps
+        let records = header + steps * 2 + 1
+        var outcomes: [String] = []
+        for record in [1] + Array(header...records) {
+            let finish = record % 4 == 0
+            let killed = try Self.vfioctl(["detach", bridged[0]], environment: ["VFIOCTL_JOURNAL_KILL_AFTER": "\(record)"])
+            #expect(killed.status == SIGKILL || record == records + 1, "record \(record): status \(killed.status) \(killed.err)")
+            let recover = try Self.vfioctl(["recover", "--format", "json"] + (finish ? ["--finish"] : []))
+            #expect(recover.status == 0, "record \(record): \(recover.err)")
+            let action = ((try? JSONSerialization.jsonObject(with: Data(recover.out.utf8))) as? [String: Any])?["action"] as? String ?? "?"
+            let states = bridged.map(Self.binding)
+            for state in states { #expect(!state.hasPrefix("-/"), "record \(record): \(bridged) \(states): unbound") }
+            let allVFIO = states.allSatisfy { $0 == "vfio-pci/vfio-pci" }
+            let allHost = states.allSatisfy { $0 == "e1000/(null)" }
+            #expect(allVFIO || allHost, "record \(record): half-detached \(states)")
+            if !finish && action == "undone" { #expect(allHost, "record \(record): undo left \(states)") }
+            #expect(!Kernel.exists(Self.stateDir + "/journal"), "record \(record)")
+            outcomes.append("\(record):\(action):\(allVFIO ? "vfio" : "host")")
+            // Back to e1000 by hand (faster than another vfioctl under emulation).
+            if allVFIO { for address in bridged { try Kernel.restore(address) } }
+        }
+        print("lab recover outcomes: " + outcomes.joined(separator: " "))
+    }
+
+    @Test("reattach refuses while QEMU holds the group, naming it; works once QEMU is gone")
+    func inUse() throws {
+        let (isolated, _, _) = try Self.devices()
+        _ = try Self.json(["detach", isolated])
+        let group = try #require(Kernel.group(isolated))
+        var unlimited = rlimit(rlim_cur: rlim_t.max, rlim_max: rlim_t.max)
+        _ = setrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &unlimited)
+        let qemu = Process()
+        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
+        qemu.arguments = ["-name", "guest=labguest", "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", "none", "-S",
+                          "-device", "vfio-pci,host=\(isolated)"]
+        qemu.standardInput = FileHandle.nullDevice
+        qemu.standardOutput = FileHandle.nullDevice
+        qemu.standardError = FileHandle.nullDevice
+        try qemu.run()
+        // SIGKILL: QEMU started by Foundation's Process inherits a signal mask that blocks SIGTERM.
+        let stop = { if qemu.isRunning { kill(qemu.processIdentifier, SIGKILL); qemu.waitUntilExit() } }
+        defer { stop() }
+        // Wait until QEMU has the group open.
+        var held = false
+        for _ in 0..<600 where !held {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(qemu.processIdentifier)/fd")) ?? []
+            held = fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(qemu.processIdentifier)/fd/\($0)")) == "/dev/vfio/\(group)" }
+            if !held { usleep(100_000) }
+        }
+        // Without QEMU holding the group, a reattach would not be refused: it would block.
+        try #require(held, "QEMU did not open /dev/vfio/\(group) (running: \(qemu.isRunning))")
+        let refused = try Self.vfioctl(["reattach", isolated])
+        #expect(refused.status == 2, "\(refused.out)\(refused.err)")
+        #expect(refused.out.contains("device.in-use") && refused.out.contains("guest 'labguest'"), "\(refused.out)")
+        #expect(Self.binding(isolated) == "vfio-pci/vfio-pci")
+        stop()
+        _ = try Self.json(["reattach", isolated])
+        #expect(Self.binding(isolated) == "e1000e/(null)")
+    }
+
+    @Test("two detaches at once take turns on the lock")
+    func serialized() throws {
+        let (isolated, _, bridged) = try Self.devices()
+        try? FileManager.default.removeItem(atPath: Self.stateDir + "/history")
+        let launch = { (address: String) -> (Process, Pipe) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestProcess.vfioctl)
+            process.arguments = ["detach", address]
+            process.environment = ProcessInfo.processInfo.environment.merging(["VFIOCTL_STATE_DIR": Self.stateDir]) { $1 }
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = FileHandle.nullDevice
+            return (process, err)
+        }
+        let runs = [launch(isolated), launch(bridged[0])]
+        for (process, _) in runs { try process.run() }
+        var errors: [String] = []
+        for (process, err) in runs {
+            errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(errors.last ?? "")")
+        }
+        let history = (Kernel.read(Self.stateDir + "/history") ?? "").split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(history.count == 2, "\(history)")
+        if history.count == 2, let s0 = Double(history[0][0]), let e0 = Double(history[0][1]), let s1 = Double(history[1][0]) {
+            #expect(s0 <= e0 && e0 <= s1, "runs overlapped: \(history)")
+        }
+        for address in [isolated] + bridged { #expect(Self.binding(address) == "vfio-pci/vfio-pci") }
+        _ = try Self.json(["reattach", "--all"])
+        print("lab lock: " + errors.joined(separator: " | ").replacingOccurrences(of: "\n", with: " "))
+    }
+}
