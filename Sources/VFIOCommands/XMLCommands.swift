@@ -1,0 +1,219 @@
+import ArgumentParser
+import VFIOCore
+import VFIODeviceLayer
+
+enum YesNo: String, ExpressibleByArgument, CaseIterable {
+    case yes, no
+}
+
+enum DriverName: String, ExpressibleByArgument, CaseIterable {
+    case vfio
+}
+
+enum BarSetting: String, ExpressibleByArgument, CaseIterable {
+    case off
+}
+
+/// Options shared by `xml hostdev` and `xml qemu-args`: what surrounds each assigned function.
+struct HostdevOptionGroup: ParsableArguments {
+    @Option(name: .long, help: "libvirt detaches and reattaches the devices itself (yes) or expects them detached (no).")
+    var managed: YesNo = .yes
+
+    @Option(name: .long, help: ArgumentHelp("A ROM image for the device (GPUs whose own ROM is unusable).", valueName: "PATH"))
+    var romFile: String?
+
+    @Option(name: .long, help: "off: do not expose the device's ROM BAR to the guest.")
+    var romBar: BarSetting?
+
+    @Option(name: .long, help: ArgumentHelp("Put the devices at this guest PCI slot (and the next ones), functions kept, multifunction='on' on function 0.",
+                                            valueName: "BB:SS"))
+    var guestAddress: String?
+
+    @Option(name: .long, help: "vfio: add <driver name='vfio'/> (libvirt's default on current hosts).")
+    var driver: DriverName?
+
+    func validate() throws {
+        if romFile != nil && romBar != nil { throw ValidationError("give --rom-file or --rom-bar off, not both") }
+        if let romFile, romFile.isEmpty || romFile.contains("\n") { throw ValidationError("--rom-file '\(romFile.printable)' is not a usable path") }
+    }
+
+    func options() throws(VFIOError) -> LibvirtXML.HostdevOptions {
+        LibvirtXML.HostdevOptions(managed: managed == .yes, vfioDriver: driver == .vfio,
+                                  rom: romFile.map(LibvirtXML.ROM.file) ?? (romBar == .off ? .barOff : nil),
+                                  guestSlot: try guestAddress.map(LibvirtXML.GuestSlot.parse))
+    }
+}
+
+/// The endpoints of the groups the targets name, as `xml hostdev` and `xml qemu-args` assign them.
+struct AssignedFunctions {
+    let functions: [PCIAddress]
+    let guest: [PCIAddress: (address: PCIAddress, multifunction: Bool)]?
+
+    init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, global: GlobalOptions, command: String) throws {
+        let (addresses, groups) = try targets.parsed()
+        guard !addresses.isEmpty || !groups.isEmpty else {
+            throw VFIOError.usage("\(command) needs a PCI address or --group N", hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
+        }
+        let snapshot = try global.deviceLayer().scopedSnapshot(addresses: addresses, groups: groups)
+        try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
+        var chosen = Set<PCIAddress>()
+        for address in addresses {
+            guard let f = snapshot.function(address), !f.isBridge else {
+                throw VFIOError.usage("\(address) is a bridge: bridges stay with the host", hint: "give the devices behind it")
+            }
+            if let group = snapshot.group(of: address) {
+                for member in group.members where snapshot.function(member)?.isBridge == false { chosen.insert(member) }
+            } else {
+                Output.warning("\(address) is in no IOMMU group (the IOMMU is off): QEMU cannot take it until it is on")
+                chosen.insert(address)
+            }
+        }
+        for id in groups {
+            for member in snapshot.group(id)?.members ?? [] where snapshot.function(member)?.isBridge == false { chosen.insert(member) }
+        }
+        functions = chosen.sorted()
+        guest = try LibvirtXML.guestAddresses(functions, from: options.guestSlot)
+    }
+}
+
+extension Vfioctl {
+    struct XML: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "xml",
+            abstract: "libvirt XML for what this host has: <hostdev>, <interface type='hostdev'>, hostdev <network> pools, QEMU arguments.",
+            discussion: """
+                Paste the elements into 'virsh edit' (inside <devices>), or save one per file for \
+                'virsh attach-device GUEST FILE'; a <network> goes to 'virsh net-define FILE'.
+                """,
+            subcommands: [Hostdev.self, Interface.self, Network.self, QemuArgs.self])
+    }
+
+    struct Hostdev: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "<hostdev> elements for every endpoint of the groups given (bridges stay with the host).")
+
+        @OptionGroup var targets: GroupTargets
+        @OptionGroup var hostdev: HostdevOptionGroup
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let options = try hostdev.options()
+            let assigned = try AssignedFunctions(targets, options, global: global, command: "xml hostdev")
+            Output.write(LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) }))
+        }
+    }
+
+    struct QemuArgs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "qemu-args",
+            abstract: "The -device vfio-pci arguments for the same assignment, for QEMU without libvirt.")
+
+        @OptionGroup var targets: GroupTargets
+        @OptionGroup var hostdev: HostdevOptionGroup
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let options = try hostdev.options()
+            let assigned = try AssignedFunctions(targets, options, global: global, command: "xml qemu-args")
+            Output.write(LibvirtXML.qemuArguments(assigned.functions, options, guest: assigned.guest).joined(separator: " ") + "\n")
+        }
+    }
+
+    struct Interface: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "<interface type='hostdev'> for an SR-IOV VF, with its MAC, VLAN and 802.1Qbh port profile.")
+
+        @Argument(help: ArgumentHelp("The VF: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+        var address: String
+
+        @Option(name: .long, help: ArgumentHelp("The guest NIC's MAC (unicast, not zero); libvirt makes one up without it.", valueName: "MAC"))
+        var mac: String?
+
+        @Option(name: .long, help: ArgumentHelp("The VLAN tag the VF adds (1-4094); ID:native marks it untagged for the guest.", valueName: "ID[:native]"))
+        var vlan: String?
+
+        @Option(name: .long, help: ArgumentHelp("An 802.1Qbh port profile for the switch.", valueName: "NAME"))
+        var virtualportProfile: String?
+
+        @Option(name: .long, help: "libvirt detaches the VF itself (yes) or expects it detached (no).")
+        var managed: YesNo = .yes
+
+        @Option(name: .long, help: "vfio: add <driver name='vfio'/>.")
+        var driver: DriverName?
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let address = try PCIAddress.parse(address)
+            let mac = try mac.map(LibvirtXML.MAC.parse)
+            let vlan = try vlan.map(LibvirtXML.VLAN.parse)
+            if let profile = virtualportProfile { try LibvirtXML.validateName(profile, what: "port profile") }
+            let snapshot = try global.deviceLayer().scopedSnapshot(addresses: [address], groups: [])
+            try Vfioctl.Check.requireKnown([address], [], in: snapshot)
+            guard let f = snapshot.function(address), !f.isBridge else {
+                throw VFIOError.usage("\(address) is a bridge, not a network device", hint: "give an SR-IOV VF ('vfioctl list' shows them)")
+            }
+            if f.physfn == nil {
+                Output.warning("\(address) is not an SR-IOV VF: a MAC or VLAN set this way does not survive the device's reset "
+                               + "(libvirt documents <interface type='hostdev'> for VFs; use 'vfioctl xml hostdev' for a whole NIC)")
+            }
+            Output.write(LibvirtXML.interface(address, mac: mac, vlan: vlan, profile: virtualportProfile, managed: managed == .yes,
+                                              vfioDriver: driver == .vfio).rendered())
+        }
+    }
+
+    struct Network: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A hostdev <network>: a VF pool guests draw from with <interface type='network'>.",
+            discussion: """
+                One --pf gives <pf dev=.../> (libvirt takes one PF). Several PFs, or --vf, list the VFs \
+                one by one, which is how a pool spanning several PFs is written.
+                """)
+
+        @Argument(help: ArgumentHelp("The network's name.", valueName: "name"))
+        var name: String
+
+        @Option(name: .long, help: ArgumentHelp("A PF's network interface (repeatable).", valueName: "DEV"))
+        var pf: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp("A VF's PCI address (repeatable).", valueName: "ADDRESS"))
+        var vf: [String] = []
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try LibvirtXML.validateName(name, what: "network")
+            let vfAddresses = try vf.map { text throws(VFIOError) in try PCIAddress.parse(text) }
+            guard !pf.isEmpty || !vfAddresses.isEmpty else {
+                throw VFIOError.usage("xml network needs --pf DEV or --vf ADDRESS", hint: "vfioctl xml network vf-pool --pf enp5s0f0")
+            }
+            let snapshot = try global.deviceLayer().snapshot([])
+            var vfs = vfAddresses
+            for address in vfAddresses {
+                guard let f = snapshot.function(address) else {
+                    throw VFIOError.failed("no PCI function \(address) on this host", hint: "'vfioctl list' shows the functions there are")
+                }
+                guard f.physfn != nil else {
+                    throw VFIOError.usage("\(address) is not an SR-IOV VF: a hostdev network hands out VFs",
+                                          hint: "'vfioctl list' marks VFs; create them with sriov_numvfs on their PF")
+                }
+            }
+            for dev in pf {
+                guard let function = snapshot.functions.first(where: { $0.netInterfaces.contains(dev) }) else {
+                    throw VFIOError.failed("no network interface '\(dev.printable)' on a PCI function of this host",
+                                           hint: "'ip link' lists the interfaces; give the PF's name")
+                }
+                guard let sriov = function.sriov else {
+                    throw VFIOError.usage("\(dev) (\(function.address)) is not an SR-IOV PF", hint: "give the interface of a PF with sriov_totalvfs")
+                }
+                if sriov.numVFs == 0 {
+                    Output.warning("\(dev) has no VFs enabled now: the pool is empty until sriov_numvfs is set")
+                }
+                if pf.count > 1 { vfs += sriov.vfs }
+            }
+            let element = LibvirtXML.network(name: name, pf: pf.count == 1 && vfAddresses.isEmpty ? pf[0] : nil,
+                                             vfs: Array(Set(vfs)))
+            Output.write(element.rendered())
+        }
+    }
+}
