@@ -68,7 +68,7 @@ public struct DeviceLayer: Sendable {
                           })
     }
 
-    func cpuVendor() -> CPUVendor {
+    public func cpuVendor() -> CPUVendor {
         let cpuinfo = FileRead.text(root.path(SysfsLayout.cpuinfo), limit: 16384) ?? ""
         return CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo))
     }

@@ -195,4 +195,24 @@ struct ActuatorBootTests {
         _ = try Self.json(["reattach", "--all"])
         print("lab lock: " + errors.joined(separator: " | ").replacingOccurrences(of: "\n", with: " "))
     }
+
+    @Test("config modprobe --write: vfio-pci claims the IDs (before e1000e, by softdep) when the modules load again")
+    func modprobeClaims() throws {
+        let (isolated, _, _) = try Self.devices()
+        let nics = Kernel.addresses().filter { Kernel.hex(Kernel.device($0) + "/vendor") == "8086" && Kernel.hex(Kernel.device($0) + "/device") == "10d3" }
+        #expect(nics.count == 2 && nics.contains(isolated))
+        // /etc is an overlay in the guest: the write stays inside it.
+        let written = try Self.vfioctl(["config", "modprobe", "--vfio-ids", "8086:10d3", "--softdep", "e1000e", "--write"])
+        #expect(written.status == 0, "\(written.err)")
+        defer {
+            try? FileManager.default.removeItem(atPath: "/etc/modprobe.d/vfio.conf")
+            _ = try? TestProcess.run("modprobe", ["-r", "vfio_pci"])
+            _ = try? TestProcess.run("modprobe", ["-r", "e1000e"])
+            _ = try? TestProcess.run("modprobe", ["e1000e"])
+        }
+        for module in ["e1000e", "vfio_pci"] { _ = try TestProcess.run("modprobe", ["-r", module]) }
+        let loaded = try TestProcess.run("modprobe", ["e1000e"])
+        #expect(loaded.status == 0, "\(loaded.err)")
+        for nic in nics { #expect(Kernel.driver(nic) == "vfio-pci", "\(nic): \(Kernel.driver(nic) ?? "no driver")") }
+    }
 }

@@ -283,7 +283,7 @@ public enum NestedChecks {
         }
         findings.append(Finding("nested.cpu-mode", .info, Finding.host,
                                 "give the L1 guest <cpu mode='host-passthrough'/> so it sees \(intel ? "vmx" : "svm") "
-                                    + "(see 'vfioctl xml cpu --host-passthrough'); it then migrates only between identical CPUs"))
+                                    + "(in the domain XML); it then migrates only between identical CPUs"))
         return findings
     }
 }

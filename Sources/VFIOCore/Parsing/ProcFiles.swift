@@ -176,4 +176,13 @@ public enum ProcFiles {
         characters = []
         return out
     }
+
+    /// ID= from /etc/os-release ("debian", "ubuntu", "rhel"), quotes removed.
+    public static func osReleaseID(_ text: String) -> String? {
+        for line in text.split(separator: "\n") where line.hasPrefix("ID=") {
+            let value = line.dropFirst(3)
+            return String(value.drop { $0 == "\"" || $0 == "'" }.reversed().drop { $0 == "\"" || $0 == "'" }.reversed())
+        }
+        return nil
+    }
 }

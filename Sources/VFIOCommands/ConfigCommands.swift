@@ -1,0 +1,152 @@
+import ArgumentParser
+import Glibc
+import VFIOActuator
+import VFIOCore
+import VFIODeviceLayer
+
+/// --write, and the root check every config write makes first.
+struct WriteOptions: ParsableArguments {
+    @Flag(name: .long, help: "Apply the change (atomically, keeping the old file as FILE.vfioctl.bak). Without it the change is shown as a diff.")
+    var write = false
+
+    func requireRoot(_ root: HostRoot, _ command: String) throws(VFIOError) {
+        if write && root.isLive && geteuid() != 0 {
+            throw .failed("\(command) --write changes files under /etc: it needs root", hint: "run it as root; without --write it only shows the diff")
+        }
+    }
+}
+
+extension Vfioctl {
+    struct Config: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The kernel command line and module options passthrough and nested virtualization need.",
+            subcommands: [Cmdline.self, Modprobe.self, Status.self])
+    }
+
+    struct Cmdline: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put the IOMMU options for this CPU's vendor on the kernel command line (GRUB, systemd-boot, kernelstub).",
+            discussion: """
+                Intel: intel_iommu=on iommu=pt. AMD: iommu=pt (the AMD IOMMU is on by default; amd_iommu=on is \
+                not a valid value). Added once to GRUB_CMDLINE_LINUX in /etc/default/grub, every other byte \
+                kept; a conflicting value (intel_iommu=off) is replaced where it stands. Where \
+                /etc/default/grub.d is in use, a drop-in goes there instead.
+                """)
+
+        @OptionGroup var writing: WriteOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let layer = try global.deviceLayer()
+            try writing.requireRoot(layer.root, "config cmdline")
+            let vendor = layer.cpuVendor()
+            let options = GrubDefault.iommuOptions(vendor: vendor.rawValue)
+            let plan = BootConfig.cmdline(options, FactsReader(root: layer.root).bootFacts())
+            var out = plan.notes.map { "note: \($0)\n" }.joined()
+            if let path = plan.path, let new = plan.new {
+                if !plan.changed {
+                    out += "\(path) already has " + options.joined(separator: " ") + "\n"
+                } else if writing.write {
+                    let backup = try ConfigFile.write(new, to: path, root: layer.root)
+                    out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + ": " + plan.changes.joined(separator: "; ") + "\n"
+                } else {
+                    out += TextDiff.unified(plan.old ?? "", new, path: path)
+                    out += "(not written: add --write)\n"
+                }
+            }
+            if let regenerate = plan.regenerate, plan.changed || plan.path == nil {
+                out += "then: \(regenerate), and reboot\n"
+            }
+            Output.write(out)
+        }
+    }
+
+    struct Modprobe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "modprobe.d files: vfio-pci ids= and softdeps, nested virtualization, unsafe interrupts.")
+
+        @Option(name: .long, help: ArgumentHelp("Device IDs vfio-pci claims at boot (VVVV:DDDD, comma separated; repeatable).", valueName: "IDS"))
+        var vfioIds: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp("A host driver vfio-pci must load before (softdep DRIVER pre: vfio-pci; repeatable).", valueName: "DRIVER"))
+        var softdep: [String] = []
+
+        @Flag(name: .long, help: "Nested virtualization: kvm_intel nested=1 enable_shadow_vmcs=1, or kvm_amd nested=1.")
+        var nested = false
+
+        @Flag(name: .long, help: "vfio_iommu_type1 allow_unsafe_interrupts=1: only without interrupt remapping, and only for trusted guests.")
+        var allowUnsafeInterrupts = false
+
+        @OptionGroup var writing: WriteOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let ids = try vfioIds.flatMap { $0.split(separator: ",").map(String.init) }.map { text throws(VFIOError) in try ModprobeConfig.parseID(text) }
+            for driver in softdep { try ModprobeConfig.validateModule(driver) }
+            guard !ids.isEmpty || !softdep.isEmpty || nested || allowUnsafeInterrupts else {
+                throw VFIOError.usage("config modprobe needs --vfio-ids, --softdep, --nested or --allow-unsafe-interrupts",
+                                      hint: "e.g. vfioctl config modprobe --vfio-ids 10de:1b80,10de:10f0 --softdep nouveau")
+            }
+            let layer = try global.deviceLayer()
+            try writing.requireRoot(layer.root, "config modprobe")
+            var files: [(String, String)] = []
+            if !ids.isEmpty || !softdep.isEmpty || allowUnsafeInterrupts {
+                files.append(("vfio.conf", ModprobeConfig.vfio(ids: ids, softdeps: softdep, allowUnsafeInterrupts: allowUnsafeInterrupts)))
+            }
+            if nested { files.append(("kvm-nested.conf", ModprobeConfig.nested(vendor: layer.cpuVendor().rawValue))) }
+            if allowUnsafeInterrupts {
+                Output.warning("allow_unsafe_interrupts lets a guest's device inject interrupts into the host; prefer turning interrupt remapping on")
+            }
+            if !ids.isEmpty {
+                // ids= claims every function with the ID: say which, when there is more than one.
+                let snapshot = try layer.snapshot([])
+                for id in ids {
+                    let claimed = snapshot.functions.filter { "\(HexDigits.padded(UInt64($0.vendorID), width: 4)):\(HexDigits.padded(UInt64($0.deviceID), width: 4))" == id }
+                    if claimed.count > 1 {
+                        Output.warning("ids=\(id) claims all \(claimed.count) functions with it: " + claimed.map(\.address.description).joined(separator: ", ")
+                                       + "; to give one of identical devices to a guest, detach it by address (vfioctl detach) instead")
+                    }
+                }
+            }
+            let current = FactsReader(root: layer.root).modprobeFiles(files.map(\.0))
+            var out = ""
+            for (name, text) in files {
+                let path = "/etc/modprobe.d/" + name
+                if current[name] == text {
+                    out += "\(path) is already so\n"
+                } else if writing.write {
+                    let backup = try ConfigFile.write(text, to: path, root: layer.root)
+                    out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + "\n"
+                } else {
+                    out += TextDiff.unified(current[name] ?? "", text, path: path)
+                }
+            }
+            if !writing.write && files.contains(where: { current[$0.0] != $0.1 }) { out += "(not written: add --write)\n" }
+            out += "then: modules read these when they load; for vfio-pci at boot, rebuild the initramfs if it loads there, and reboot\n"
+            Output.write(out)
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What the running kernel has against what the files configure, and what needs a reboot.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func run() throws {
+            let layer = try global.deviceLayer()
+            let reader = FactsReader(root: layer.root)
+            let facts = reader.read(for: [])
+            let options = GrubDefault.iommuOptions(vendor: layer.cpuVendor().rawValue)
+            let running = facts.commandLine.parameters.map { parameter in parameter.value.map { "\(parameter.key)=\($0)" } ?? parameter.key }
+            let boot = reader.bootFacts()
+            let configured = (boot.grubDefault.map(GrubDefault.configuredOptions) ?? [])
+                + boot.grubDropIns.values.flatMap(GrubDefault.configuredOptions)
+                + (boot.kernelCmdline?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? [])
+            let rows = ConfigStatus.rows(options: options, running: running, configured: configured, facts: facts,
+                                         modprobe: reader.modprobeFiles(["vfio.conf", "kvm-nested.conf"]))
+            Output.emit(output.format, json: { ConfigStatus.json(rows) }, text: { ConfigStatus.text(rows) })
+        }
+    }
+}

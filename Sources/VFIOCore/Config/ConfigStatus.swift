@@ -1,0 +1,80 @@
+/// `vfioctl config status`: each setting as the running kernel has it and as the files configure
+/// it, and what it takes for the two to meet. Pure.
+public enum ConfigStatus {
+    public struct Row: Sendable, Equatable {
+        public var setting: String
+        public var running: String?
+        public var configured: String?
+        /// "ok", "reboot" (configured, not running yet), "unsaved" (running, not configured), "missing".
+        public var state: String
+        public var hint: String?
+    }
+
+    public static func rows(options: [String], running: [String], configured: [String], facts: HostFacts,
+                            modprobe: [String: String]) -> [Row] {
+        var rows: [Row] = []
+        func key(_ word: String) -> Substring { word.split(separator: "=", maxSplits: 1).first ?? Substring(word) }
+        for option in options {
+            let now = running.last { key($0) == key(option) }
+            let file = configured.last { key($0) == key(option) }
+            let state: String
+            var hint: String?
+            switch (now == option, file == option) {
+            case (true, true): state = "ok"
+            case (false, true): state = "reboot"; hint = "configured: regenerate the boot configuration if not done, then reboot"
+            case (true, false): state = "unsaved"; hint = "on now but not in the boot configuration: vfioctl config cmdline --write"
+            case (false, false): state = "missing"; hint = "vfioctl config cmdline --write, then reboot"
+            }
+            rows.append(Row(setting: "cmdline " + String(key(option)), running: now, configured: file, state: state, hint: hint))
+        }
+        // Module options vfioctl writes, against /sys/module/M/parameters.
+        var wanted: [(module: String, name: String, value: String)] = []
+        for text in modprobe.values.sorted() {
+            for line in text.split(separator: "\n") where line.hasPrefix("options ") {
+                let words = line.split(separator: " ")
+                guard words.count >= 3 else { continue }
+                let module = words[1].replacingDashes()
+                for assignment in words.dropFirst(2) {
+                    let parts = assignment.split(separator: "=", maxSplits: 1)
+                    guard parts.count == 2 else { continue }
+                    wanted.append((module, String(parts[0]), String(parts[1])))
+                }
+            }
+        }
+        for (module, name, value) in wanted {
+            let setting = "\(module).\(name)"
+            let now = facts.parameter(module, name)
+            if module == "vfio_pci" && name == "ids" {
+                rows.append(Row(setting: setting, running: nil, configured: value, state: facts.modules.isLoaded("vfio_pci") ? "ok" : "reboot",
+                                hint: "vfio-pci keeps ids= out of sysfs: 'vfioctl list' shows which driver each device has"))
+                continue
+            }
+            guard let now else {
+                rows.append(Row(setting: setting, running: nil, configured: value, state: "reboot",
+                                hint: "\(module) is not loaded: the option applies when it loads"))
+                continue
+            }
+            let same = SysfsValues.flag(now).map { flag in SysfsValues.flag(value) == flag } ?? (now == value)
+            rows.append(Row(setting: setting, running: now, configured: value, state: same ? "ok" : "reboot",
+                            hint: same ? nil : "reload \(module) with no guest running (modprobe -r \(module); modprobe \(module)) or reboot"))
+        }
+        return rows
+    }
+
+    public static func json(_ rows: [Row]) -> JSON {
+        .document(["settings": .array(rows.map { row in
+            .object(["configured": .optional(row.configured), "hint": .optional(row.hint), "running": .optional(row.running),
+                     "setting": .string(row.setting), "state": .string(row.state)])
+        })])
+    }
+
+    public static func text(_ rows: [Row]) -> String {
+        let table = TextTable(header: ["SETTING", "RUNNING", "CONFIGURED", "STATE"],
+                              rows: rows.map { [$0.setting, $0.running ?? "-", $0.configured ?? "-", $0.state] })
+        return table.render() + rows.compactMap { row in row.hint.map { "\(row.setting): \($0)\n" } }.joined()
+    }
+}
+
+extension Substring {
+    func replacingDashes() -> String { String(map { $0 == "-" ? "_" : $0 }) }
+}
