@@ -72,7 +72,7 @@ public struct Applier {
     public func rollback(_ bindings: [FunctionBinding], journal: JournalFile?) -> [VFIOError] {
         try? journal?.append(.rollback)
         var problems: [VFIOError] = []
-        for binding in bindings.sorted(by: { $0.address < $1.address }) {
+        for binding in BindingPlanner.restoreOrder(bindings) {
             do {
                 for step in BindingPlanner.restoreSteps(binding, pciDrivers: nil) { _ = try perform(step) }
             } catch {

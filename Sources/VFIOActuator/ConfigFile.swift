@@ -11,12 +11,8 @@ public enum ConfigFile {
     public static func write(_ text: String, to path: String, root: HostRoot) throws(VFIOError) -> String? {
         let full = root.prefix + path
         let directory = SysfsPaths.directory(of: full)
-        var current = ""
-        for component in directory.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw .failed("cannot create \(current): \(Errno.describe(errno))", hint: errno == EACCES ? "run as root" : nil)
-            }
+        guard FileWrite.makeDirectories(directory) else {
+            throw .failed("cannot create \(directory): \(Errno.describe(errno))", hint: errno == EACCES ? "run as root" : nil)
         }
         var info = stat()
         let existed = stat(full, &info) == 0
@@ -33,6 +29,7 @@ public enum ConfigFile {
         return backup.map { String($0.dropFirst(root.prefix.count)) }
     }
 
+    /// Replaces `path` (absolute) atomically: temporary file with `mode`, fsync, rename, fsync the directory.
     static func replace(_ text: String, at path: String, mode: mode_t) throws(VFIOError) {
         let temporary = path + ".vfioctl-new"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)

@@ -25,13 +25,9 @@ public struct StateDirectory: Sendable {
 
     /// Creates the directory (and its parents) when missing.
     func create() throws(VFIOError) {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw .failed("cannot create the state directory \(path): \(current): \(Errno.describe(errno))",
-                              hint: errno == EACCES || errno == EPERM ? "run as root" : "give another with --state-dir DIR")
-            }
+        guard FileWrite.makeDirectories(path) else {
+            throw .failed("cannot create the state directory \(path): \(Errno.describe(errno))",
+                          hint: errno == EACCES || errno == EPERM ? "run as root" : "give another with --state-dir DIR")
         }
     }
 
@@ -171,16 +167,7 @@ public struct StateDirectory: Sendable {
         let kept = try records().filter { !replaced.contains($0.address) } + write
         let text = kept.sorted { $0.address < $1.address }.map { JournalRecord(.original($0)).line + "\n" }.joined()
         try create()
-        let temporary = recordsPath + ".new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .failed("cannot write \(temporary): \(Errno.describe(errno))", hint: "run as root") }
-        let ok = Self.writeAll(fd, text) && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temporary, recordsPath) == 0 else {
-            unlink(temporary)
-            throw .failed("cannot write \(recordsPath): \(Errno.describe(errno))")
-        }
-        try syncDirectory()
+        try ConfigFile.replace(text, at: recordsPath, mode: 0o644)
     }
 
     // MARK: history

@@ -133,9 +133,10 @@ struct BindingSession {
     }
 
     /// A snapshot of what the plan needs, with unknown addresses and groups refused up front.
-    func snapshot(addresses: [PCIAddress], groups: [Int], requireKnown: Bool = true) throws -> HostSnapshot {
-        let snapshot = try layer.scopedSnapshot(addresses: addresses, groups: groups)
-        if requireKnown { try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot) }
+    /// `recorded` are read too when they exist (a recorded function may be gone by now).
+    func snapshot(addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = []) throws -> HostSnapshot {
+        let snapshot = try layer.scopedSnapshot(addresses: addresses + recorded, groups: groups)
+        try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
         return snapshot
     }
 }
@@ -211,13 +212,7 @@ extension Vfioctl {
             let session = try BindingSession("reattach", global: global, options: actuation, needsLock: true)
             try session.requireNoJournal()
             let records = try session.state.records()
-            var snapshot = try session.snapshot(addresses: addresses, groups: group)
-            if all {
-                let recorded = records.map(\.address).filter { snapshot.function($0) == nil }
-                if !recorded.isEmpty {
-                    snapshot = try session.snapshot(addresses: addresses + recorded, groups: group, requireKnown: false)
-                }
-            }
+            let snapshot = try session.snapshot(addresses: addresses, groups: group, recorded: all ? records.map(\.address) : [])
             let reader = FactsReader(root: session.layer.root)
             var facts = reader.read(for: snapshot.functions)
             facts.vfioUsers = reader.vfioUsers()
@@ -262,7 +257,7 @@ extension Vfioctl {
                 steps = journal.steps
             } else {
                 action = "undone"
-                steps = journal.touched.flatMap { BindingPlanner.restoreSteps($0, pciDrivers: nil) }
+                steps = BindingPlanner.restoreOrder(journal.touched).flatMap { BindingPlanner.restoreSteps($0, pciDrivers: nil) }
             }
             if !actuation.dryRun {
                 switch action {

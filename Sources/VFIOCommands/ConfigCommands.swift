@@ -101,7 +101,7 @@ extension Vfioctl {
                 // ids= claims every function with the ID: say which, when there is more than one.
                 let snapshot = try layer.snapshot([])
                 for id in ids {
-                    let claimed = snapshot.functions.filter { "\(HexDigits.padded(UInt64($0.vendorID), width: 4)):\(HexDigits.padded(UInt64($0.deviceID), width: 4))" == id }
+                    let claimed = snapshot.functions.filter { $0.ids == id }
                     if claimed.count > 1 {
                         Output.warning("ids=\(id) claims all \(claimed.count) functions with it: " + claimed.map(\.address.description).joined(separator: ", ")
                                        + "; to give one of identical devices to a guest, detach it by address (vfioctl detach) instead")

@@ -61,16 +61,14 @@ struct AssignedFunctions {
             guard let f = snapshot.function(address), !f.isBridge else {
                 throw VFIOError.usage("\(address) is a bridge: bridges stay with the host", hint: "give the devices behind it")
             }
-            if let group = snapshot.group(of: address) {
-                for member in group.members where snapshot.function(member)?.isBridge == false { chosen.insert(member) }
+            if let group = f.iommuGroup {
+                chosen.formUnion(snapshot.endpoints(ofGroup: group))
             } else {
                 Output.warning("\(address) is in no IOMMU group (the IOMMU is off): QEMU cannot take it until it is on")
                 chosen.insert(address)
             }
         }
-        for id in groups {
-            for member in snapshot.group(id)?.members ?? [] where snapshot.function(member)?.isBridge == false { chosen.insert(member) }
-        }
+        for id in groups { chosen.formUnion(snapshot.endpoints(ofGroup: id)) }
         functions = chosen.sorted()
         guest = try LibvirtXML.guestAddresses(functions, from: options.guestSlot)
     }

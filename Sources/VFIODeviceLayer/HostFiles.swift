@@ -167,3 +167,16 @@ public enum FileRead {
         return lstat(path, &info) == 0
     }
 }
+
+/// Directory creation shared by everything vfioctl writes (snapshots, its state, config files).
+public enum FileWrite {
+    /// mkdir -p with mode 0755; false (errno set) when a component cannot be created.
+    public static func makeDirectories(_ path: String) -> Bool {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+}

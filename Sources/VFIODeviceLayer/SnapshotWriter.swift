@@ -152,7 +152,7 @@ public struct SnapshotWriter {
             }
             return
         }
-        guard Copier.makeDirectories(destination) else {
+        guard FileWrite.makeDirectories(destination) else {
             throw .failed("cannot create '\(destination.printable)': \(Errno.describe(errno))",
                           hint: "check the parent directory exists and is writable")
         }
@@ -173,18 +173,9 @@ struct Copier {
         self.destination = destination.hasSuffix("/") ? String(destination.dropLast()) : destination
     }
 
-    static func makeDirectories(_ path: String) -> Bool {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
-        }
-        return true
-    }
-
     mutating func directory(_ relative: String) {
         guard !relative.isEmpty, !created.contains(relative) else { return }
-        if !Copier.makeDirectories(destination + "/" + relative) {
+        if !FileWrite.makeDirectories(destination + "/" + relative) {
             fail("cannot create \(destination)/\(relative): \(Errno.describe(errno))")
         }
         var path = relative

@@ -18,9 +18,7 @@ public struct CheckRequest: Sendable, Equatable {
     public func targets(in snapshot: HostSnapshot) -> [PCIAddress] {
         var targets = Set(addresses)
         for id in groups {
-            for member in snapshot.group(id)?.members ?? [] where snapshot.function(member)?.isBridge == false {
-                targets.insert(member)
-            }
+            targets.formUnion(snapshot.endpoints(ofGroup: id))
         }
         for device in domain?.devices ?? [] { targets.insert(device.address) }
         return targets.sorted()

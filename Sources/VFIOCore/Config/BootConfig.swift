@@ -46,19 +46,10 @@ public enum BootConfig {
                                notes: ["this system boots through kernelstub: it owns the command line, run the command below"])
         }
         if facts.grubDefault == nil, let current = facts.kernelCmdline {
-            let words = current.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
-            var updated = words
             var changes: [String] = []
-            for option in options {
-                let key = option.split(separator: "=").first.map(String.init) ?? option
-                if let index = updated.firstIndex(where: { $0.split(separator: "=").first.map(String.init) == key }) {
-                    if updated[index] != option { changes.append("\(updated[index]) -> \(option)"); updated[index] = option }
-                } else {
-                    changes.append("add \(option)")
-                    updated.append(option)
-                }
-            }
-            return CmdlinePlan(path: "/etc/kernel/cmdline", old: current, new: updated.joined(separator: " ") + "\n", changes: changes,
+            let value = String(current.reversed().drop { $0 == "\n" }.reversed())
+            let updated = GrubDefault.ensure(options, inValue: value, label: nil, changes: &changes)
+            return CmdlinePlan(path: "/etc/kernel/cmdline", old: current, new: updated + "\n", changes: changes,
                                regenerate: "kernel-install add $(uname -r) /lib/modules/$(uname -r)/vmlinuz  # or: bootctl update",
                                notes: ["systemd-boot reads /etc/kernel/cmdline when kernel-install installs a kernel"])
         }

@@ -13,7 +13,7 @@ public enum ConfigStatus {
     public static func rows(options: [String], running: [String], configured: [String], facts: HostFacts,
                             modprobe: [String: String]) -> [Row] {
         var rows: [Row] = []
-        func key(_ word: String) -> Substring { word.split(separator: "=", maxSplits: 1).first ?? Substring(word) }
+        func key(_ word: String) -> Substring { KernelCommandLine.key(word) }
         for option in options {
             let now = running.last { key($0) == key(option) }
             let file = configured.last { key($0) == key(option) }

@@ -19,7 +19,7 @@ public enum GrubDefault {
         var quote: Character?
         /// The value without its quotes, as written (spacing kept).
         var inner: String
-        var words: [String] { inner.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
+        var words: [String] { GrubDefault.words(inner) }
     }
 
     /// The last assignment of `variable` (the one the shell keeps), or nil.
@@ -73,7 +73,7 @@ public enum GrubDefault {
     public static func ensure(_ options: [String], in text: String) -> Edit {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var changes: [String] = []
-        func key(_ option: String) -> Substring { option.split(separator: "=", maxSplits: 1).first ?? Substring(option) }
+        func key(_ option: String) -> Substring { KernelCommandLine.key(option) }
 
         // Conflicts in _DEFAULT: replace in place.
         if var defaults = assignment("GRUB_CMDLINE_LINUX_DEFAULT", in: lines) {
@@ -88,17 +88,7 @@ public enum GrubDefault {
         }
         if var linux = assignment("GRUB_CMDLINE_LINUX", in: lines) {
             let before = linux.inner
-            for option in options {
-                if let word = linux.words.first(where: { key($0) == key(option) }) {
-                    if word != option {
-                        changes.append("GRUB_CMDLINE_LINUX: \(word) -> \(option)")
-                        linux.inner = replacing(word, with: option, in: linux.inner)
-                    }
-                } else {
-                    changes.append("GRUB_CMDLINE_LINUX: add \(option)")
-                    linux.inner += (linux.inner.isEmpty || linux.inner.last == " " ? "" : " ") + option
-                }
-            }
+            linux.inner = ensure(options, inValue: linux.inner, label: "GRUB_CMDLINE_LINUX", changes: &changes)
             if linux.inner != before { lines[linux.lineIndex] = rebuild(linux) }
         } else {
             changes.append("GRUB_CMDLINE_LINUX: add " + options.joined(separator: " "))
@@ -107,6 +97,28 @@ public enum GrubDefault {
         }
         return Edit(text: lines.joined(separator: "\n"), changes: changes)
     }
+
+    /// `options` put once into a command-line value (words separated by blanks, kept as they
+    /// are): a word with an option's key and another value is replaced where it stands, a
+    /// missing option is appended. Each change is described in `changes`, after `label`.
+    static func ensure(_ options: [String], inValue value: String, label: String?, changes: inout [String]) -> String {
+        var value = value
+        let prefix = label.map { $0 + ": " } ?? ""
+        for option in options {
+            if let word = words(value).first(where: { KernelCommandLine.key($0) == KernelCommandLine.key(option) }) {
+                if word != option {
+                    changes.append(prefix + "\(word) -> \(option)")
+                    value = replacing(word, with: option, in: value)
+                }
+            } else {
+                changes.append(prefix + "add \(option)")
+                value += (value.isEmpty || value.last == " " || value.last == "\t" ? "" : " ") + option
+            }
+        }
+        return value
+    }
+
+    static func words(_ value: String) -> [String] { value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) }
 
     /// The assignment with its new value, in its own quoting (an unquoted value that now holds
     /// spaces gets double quotes); what came before and after the value is kept.

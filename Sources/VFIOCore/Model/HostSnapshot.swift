@@ -136,6 +136,11 @@ public struct HostSnapshot: Sendable, Equatable {
         function(address)?.iommuGroup.flatMap(group)
     }
 
+    /// The members of group `id` that are not bridges or ports: what a guest gets of it.
+    public func endpoints(ofGroup id: Int) -> [PCIAddress] {
+        group(id)?.members.filter { function($0)?.isBridge == false } ?? []
+    }
+
     /// Bridges and ports from the function up to its root bus, nearest first.
     public func upstreamPath(of address: PCIAddress) -> [PCIFunction] {
         var path: [PCIFunction] = []

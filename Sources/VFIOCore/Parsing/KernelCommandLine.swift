@@ -57,5 +57,10 @@ public struct KernelCommandLine: Sendable, Equatable {
         value(key)?.split(separator: ",").map(String.init) ?? []
     }
 
+    /// The key of one word: "intel_iommu" for "intel_iommu=on", the word itself when bare.
+    public static func key(_ word: some StringProtocol) -> Substring {
+        Substring(word).split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(word)
+    }
+
     static func normalize(_ key: String) -> String { String(key.map { $0 == "-" ? "_" : $0 }) }
 }

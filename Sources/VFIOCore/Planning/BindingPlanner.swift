@@ -150,9 +150,7 @@ public enum BindingPlanner {
         for address in request.addresses {
             if let group = snapshot.function(address)?.iommuGroup { groupIDs.insert(group) } else { add(address) }
         }
-        for id in groupIDs.sorted() {
-            for member in snapshot.group(id)?.members ?? [] where snapshot.function(member)?.isBridge == false { add(member) }
-        }
+        for id in groupIDs.sorted() { snapshot.endpoints(ofGroup: id).forEach(add) }
         if request.all { for record in records { add(record.address) } }
         plan.groups = groupIDs.union(targets.compactMap { snapshot.function($0)?.iommuGroup }).sorted()
 
@@ -237,10 +235,9 @@ public enum BindingPlanner {
         return steps
     }
 
-    /// Restore steps for several functions, in reattach order.
-    public static func restoreSteps(_ bindings: [FunctionBinding]) -> [BindingStep] {
-        bindings.sorted { a, b in
-            (a.address.function == 0 ? 0 : 1, a.address) < (b.address.function == 0 ? 0 : 1, b.address)
-        }.flatMap { restoreSteps($0, pciDrivers: nil) }
+    /// The order a rollback or recover puts functions back in (by address); what `recover
+    /// --dry-run` shows is what the rollback then does.
+    public static func restoreOrder(_ bindings: [FunctionBinding]) -> [FunctionBinding] {
+        bindings.sorted { $0.address < $1.address }
     }
 }
