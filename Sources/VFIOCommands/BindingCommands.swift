@@ -58,11 +58,7 @@ struct BindingSession {
     init(_ name: String, global: GlobalOptions, options: ActuationOptions, needsLock: Bool) throws {
         layer = try global.deviceLayer()
         let root = layer.root
-        if let directory = options.stateDir ?? getenv("VFIOCTL_STATE_DIR").map({ String(cString: $0) }), !directory.isEmpty {
-            state = StateDirectory(path: directory)
-        } else {
-            state = StateDirectory(root: root)
-        }
+        state = Self.stateDirectory(options.stateDir, root: root)
         command = (["vfioctl"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         if !options.dryRun && root.isLive && geteuid() != 0 {
             throw VFIOError.failed("\(name) changes driver bindings under /sys: it needs root",
@@ -82,6 +78,14 @@ struct BindingSession {
             lock = nil
         }
         since = StateDirectory.realtime()
+    }
+
+    /// --state-dir, VFIOCTL_STATE_DIR, or /var/lib/vfioctl under the root.
+    static func stateDirectory(_ option: String?, root: HostRoot) -> StateDirectory {
+        if let directory = option ?? getenv("VFIOCTL_STATE_DIR").map({ String(cString: $0) }), !directory.isEmpty {
+            return StateDirectory(path: directory)
+        }
+        return StateDirectory(root: root)
     }
 
     /// detach and reattach refuse to start on top of an unfinished run.

@@ -14,13 +14,34 @@ struct WriteOptions: ParsableArguments {
             throw .failed("\(command) --write changes files under /etc: it needs root", hint: "run it as root; without --write it only shows the diff")
         }
     }
+
+    /// Shows one file's edit as a diff, or (--write) makes it; then what to run for it to take effect.
+    func carryOut(_ edit: ConfigEdit, root: HostRoot, already: String) throws {
+        for warning in edit.warnings { Output.warning(warning) }
+        var out = edit.notes.map { "note: \($0)\n" }.joined()
+        if let path = edit.path, let new = edit.new {
+            if !edit.changed {
+                out += "\(path) \(already)\n"
+            } else if write {
+                let backup = try ConfigFile.write(new, to: path, root: root)
+                out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + ": " + edit.changes.joined(separator: "; ") + "\n"
+            } else {
+                out += TextDiff.unified(edit.old ?? "", new, path: path)
+                out += "(not written: add --write)\n"
+            }
+        }
+        if let regenerate = edit.regenerate, edit.changed || edit.path == nil {
+            out += "then: \(regenerate), and reboot\n"
+        }
+        Output.write(out)
+    }
 }
 
 extension Vfioctl {
     struct Config: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The kernel command line and module options passthrough and nested virtualization need.",
-            subcommands: [Cmdline.self, Modprobe.self, Status.self])
+            subcommands: [Cmdline.self, Modprobe.self, Initramfs.self, Status.self])
     }
 
     struct Cmdline: ParsableCommand {
@@ -42,22 +63,7 @@ extension Vfioctl {
             let vendor = layer.cpuVendor()
             let options = GrubDefault.iommuOptions(vendor: vendor.rawValue)
             let plan = BootConfig.cmdline(options, FactsReader(root: layer.root).bootFacts())
-            var out = plan.notes.map { "note: \($0)\n" }.joined()
-            if let path = plan.path, let new = plan.new {
-                if !plan.changed {
-                    out += "\(path) already has " + options.joined(separator: " ") + "\n"
-                } else if writing.write {
-                    let backup = try ConfigFile.write(new, to: path, root: layer.root)
-                    out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + ": " + plan.changes.joined(separator: "; ") + "\n"
-                } else {
-                    out += TextDiff.unified(plan.old ?? "", new, path: path)
-                    out += "(not written: add --write)\n"
-                }
-            }
-            if let regenerate = plan.regenerate, plan.changed || plan.path == nil {
-                out += "then: \(regenerate), and reboot\n"
-            }
-            Output.write(out)
+            try writing.carryOut(plan, root: layer.root, already: "already has " + options.joined(separator: " "))
         }
     }
 
@@ -127,6 +133,28 @@ extension Vfioctl {
         }
     }
 
+    struct Initramfs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load the vfio modules from the initramfs (initramfs-tools, dracut or mkinitcpio, as this system has).",
+            discussion: """
+                So vfio-pci is there before a host driver the initramfs loads (a GPU driver, typically) \
+                takes the device. initramfs-tools: /etc/initramfs-tools/modules. dracut: force_drivers in \
+                /etc/dracut.conf.d/10-vfioctl.conf (dracut reads only *.conf files there). mkinitcpio: \
+                the MODULES array of /etc/mkinitcpio.conf, vfio first. vfio_virqfd is added while an \
+                installed kernel still has it (before 6.2). Then rebuild the initramfs as printed.
+                """)
+
+        @OptionGroup var writing: WriteOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let root = try global.deviceLayer().root
+            try writing.requireRoot(root, "config initramfs")
+            let facts = FactsReader(root: root).bootFacts()
+            try writing.carryOut(InitramfsConfig.plan(facts), root: root, already: "already loads " + InitramfsConfig.modules(facts).joined(separator: " "))
+        }
+    }
+
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "What the running kernel has against what the files configure, and what needs a reboot.")
@@ -146,6 +174,7 @@ extension Vfioctl {
                 + (boot.kernelCmdline?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? [])
             let rows = ConfigStatus.rows(options: options, running: running, configured: configured, facts: facts,
                                          modprobe: reader.modprobeFiles(["vfio.conf", "kvm-nested.conf"]))
+                + [ConfigStatus.initramfsRow(boot)].compactMap { $0 }
             Output.emit(output.format, json: { ConfigStatus.json(rows) }, text: { ConfigStatus.text(rows) })
         }
     }

@@ -109,6 +109,13 @@ public enum FileRead {
         }
     }
 
+    /// When the file was last modified (seconds since the epoch), or nil when it does not exist.
+    public static func modified(_ path: String) -> Double? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+    }
+
     /// Up to 64 KiB of text (sysfs attributes are at most a page).
     public static func text(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int = 65536) -> String? {
         bytes(at: directory, path, limit: limit).map { String(decoding: $0, as: UTF8.self) }

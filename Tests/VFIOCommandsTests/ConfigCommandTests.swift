@@ -97,6 +97,80 @@ struct ConfigCommandTests {
         #expect(again.out.contains("/etc/modprobe.d/vfio.conf is already so") && again.out.contains("kvm-nested.conf is already so"))
     }
 
+    @Test("initramfs: --write edits /etc/initramfs-tools/modules, and the real mkinitramfs puts the modules into the image's load list")
+    func initramfsTools() throws {
+        // The host's own initramfs-tools configuration and kernel (linux-image-amd64), copied under a root.
+        let release = try #require(try FileManager.default.contentsOfDirectory(atPath: "/lib/modules").sorted().last,
+                                   "no kernel in /lib/modules: scripts/setup installs linux-image-amd64")
+        let fake = Self.host(["usr/sbin/update-initramfs": "#!/bin/sh\n",
+                              "lib/modules/\(release)/kernel/drivers/vfio/vfio_virqfd.ko": ""])
+        defer { fake.remove() }
+        try FileManager.default.createDirectory(atPath: fake.root + "/etc", withIntermediateDirectories: true)
+        let copy = try TestProcess.run("cp", ["-r", "/etc/initramfs-tools", fake.root + "/etc/initramfs-tools"])
+        #expect(copy.status == 0, "\(copy.err)")
+        let conf = fake.root + "/etc/initramfs-tools/initramfs.conf"
+        let quick = try String(contentsOfFile: conf, encoding: .utf8).replacingOccurrences(of: "MODULES=most", with: "MODULES=list")
+            .replacingOccurrences(of: "COMPRESS=zstd", with: "COMPRESS=gzip")
+        try quick.write(toFile: conf, atomically: true, encoding: .utf8)
+        let before = read(fake, "/etc/initramfs-tools/modules") ?? ""
+        let shown = run(fake, ["initramfs"])
+        #expect(shown.status == 0 && shown.out.contains("+vfio_pci\n+vfio\n+vfio_iommu_type1\n+vfio_virqfd\n")
+                && shown.out.contains("then: update-initramfs -u -k all, and reboot"), "\(shown.out)\(shown.err)")
+        #expect(read(fake, "/etc/initramfs-tools/modules") == before)
+        let written = run(fake, ["initramfs", "--write"])
+        #expect(written.status == 0 && written.out.contains("wrote /etc/initramfs-tools/modules"), "\(written.err)")
+        #expect(run(fake, ["initramfs", "--write"]).out.contains("/etc/initramfs-tools/modules already loads vfio_pci vfio vfio_iommu_type1 vfio_virqfd"))
+
+        let image = fake.root + "/initrd.img"
+        let built = try TestProcess.run("mkinitramfs", ["-d", fake.root + "/etc/initramfs-tools", "-o", image, release], timeout: 300)
+        #expect(built.status == 0, "\(built.err)")
+        let unpacked = fake.root + "/unpacked"
+        #expect(try TestProcess.run("unmkinitramfs", [image, unpacked], timeout: 120).status == 0)
+        let loads = try String(contentsOfFile: unpacked + "/conf/modules", encoding: .utf8)
+        #expect(loads.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["vfio_pci", "vfio", "vfio_iommu_type1", "vfio_virqfd"], "\(loads)")
+        let listed = try TestProcess.run("lsinitramfs", [image], timeout: 120).out
+        for module in ["vfio-pci.ko", "vfio.ko", "vfio_iommu_type1.ko"] {
+            #expect(listed.contains("/kernel/drivers/vfio/") && listed.contains(module), "\(module) not in the image")
+        }
+    }
+
+    @Test("initramfs: dracut gets a .conf drop-in; bad setups warn; no generator says so")
+    func initramfsDracut() throws {
+        let fake = Self.host(["usr/bin/dracut": "#!/bin/sh\n", "etc/dracut.conf.d/vfio": "force_drivers+=\"vfio-pci\"\n"])
+        defer { fake.remove() }
+        let written = run(fake, ["initramfs", "--write"])
+        #expect(written.status == 0 && written.err.contains("warning: /etc/dracut.conf.d/vfio mentions vfio but dracut ignores it"), "\(written.err)")
+        #expect(read(fake, "/etc/dracut.conf.d/10-vfioctl.conf")?.contains("force_drivers+=\" vfio_pci vfio vfio_iommu_type1 \"") == true)
+        #expect(written.out.contains("then: dracut -f --regenerate-all, and reboot"))
+        let bare = Self.host([:])
+        defer { bare.remove() }
+        let none = run(bare, ["initramfs", "--write"])
+        #expect(none.status == 0 && none.out.contains("no initramfs generator here"))
+    }
+
+    @Test("status: an initramfs older than modprobe.d or its module list is 'rebuild', with the command; rebuilt: ok")
+    func initramfsStatus() throws {
+        let fake = Self.host(["usr/sbin/update-initramfs": "#!/bin/sh\n", "proc/sys/kernel/osrelease": "6.1.0-56-amd64\n",
+                              "etc/initramfs-tools/modules": "vfio_pci\nvfio\nvfio_iommu_type1\n", "boot/initrd.img-6.1.0-56-amd64": "",
+                              "etc/modprobe.d/vfio.conf": "options vfio-pci ids=10de:1b80\n"])
+        defer { fake.remove() }
+        func state() -> (String?, String) {
+            let result = Vfioctl.capture(["config", "status", "--format", "json", "--root", fake.root])
+            let document = (try? JSONSerialization.jsonObject(with: Data(result.out.utf8))) as? [String: Any] ?? [:]
+            let row = (document["settings"] as? [[String: Any]] ?? []).first { $0["setting"] as? String == "initramfs" }
+            return (row?["state"] as? String, row?["hint"] as? String ?? "")
+        }
+        let old = Date(timeIntervalSinceNow: -3600)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: fake.root + "/boot/initrd.img-6.1.0-56-amd64")
+        let stale = state()
+        #expect(stale.0 == "rebuild" && stale.1.contains("/etc/modprobe.d/vfio.conf") && stale.1.contains("update-initramfs -u -k all"), "\(stale)")
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: fake.root + "/boot/initrd.img-6.1.0-56-amd64")
+        #expect(state().0 == "ok")
+        fake.write("etc/initramfs-tools/modules", "# nothing\n")
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: fake.root + "/etc/initramfs-tools/modules")
+        #expect(state().0 == "missing")
+    }
+
     @Test("status: configured but not running is 'reboot'; running nested matches the file")
     func status() throws {
         var fake = FakeSysfs()

@@ -215,4 +215,74 @@ struct ActuatorBootTests {
         #expect(loaded.status == 0, "\(loaded.err)")
         for nic in nics { #expect(Kernel.driver(nic) == "vfio-pci", "\(nic): \(Kernel.driver(nic) ?? "no driver")") }
     }
+
+    /// udevd as the boot has it; started here when the guest's init did not.
+    static func udev() throws {
+        if try TestProcess.run("udevadm", ["control", "--ping"]).status != 0 {
+            let started = try TestProcess.run("/lib/systemd/systemd-udevd", ["--daemon"])
+            guard started.status == 0 else { throw LabError("systemd-udevd --daemon: \(started.err)") }
+        }
+        _ = try TestProcess.run("udevadm", ["control", "--reload"])
+    }
+
+    /// The two NICs (identical IDs) leave and come back with no driver module loaded: what a boot
+    /// looks like to udev.
+    static func replug(_ nics: [String]) throws {
+        for module in ["e1000e", "vfio_pci"] { _ = try TestProcess.run("modprobe", ["-r", module]) }
+        for nic in nics { try Kernel.write("1", to: Kernel.device(nic) + "/remove") }
+        try Kernel.write("1", to: "/sys/bus/pci/rescan")
+        _ = try TestProcess.run("udevadm", ["settle", "--timeout=60"], timeout: 90)
+    }
+
+    @Test("persist: of two identical NICs only the recorded one goes to vfio-pci at 'boot' (real udev), and persist apply binds it; a changed record is refused")
+    func persist() throws {
+        let nics = Kernel.addresses().filter { Kernel.hex(Kernel.device($0) + "/vendor") == "8086" && Kernel.hex(Kernel.device($0) + "/device") == "10d3" }
+        #expect(nics.count == 2)
+        let (target, other) = (nics[0], nics[1])
+        let rules = "/etc/udev/rules.d/60-vfioctl-persist.rules"
+        defer {
+            _ = try? Self.vfioctl(["persist", "remove", "--all", "--write"])
+            for path in [rules, "/etc/vfioctl/persist.conf", "/etc/systemd/system/vfioctl-persist.service"] { try? FileManager.default.removeItem(atPath: path) }
+            _ = try? TestProcess.run("udevadm", ["control", "--reload"])
+            _ = try? Self.vfioctl(["reattach", target])
+        }
+        let written = try Self.vfioctl(["persist", target, "--write"])
+        #expect(written.status == 0 && written.out.contains("wrote /etc/vfioctl/persist.conf"), "\(written.out)\(written.err)")
+        let pending = try Self.vfioctl(["persist", "status"])
+        #expect(pending.status == 0 && pending.out.contains("pending"), "\(pending.out)")
+
+        // udev at "boot": the rule sets driver_override before e1000e loads; ids= could not tell these two apart.
+        try Self.udev()
+        try Self.replug(nics)
+        #expect(Self.binding(target) == "vfio-pci/vfio-pci", "\(target): \(Self.binding(target))")
+        #expect(Self.binding(other) == "e1000e/(null)", "\(other): \(Self.binding(other))")
+
+        // What a host driver took before udev ran: persist apply moves it, through the journal.
+        let back = try Self.vfioctl(["reattach", target])
+        #expect(back.status == 0 && Kernel.driver(target) == "e1000e", "\(back.err)")
+        var applied = try Self.vfioctl(["persist", "apply"])
+        let took = try Self.seconds { applied = try Self.vfioctl(["persist", "apply"]) }
+        #expect(applied.status == 0 && Kernel.driver(target) == "vfio-pci" && Kernel.driver(other) == "e1000e", "\(applied.err)")
+        #expect(!Kernel.exists(Self.stateDir + "/journal"))
+        let sets = try Self.json(["persist", "status"])["sets"] as? [[String: Any]]
+        #expect(sets?.count == 1 && sets?.first?["state"] as? String == "bound", "\(sets ?? [])")
+        print("lab persist: second apply (nothing to do) \(String(format: "%.2f", took)) s")
+
+        // Another card in the slot (a different subsystem ID): the rule does not match, apply refuses.
+        _ = try Self.vfioctl(["reattach", target])
+        let vendor = try #require(Kernel.hex(Kernel.device(target) + "/subsystem_vendor"))
+        let device = try #require(Kernel.hex(Kernel.device(target) + "/subsystem_device"))
+        for path in ["/etc/vfioctl/persist.conf", rules] {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let changed = text.replacingOccurrences(of: "subsystem=\(vendor):\(device)", with: "subsystem=\(vendor):fffe")
+                .replacingOccurrences(of: "ATTR{subsystem_device}==\"0x\(device)\"", with: "ATTR{subsystem_device}==\"0xfffe\"")
+            #expect(changed != text, "\(path) did not name subsystem \(vendor):\(device): \(text)")
+            try changed.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        _ = try TestProcess.run("udevadm", ["control", "--reload"])
+        try Self.replug(nics)
+        #expect(Kernel.driver(target) == "e1000e" && Kernel.driver(other) == "e1000e", "\(Self.binding(target)) \(Self.binding(other))")
+        let refused = try Self.vfioctl(["persist", "apply"])
+        #expect(refused.status == 1 && refused.err.contains("another device is in that slot") && Kernel.driver(target) == "e1000e", "\(refused.err)")
+    }
 }

@@ -17,20 +17,50 @@ public struct BootFacts: Sendable, Equatable {
     /// ID from /etc/os-release.
     public var osID: String?
 
+    // The initramfs generator's configuration (vfioctl config initramfs).
+    /// /etc/initramfs-tools/modules (initramfs-tools: Debian, Ubuntu).
+    public var initramfsToolsModules: String?
+    /// /etc/dracut.conf and every file in /etc/dracut.conf.d (name → text; dracut reads only *.conf).
+    public var dracutConf: String?
+    public var dracutDropIns: [String: String] = [:]
+    /// /etc/mkinitcpio.conf and /etc/mkinitcpio.conf.d/* (Arch).
+    public var mkinitcpioConf: String?
+    public var mkinitcpioDropIns: [String: String] = [:]
+    /// Kernel releases installed (/lib/modules) and the running one.
+    public var kernelReleases: [String] = []
+    public var runningRelease: String?
+    /// Installed kernels that still have a separate vfio_virqfd module (before 6.2).
+    public var kernelsWithVirqfd: [String] = []
+    /// vfio-pci is built into the running kernel (modules.builtin).
+    public var vfioPCIBuiltin = false
+    /// The running kernel's initramfs image (/boot/initrd.img-R, /boot/initramfs-R.img, Arch's
+    /// /boot/initramfs-linux.img) and when it was built; and when each file that goes into an
+    /// initramfs was last changed (path → seconds since the epoch).
+    public var initramfsImage: String?
+    public var initramfsBuilt: Double?
+    public var initramfsInputs: [String: Double] = [:]
+
     public init() {}
 }
 
-/// What `vfioctl config cmdline` will do on this system. Pure.
-public struct CmdlinePlan: Sendable, Equatable {
+/// What a `vfioctl config` command will do to one file on this system. Pure.
+public struct ConfigEdit: Sendable, Equatable {
     /// The file to write (nil: nothing vfioctl can write here), its current and new text.
     public var path: String?
     public var old: String?
     public var new: String?
     /// What changes, in words.
     public var changes: [String]
-    /// The command that makes the boot loader pick the file up.
+    /// The command that makes the boot loader or initramfs pick the file up.
     public var regenerate: String?
     public var notes: [String]
+    /// Said on stderr: something on this system that defeats the configuration.
+    public var warnings: [String] = []
+
+    public init(path: String? = nil, old: String? = nil, new: String? = nil, changes: [String], regenerate: String?, notes: [String],
+                warnings: [String] = []) {
+        (self.path, self.old, self.new, self.changes, self.regenerate, self.notes, self.warnings) = (path, old, new, changes, regenerate, notes, warnings)
+    }
 
     public var changed: Bool { path != nil && old != new }
 }
@@ -38,23 +68,23 @@ public struct CmdlinePlan: Sendable, Equatable {
 public enum BootConfig {
     public static let dropInName = "60-vfioctl.cfg"
 
-    public static func cmdline(_ options: [String], _ facts: BootFacts) -> CmdlinePlan {
+    public static func cmdline(_ options: [String], _ facts: BootFacts) -> ConfigEdit {
         let joined = options.joined(separator: " ")
         // kernelstub (Pop!_OS) and systemd-boot keep the command line elsewhere; say what to run.
         if facts.tools.contains("kernelstub") {
-            return CmdlinePlan(changes: [], regenerate: "kernelstub -a \"\(joined)\"",
+            return ConfigEdit(changes: [], regenerate: "kernelstub -a \"\(joined)\"",
                                notes: ["this system boots through kernelstub: it owns the command line, run the command below"])
         }
         if facts.grubDefault == nil, let current = facts.kernelCmdline {
             var changes: [String] = []
             let value = String(current.reversed().drop { $0 == "\n" }.reversed())
             let updated = GrubDefault.ensure(options, inValue: value, label: nil, changes: &changes)
-            return CmdlinePlan(path: "/etc/kernel/cmdline", old: current, new: updated + "\n", changes: changes,
+            return ConfigEdit(path: "/etc/kernel/cmdline", old: current, new: updated + "\n", changes: changes,
                                regenerate: "kernel-install add $(uname -r) /lib/modules/$(uname -r)/vmlinuz  # or: bootctl update",
                                notes: ["systemd-boot reads /etc/kernel/cmdline when kernel-install installs a kernel"])
         }
         guard let grub = facts.grubDefault else {
-            return CmdlinePlan(changes: [], regenerate: nil,
+            return ConfigEdit(changes: [], regenerate: nil,
                                notes: ["no /etc/default/grub, /etc/kernel/cmdline or kernelstub: add '\(joined)' to the boot loader's kernel command line by hand"])
         }
         let regenerate = regenerateCommand(facts, options: joined)
@@ -66,11 +96,11 @@ public enum BootConfig {
             let path = "/etc/default/grub.d/" + dropInName
             let old = facts.grubDropIns[dropInName]
             let new: String? = missing.isEmpty ? nil : GrubDefault.dropIn(missing)
-            return CmdlinePlan(path: path, old: old, new: new ?? old, changes: missing.isEmpty ? [] : ["\(path): add " + missing.joined(separator: " ")],
+            return ConfigEdit(path: path, old: old, new: new ?? old, changes: missing.isEmpty ? [] : ["\(path): add " + missing.joined(separator: " ")],
                                regenerate: regenerate, notes: ["/etc/default/grub.d is in use here: vfioctl writes a drop-in there"])
         }
         let edit = GrubDefault.ensure(options, in: grub)
-        return CmdlinePlan(path: "/etc/default/grub", old: grub, new: edit.text, changes: edit.changes, regenerate: regenerate, notes: [])
+        return ConfigEdit(path: "/etc/default/grub", old: grub, new: edit.text, changes: edit.changes, regenerate: regenerate, notes: [])
     }
 
     /// update-grub (Debian, Ubuntu), grubby (BLS: RHEL 8+, Fedora), or grub2-mkconfig with the

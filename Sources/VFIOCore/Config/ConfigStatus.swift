@@ -5,7 +5,8 @@ public enum ConfigStatus {
         public var setting: String
         public var running: String?
         public var configured: String?
-        /// "ok", "reboot" (configured, not running yet), "unsaved" (running, not configured), "missing".
+        /// "ok", "reboot" (configured, not running yet), "unsaved" (running, not configured), "missing",
+        /// "rebuild" (the initramfs is older than a file that goes into it).
         public var state: String
         public var hint: String?
     }
@@ -59,6 +60,25 @@ public enum ConfigStatus {
                             hint: same ? nil : "reload \(module) with no guest running (modprobe -r \(module); modprobe \(module)) or reboot"))
         }
         return rows
+    }
+
+    /// The initramfs: does its generator load vfio early, and is the image newer than every file
+    /// that goes into it (modprobe.d, the generator's module list)?
+    public static func initramfsRow(_ boot: BootFacts) -> Row? {
+        let edit = InitramfsConfig.plan(boot)
+        guard let path = edit.path else { return nil }
+        let configured = edit.changed ? nil : InitramfsConfig.modules(boot).joined(separator: " ")
+        guard let image = boot.initramfsImage, let built = boot.initramfsBuilt else {
+            return Row(setting: "initramfs", running: nil, configured: configured, state: configured == nil ? "missing" : "reboot",
+                       hint: "no initramfs image for the running kernel found in /boot")
+        }
+        let newer = boot.initramfsInputs.filter { $0.value > built }.keys.sorted()
+        if !newer.isEmpty {
+            return Row(setting: "initramfs", running: image, configured: configured, state: "rebuild",
+                       hint: newer.joined(separator: ", ") + " changed after \(image) was built: " + (edit.regenerate ?? "rebuild it") + ", then reboot")
+        }
+        return Row(setting: "initramfs", running: image, configured: configured, state: configured == nil ? "missing" : "ok",
+                   hint: configured == nil ? "\(path) does not load vfio early: vfioctl config initramfs --write" : nil)
     }
 
     public static func json(_ rows: [Row]) -> JSON {

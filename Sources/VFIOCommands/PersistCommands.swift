@@ -1,0 +1,203 @@
+import ArgumentParser
+import Glibc
+import VFIOActuator
+import VFIOCore
+import VFIODeviceLayer
+
+extension Vfioctl {
+    struct Persist: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Assignments to vfio-pci that survive a reboot, per function and per IOMMU group (not by device ID).",
+            discussion: """
+                'vfioctl persist ADDRESS|--group N --write' records the group's functions in \
+                /etc/vfioctl/persist.conf with their address, position in the PCI hierarchy and IDs, \
+                writes a udev rule that sets driver_override before the host driver's module loads, and \
+                the unit vfioctl-persist.service that runs 'vfioctl persist apply' at boot for what a host \
+                driver took first. Unlike vfio-pci ids=, one of two identical cards can go to a guest. \
+                A set whose devices moved (bus renumbering), changed or whose group grew is refused at \
+                boot: nothing of it is bound, and 'vfioctl persist status' says why.
+                """,
+            subcommands: [Add.self, Remove.self, Status.self, Apply.self],
+            defaultSubcommand: Add.self)
+
+        /// The records file as it is (empty when there is none).
+        static func records(_ root: HostRoot) throws(VFIOError) -> (text: String?, records: [VFIOCore.Persist.Record]) {
+            let text = current(VFIOCore.Persist.recordsPath, root)
+            return (text, try text.map { text throws(VFIOError) in try VFIOCore.Persist.parse(text) } ?? [])
+        }
+
+        /// A file vfioctl persist writes, as it is now (path from the root).
+        static func current(_ path: String, _ root: HostRoot) -> String? {
+            FileRead.text(root.path(String(path.dropFirst())), limit: 4 << 20)
+        }
+
+        /// The records file, the udev rule and the unit for `records`: shown as diffs, or written.
+        static func writeFiles(_ records: [VFIOCore.Persist.Record], old: String?, root: HostRoot, writing: WriteOptions) throws {
+            func edit(_ path: String, _ new: String, current: String?) -> ConfigEdit {
+                ConfigEdit(path: path, old: current, new: new, changes: [path], regenerate: nil, notes: [])
+            }
+            let rules = VFIOCore.Persist.udevRules(records)
+            let unit = VFIOCore.Persist.unit(binary: installedBinary())
+            let edits = [edit(VFIOCore.Persist.recordsPath, VFIOCore.Persist.render(records), current: old),
+                         edit(VFIOCore.Persist.udevRulesPath, rules, current: current(VFIOCore.Persist.udevRulesPath, root)),
+                         edit(VFIOCore.Persist.unitPath, unit, current: current(VFIOCore.Persist.unitPath, root))]
+            for edit in edits { try writing.carryOut(edit, root: root, already: "is already so") }
+            if writing.write && edits.contains(where: { $0.changed }) {
+                Output.write("then: systemctl daemon-reload && systemctl enable \(VFIOCore.Persist.unitName); udevadm control --reload\n")
+            }
+        }
+
+        /// This executable where it is installed (the unit runs it at boot); scripts/install's
+        /// place when running from elsewhere (a test runner).
+        static func installedBinary() -> String {
+            let own = FileRead.link("/proc/self/exe") ?? ""
+            return own.hasSuffix("/vfioctl") && !own.contains("/.build") ? own : "/usr/local/bin/vfioctl"
+        }
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "add",
+                abstract: "Record IOMMU groups for vfio-pci at boot (the default: 'vfioctl persist ADDRESS').",
+                discussion: """
+                    Refuses (exit 2, nothing written) what 'vfioctl detach' would refuse: host-critical \
+                    devices, groups that cannot become viable, PFs with VFs. Without --write the files \
+                    are shown as diffs. Does not detach now: run 'vfioctl detach' for that, or reboot.
+                    """)
+
+            @OptionGroup var targets: GroupTargets
+
+            @Flag(name: .long, help: "Record even what the host-critical guard protects (root disk, NIC in use, console).")
+            var force = false
+
+            @Option(name: .long, help: ArgumentHelp("Where vfioctl detach's records are (to know the host driver of functions already on vfio-pci).",
+                                                    valueName: "DIR"))
+            var stateDir: String?
+
+            @OptionGroup var writing: WriteOptions
+            @OptionGroup var global: GlobalOptions
+
+            func run() throws {
+                let (addresses, groups) = try targets.parsed()
+                guard !addresses.isEmpty || !groups.isEmpty else {
+                    throw VFIOError.usage("persist needs a PCI address or --group N",
+                                          hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
+                }
+                let layer = try global.deviceLayer()
+                try writing.requireRoot(layer.root, "persist")
+                let existing = try Persist.records(layer.root)
+                let snapshot = try layer.snapshot([])
+                try Check.requireKnown(addresses, groups, in: snapshot)
+                let facts = FactsReader(root: layer.root).read(for: snapshot.functions)
+                let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
+                if plan.refused {
+                    Output.write(CheckOutput.findingsText(plan.findings, verbose: false))
+                    Output.diagnostic("error", "not recorded: what 'vfioctl detach' refuses cannot be bound at boot either")
+                    throw ExitCode(2)
+                }
+                let detached = Dictionary((try? BindingSession.stateDirectory(stateDir, root: layer.root).records())?.map { ($0.address, $0.driver) } ?? [],
+                                          uniquingKeysWith: { first, _ in first })
+                var added: [VFIOCore.Persist.Record] = []
+                for group in plan.groups {
+                    let endpoints = snapshot.endpoints(ofGroup: group)
+                    guard let set = endpoints.min() else { continue }
+                    for address in endpoints {
+                        guard let f = snapshot.function(address) else { continue }
+                        let driver = f.driver == BindingPlanner.vfioDriver ? (detached[address] ?? nil) : f.driver
+                        guard let record = VFIOCore.Persist.Record(f, set: set, driver: driver) else {
+                            throw VFIOError.failed("\(address) has no place under /sys/devices (\(f.sysfsPath)): vfioctl cannot tell if it moves",
+                                                   hint: "run on the host itself, or on a snapshot taken with 'vfioctl snapshot'")
+                        }
+                        added.append(record)
+                    }
+                    Output.write("group \(group): " + endpoints.map(\.description).joined(separator: ", ") + "\n")
+                }
+                try writeFiles(VFIOCore.Persist.merge(existing.records, adding: added), old: existing.text, root: layer.root, writing: writing)
+                if writing.write {
+                    Output.write("for now: vfioctl detach " + plan.groups.map { "--group \($0)" }.joined(separator: " ") + " (or reboot)\n")
+                }
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Forget recorded sets (each address stands for its whole set); --all forgets every one.",
+                discussion: "Does not reattach: 'vfioctl reattach' gives the functions back now.")
+
+            @Argument(help: ArgumentHelp("A recorded function (its whole set is forgotten).", valueName: "address"))
+            var addresses: [String] = []
+
+            @Flag(name: .long, help: "Every recorded set.")
+            var all = false
+
+            @OptionGroup var writing: WriteOptions
+            @OptionGroup var global: GlobalOptions
+
+            func run() throws {
+                let wanted = Set(try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) })
+                guard !wanted.isEmpty || all else {
+                    throw VFIOError.usage("persist remove needs a recorded address or --all", hint: "'vfioctl persist status' lists what is recorded")
+                }
+                let root = try global.deviceLayer().root
+                try writing.requireRoot(root, "persist remove")
+                let existing = try Persist.records(root)
+                for address in wanted.sorted() where !existing.records.contains(where: { $0.address == address || $0.set == address }) {
+                    throw VFIOError.failed("\(address) is not recorded in \(VFIOCore.Persist.recordsPath)",
+                                           hint: "'vfioctl persist status' lists what is recorded")
+                }
+                let kept = all ? [] : VFIOCore.Persist.removing(wanted, from: existing.records)
+                try writeFiles(kept, old: existing.text, root: root, writing: writing)
+                let gone = existing.records.filter { !kept.contains($0) }.map(\.address.description)
+                if writing.write && !gone.isEmpty { Output.write("to give them back now: vfioctl reattach " + gone.joined(separator: " ") + "\n") }
+            }
+        }
+
+        struct Status: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Each recorded set against this host: bound, pending (applies at boot or with 'persist apply'), or refused and why.")
+
+            @OptionGroup var global: GlobalOptions
+            @OptionGroup var output: FormatOptions
+
+            func run() throws {
+                let layer = try global.deviceLayer()
+                let records = try Persist.records(layer.root).records
+                let states = VFIOCore.Persist.verify(records, try layer.snapshot([]))
+                Output.emit(output.format, json: { PersistOutput.json(states) }, text: { PersistOutput.text(states) })
+                if states.contains(where: { !$0.ready }) { throw ExitCode(1) }
+            }
+        }
+
+        struct Apply: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Bind every recorded set that still matches to vfio-pci (what vfioctl-persist.service runs at boot).",
+                discussion: """
+                    Sets whose functions all match (address, position, IDs, group) are detached as \
+                    'vfioctl detach' does, under its lock and journal; a set that does not match is left \
+                    alone and named on stderr, and the exit status is then 1. A second run changes nothing.
+                    """)
+
+            @OptionGroup var actuation: ActuationOptions
+            @OptionGroup var global: GlobalOptions
+            @OptionGroup var output: FormatOptions
+
+            func run() throws {
+                let session = try BindingSession("persist apply", global: global, options: actuation, needsLock: true)
+                try session.requireNoJournal()
+                let records = try Persist.records(session.layer.root).records
+                let snapshot = try session.layer.snapshot([])
+                let states = VFIOCore.Persist.verify(records, snapshot)
+                for state in states where !state.ready {
+                    for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }
+                }
+                let ready = states.filter(\.ready).flatMap { $0.records.map(\.address) }
+                let facts = FactsReader(root: session.layer.root).read(for: snapshot.functions)
+                let plan = BindingPlanner.detach(.init(addresses: ready), snapshot, facts)
+                try session.carryOut(plan, dryRun: actuation.dryRun, format: output.format)
+                if states.contains(where: { !$0.ready }) {
+                    Output.hint("'vfioctl persist status' shows each set; record a moved device again with 'vfioctl persist ADDRESS --write'")
+                    throw ExitCode(1)
+                }
+            }
+        }
+    }
+}
