@@ -54,7 +54,7 @@ extension Vfioctl {
             var request = CheckRequest(addresses: addresses, groups: group, nested: nested)
             if libvirtHook || domain != nil {
                 let source = libvirtHook || domain == "-" ? "stdin" : domain!
-                request.domain = try DomainDevices.parse(try Self.readInput(domain ?? "-"), source: source)
+                request.domain = try DomainDevices.parse(try InputFile.read(domain ?? "-", what: "domain XML file"), source: source)
             }
             let layer = try global.deviceLayer()
             let snapshot = try layer.scopedSnapshot(addresses: addresses + (request.domain?.devices.map(\.address) ?? []),
@@ -79,31 +79,6 @@ extension Vfioctl {
             for id in groups where snapshot.group(id) == nil {
                 throw .failed("no IOMMU group \(id) on this host", hint: "'vfioctl groups' shows the groups there are")
             }
-        }
-
-        /// A file's text, or stdin for "-".
-        static func readInput(_ path: String) throws(VFIOError) -> String {
-            let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable domain XML file, or - for stdin")
-            }
-            defer { if fd != STDIN_FILENO { close(fd) } }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count < 0 && errno == EINTR { continue }
-                guard count >= 0 else {
-                    throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable domain XML file")
-                }
-                if count == 0 { break }
-                bytes += buffer[0..<count]
-                guard bytes.count <= 16 << 20 else { throw .usage("'\(path.printable)' is larger than 16 MiB: not a domain XML") }
-            }
-            guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw .usage("'\(path.printable)' is not UTF-8 text", hint: "give a libvirt domain XML file")
-            }
-            return text
         }
     }
 }

@@ -15,7 +15,8 @@ public struct Vfioctl: ParsableCommand {
             guard refused · 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, XML.self, Config.self, Snapshot.self])
+        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, XML.self, Config.self,
+                      CPU.self, Snapshot.self])
 
     public init() {}
 

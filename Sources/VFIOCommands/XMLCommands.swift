@@ -78,12 +78,12 @@ extension Vfioctl {
     struct XML: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "xml",
-            abstract: "libvirt XML for what this host has: <hostdev>, <interface type='hostdev'>, hostdev <network> pools, QEMU arguments.",
+            abstract: "libvirt XML for what this host has: <hostdev>, <interface type='hostdev'>, hostdev <network> pools, QEMU arguments, <cpu>.",
             discussion: """
                 Paste the elements into 'virsh edit' (inside <devices>), or save one per file for \
                 'virsh attach-device GUEST FILE'; a <network> goes to 'virsh net-define FILE'.
                 """,
-            subcommands: [Hostdev.self, Interface.self, Network.self, QemuArgs.self])
+            subcommands: [Hostdev.self, Interface.self, Network.self, QemuArgs.self, XMLCPU.self])
     }
 
     struct Hostdev: ParsableCommand {
