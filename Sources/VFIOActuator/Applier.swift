@@ -9,6 +9,8 @@ public struct Applier {
     /// How long a probe or modprobe may take to show its result.
     public var settleTimeout: Double
     public var pollInterval: Double
+    /// Where a long wait says how far it got (stderr, for the command line).
+    public var onProgress: (@Sendable (String) -> Void)?
 
     public init(kernel: any BindingKernel, settleTimeout: Double = 10, pollInterval: Double = 0.02) {
         self.kernel = kernel
@@ -30,12 +32,12 @@ public struct Applier {
     /// Runs `plan` under a fresh journal. On failure: rolls back, then throws what failed.
     public func run(_ plan: BindingPlan, journal: JournalFile, command: String, started: Int) throws(VFIOError) -> Outcome {
         try journal.start(plan, command: command, started: started)
-        return try execute(plan.steps, originals: plan.originals, journal: journal, begun: [])
+        return try execute(plan.steps, originals: plan.originals, sriov: plan.sriovOriginals, journal: journal, begun: [])
     }
 
     /// Executes steps (all of them: each converges, so replaying done ones is safe), journaling
     /// begin/done around each; `begun` are steps an earlier, interrupted run began.
-    public func execute(_ steps: [BindingStep], originals: [FunctionBinding], journal: JournalFile,
+    public func execute(_ steps: [BindingStep], originals: [FunctionBinding], sriov: [SRIOVOriginal] = [], journal: JournalFile,
                         begun: Set<Int>) throws(VFIOError) -> Outcome {
         var results = [StepResult](repeating: .planned, count: steps.count)
         var touched = begun
@@ -50,13 +52,14 @@ public struct Applier {
                 let failed = "step \(index + 1) of \(steps.count) (\(step.summary)) failed: \(error.message)"
                 try? journal.append(.failed(index, error.message))
                 let addresses = Set(touched.compactMap { steps[$0].address })
-                let undo = originals.filter { addresses.contains($0.address) }
-                let problems = rollback(undo, journal: journal)
+                let undo = BindingPlan.undo(originals, touched: addresses, sriov: sriov)
+                let pfs = sriov.filter { addresses.contains($0.pf) }
+                let problems = rollback(undo, sriov: pfs, journal: journal)
                 if problems.isEmpty {
                     try? journal.append(.rolledBack)
+                    let restored = pfs.map { "\($0.pf) has \($0.numVFs) VFs again" } + undo.map { "\($0.address) is on \($0.driverName) again" }
                     throw VFIOError(.failed, failed + ". Rolled back: "
-                                        + (undo.isEmpty ? "nothing had changed"
-                                           : undo.map { "\($0.address) is on \($0.driverName) again" }.joined(separator: ", ")),
+                                        + (restored.isEmpty ? "nothing had changed" : restored.joined(separator: ", ")),
                                     hint: error.hint)
                 }
                 throw VFIOError(.failed, failed + ". The rollback failed too: " + problems.map(\.message).joined(separator: "; "),
@@ -69,9 +72,17 @@ public struct Applier {
 
     /// Puts `bindings` back as they were; returns what could not be restored. Every function is
     /// tried, even after one fails.
-    public func rollback(_ bindings: [FunctionBinding], journal: JournalFile?) -> [VFIOError] {
+    public func rollback(_ bindings: [FunctionBinding], sriov: [SRIOVOriginal] = [], journal: JournalFile?) -> [VFIOError] {
         try? journal?.append(.rollback)
         var problems: [VFIOError] = []
+        // VF counts first: changing one replaces every VF, whose bindings come after.
+        for original in sriov {
+            do {
+                try restore(original)
+            } catch {
+                problems.append(VFIOError(.failed, "\(original.pf) (back to \(original.numVFs) VFs): \(error.message)"))
+            }
+        }
         for binding in BindingPlanner.restoreOrder(bindings) {
             do {
                 for step in BindingPlanner.restoreSteps(binding, pciDrivers: nil) { _ = try perform(step) }
@@ -80,6 +91,31 @@ public struct Applier {
             }
         }
         return problems
+    }
+
+    /// A PF's VF count (through 0) and autoprobe as they were.
+    func restore(_ original: SRIOVOriginal) throws(VFIOError) {
+        let pf = original.pf
+        let count = "/sys/bus/pci/devices/\(pf)/\(SRIOVPlanner.numVFsAttribute)"
+        let now = kernel.read(count).flatMap { Int($0.trimmingWhitespace()) }
+        if let autoprobe = original.autoprobe {
+            _ = try perform(.setAttribute(pf, SRIOVPlanner.autoprobeAttribute, autoprobe ? "1" : "0"))
+        }
+        guard now != original.numVFs else { return }
+        if now != 0 { _ = try perform(.setAttribute(pf, SRIOVPlanner.numVFsAttribute, "0")) }
+        if original.numVFs > 0 {
+            _ = try perform(.setAttribute(pf, SRIOVPlanner.numVFsAttribute, String(original.numVFs)))
+            _ = try perform(.awaitVFs(pf, original.numVFs))
+        }
+    }
+
+    /// The PF's VFs now, by index (its virtfnN links).
+    func virtualFunctions(of pf: PCIAddress) -> [PCIAddress] {
+        var vfs: [PCIAddress] = []
+        while let link = kernel.link("/sys/bus/pci/devices/\(pf)/virtfn\(vfs.count)"), let vf = PCIAddress(SysfsPaths.lastComponent(of: link)) {
+            vfs.append(vf)
+        }
+        return vfs
     }
 
     // MARK: one step
@@ -122,6 +158,35 @@ public struct Applier {
         case .awaitGroupNode(let group):
             try wait(for: "/dev/vfio/\(group) to appear") { kernel.exists("/dev/vfio/\(group)") }
             return false
+        case .setAttribute(let address, let name, let value):
+            guard kernel.read(step.path)?.trimmingWhitespace() != value else { return false }
+            do {
+                try kernel.write(step.path, value)
+            } catch {
+                throw VFIOError(.failed, error.description + SRIOVErrors.explain(name, error.code, value: value),
+                                hint: SRIOVErrors.hint(name, error.code, pf: address) ?? (error.code == EPERM || error.code == EACCES ? "run as root" : nil))
+            }
+            return true
+        case .awaitVFs(let pf, let count):
+            try wait(for: "\(count) VFs of \(pf) to appear in sysfs", progress: { "\(virtualFunctions(of: pf).count) of \(count) VFs" }) {
+                let vfs = virtualFunctions(of: pf)
+                return vfs.count >= count && vfs.allSatisfy { kernel.exists("/sys/bus/pci/devices/\($0)") }
+            }
+            return false
+        case .bindVFs(let pf, let driver):
+            var changed = false
+            for vf in virtualFunctions(of: pf) {
+                let current = try kernel.driver(of: vf)
+                let steps: [BindingStep]
+                if let driver {
+                    steps = [.setOverride(vf, driver), .unbind(vf, current: current, keeping: driver), .probe(vf), .expect(vf, .driver(driver))]
+                } else {
+                    steps = [.setOverride(vf, nil)] + (current?.contains("vfio") == true ? [.unbind(vf, current: current, keeping: nil)] : [])
+                        + [.probe(vf), .expect(vf, .notVFIO)]
+                }
+                for step in steps { changed = try perform(step) || changed }
+            }
+            return changed
         }
     }
 
@@ -160,11 +225,16 @@ public struct Applier {
     }
 
     /// Polls `condition` until it holds or the settle timeout passes.
-    func wait(for what: String, _ condition: () throws(VFIOError) -> Bool) throws(VFIOError) {
+    func wait(for what: String, progress: (() -> String)? = nil, _ condition: () throws(VFIOError) -> Bool) throws(VFIOError) {
         var waited = 0.0
+        var reported = 0.0
         while try !condition() {
             guard waited < settleTimeout else {
-                throw .failed("gave up after \(settleTimeout) s waiting for \(what)")
+                throw .failed("gave up after \(settleTimeout) s waiting for \(what)" + (progress.map { " (\($0()))" } ?? ""))
+            }
+            if let progress, waited - reported >= 1 {
+                reported = waited
+                onProgress?("waiting for \(what): \(progress())")
             }
             kernel.pause(seconds: pollInterval)
             waited += pollInterval

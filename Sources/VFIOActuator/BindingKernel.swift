@@ -11,6 +11,8 @@ public protocol BindingKernel: Sendable {
     /// A small attribute's text (nil: absent). `path` is from the root ("/sys/...").
     func read(_ path: String) -> String?
     func exists(_ path: String) -> Bool
+    /// A symlink's target (nil: not a link).
+    func link(_ path: String) -> String?
     /// One write(2) of `value` to an existing attribute; the errno is kept.
     func write(_ path: String, _ value: String) throws(KernelWriteError)
     func loadModule(_ module: String) throws(VFIOError)
@@ -58,6 +60,8 @@ enum ErrnoNames {
         case EEXIST: "EEXIST"
         case EIO: "EIO"
         case ENOSPC: "ENOSPC"
+        case ENOMEM: "ENOMEM"
+        case ERANGE: "ERANGE"
         default: "errno \(code)"
         }
     }
@@ -81,6 +85,8 @@ public struct LiveKernel: BindingKernel {
     public func read(_ path: String) -> String? { FileRead.text(root.prefix + path, limit: 4096) }
 
     public func exists(_ path: String) -> Bool { FileRead.exists(root.prefix + path) }
+
+    public func link(_ path: String) -> String? { FileRead.link(root.prefix + path) }
 
     public func write(_ path: String, _ value: String) throws(KernelWriteError) {
         let fd = open(root.prefix + path, O_WRONLY | O_CLOEXEC)

@@ -257,6 +257,7 @@ public final class JournalFile {
         try append(.run(operation: plan.operation, pid: Int(getpid()), started: started))
         try append(.command(command))
         for binding in plan.originals { try append(.original(binding)) }
+        for original in plan.sriovOriginals { try append(.sriov(original)) }
         for (index, step) in plan.steps.enumerated() { try append(.step(index, step)) }
     }
 }

@@ -69,7 +69,9 @@ struct BindingSession {
                                   hint: "add --dry-run to see the plan, or run on the host itself without --root")
         }
         kernel = Actuation.kernel?(root) ?? LiveKernel(root: root)
-        applier = Applier(kernel: kernel, settleTimeout: Actuation.settleTimeout ?? 10)
+        var applier = Applier(kernel: kernel, settleTimeout: Actuation.settleTimeout ?? 10)
+        applier.onProgress = { Output.diagnostic("vfioctl", $0) }
+        self.applier = applier
         started = Int(time(nil))
         if needsLock && !options.dryRun {
             let holder = "pid \(getpid()): \(command)"
@@ -267,11 +269,12 @@ extension Vfioctl {
                 switch action {
                 case "finished":
                     let file = try session.state.openJournal(crash: Actuation.crash)
-                    _ = try session.applier.execute(journal.steps, originals: journal.originals, journal: file, begun: journal.begun)
+                    _ = try session.applier.execute(journal.steps, originals: journal.originals, sriov: journal.sriovOriginals, journal: file,
+                                                    begun: journal.begun)
                     try session.commit(plan)
                 case "undone":
                     let file = try session.state.openJournal(crash: Actuation.crash)
-                    let problems = session.applier.rollback(journal.touched, journal: file)
+                    let problems = session.applier.rollback(journal.touched, sriov: journal.touchedSRIOV, journal: file)
                     guard problems.isEmpty else {
                         throw VFIOError.failed("could not undo the interrupted \(journal.operation.rawValue): "
                                                    + problems.map(\.message).joined(separator: "; "),

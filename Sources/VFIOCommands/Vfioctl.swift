@@ -15,8 +15,8 @@ public struct Vfioctl: ParsableCommand {
             guard refused · 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, XML.self, Config.self,
-                      CPU.self, Snapshot.self])
+        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, XML.self,
+                      Config.self, CPU.self, Snapshot.self])
 
     public init() {}
 
@@ -40,8 +40,9 @@ public struct Vfioctl: ParsableCommand {
         }
     }
 
-    /// `vfioctl --root DIR list` means `vfioctl list --root DIR`: options every command takes may
-    /// also come before the command name.
+    /// `vfioctl --root DIR config status` means `vfioctl config status --root DIR`: options every
+    /// command takes may also come before the command name (they go last, where the innermost
+    /// subcommand finds them, however deep it is).
     static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
         var leading: [String] = []
         var rest = arguments[...]
@@ -57,7 +58,7 @@ public struct Vfioctl: ParsableCommand {
             }
         }
         guard !leading.isEmpty, let command = rest.first, !command.hasPrefix("-") else { return arguments }
-        return [command] + leading + rest.dropFirst()
+        return Array(rest) + leading
     }
 
     /// Runs with output captured (for tests): (exit status, stdout, stderr).

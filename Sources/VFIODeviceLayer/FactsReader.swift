@@ -152,6 +152,7 @@ public struct FactsReader: Sendable {
                 master: FileRead.link(root.path(base + "/master")).map(SysfsPaths.lastComponent),
                 addresses: (ipv4Addresses[name] ?? []) + (ipv6Addresses[name] ?? []),
                 hasRoutes: v4.any || v6.any, carriesDefaultRoute: v4.isDefault || v6.isDefault)
+            interfaces[name]?.adminUp = text(base + "/flags").flatMap(SysfsValues.hex).map { $0 & 1 != 0 }
         }
         return interfaces
     }

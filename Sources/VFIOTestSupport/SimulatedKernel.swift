@@ -35,6 +35,8 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     /// Functions a driver's probe rejects (vfio-pci without an IOMMU group, say): drivers_probe
     /// succeeds but nothing binds.
     public let rejecting: Set<PCIAddress>
+    /// The driver the kernel picks for a PF's VFs (iavf for an i40e PF, say), by PF.
+    public var vfDrivers: [PCIAddress: String] = [:]
     private let state = Mutex(State())
 
     public init(root: String, defaultDrivers: [PCIAddress: String], loadableModules: [String: String] = ["vfio-pci": "vfio-pci"],
@@ -71,6 +73,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     public func driver(of address: PCIAddress) throws(VFIOError) -> String? { try reader.driver(of: address) }
     public func read(_ path: String) -> String? { reader.read(path) }
     public func exists(_ path: String) -> Bool { reader.exists(path) }
+    public func link(_ path: String) -> String? { reader.link(path) }
     public func pause(seconds: Double) {}
 
     public func loadModule(_ module: String) throws(VFIOError) {
@@ -98,6 +101,19 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
                 throw KernelWriteError(path: path, value: value, code: ENODEV)
             }
             unbind(address, from: parts[4])
+        case (6, "sriov_numvfs") where parts.starts(with: ["sys", "bus", "pci", "devices"]):
+            guard let pf = PCIAddress(parts[4]), let total = read(String(path.dropLast("sriov_numvfs".count)) + "sriov_totalvfs").flatMap({ Int($0.trimmingWhitespace()) }),
+                  let count = Int(trimmed) else { throw KernelWriteError(path: path, value: value, code: ENOENT) }
+            guard (try? driver(of: pf)) ?? nil != nil else { throw KernelWriteError(path: path, value: value, code: ENOENT) }
+            guard count <= total else { throw KernelWriteError(path: path, value: value, code: ERANGE) }
+            let current = read(path).flatMap { Int($0.trimmingWhitespace()) } ?? 0
+            if count == current { return }
+            guard current == 0 || count == 0 else { throw KernelWriteError(path: path, value: value, code: EBUSY) }
+            if count == 0 { removeVFs(of: pf, count: current) } else { createVFs(of: pf, count: count) }
+            tree.write(devicePath(pf) + "/sriov_numvfs", "\(count)\n")
+        case (6, "sriov_drivers_autoprobe") where parts.starts(with: ["sys", "bus", "pci", "devices"]):
+            guard let pf = PCIAddress(parts[4]), exists(path), trimmed == "0" || trimmed == "1" else { throw KernelWriteError(path: path, value: value, code: EINVAL) }
+            tree.write(devicePath(pf) + "/sriov_drivers_autoprobe", trimmed + "\n")
         case (4, "drivers_probe"):
             guard let address = PCIAddress(trimmed), exists("/sys/bus/pci/devices/\(address)") else {
                 throw KernelWriteError(path: path, value: value, code: ENODEV)
@@ -138,7 +154,8 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     func probe(_ address: PCIAddress) {
         guard (try? driver(of: address)) ?? nil == nil else { return }
         let override = read("/sys/bus/pci/devices/\(address)/driver_override").flatMap(SysfsValues.driverOverride)
-        guard let chosen = override ?? defaultDrivers[address], exists("/sys/bus/pci/drivers/\(chosen)"),
+        let physfn = FileRead.link(root + "/sys/bus/pci/devices/\(address)/physfn").flatMap { PCIAddress(SysfsPaths.lastComponent(of: $0)) }
+        guard let chosen = override ?? defaultDrivers[address] ?? physfn.flatMap({ vfDrivers[$0] }), exists("/sys/bus/pci/drivers/\(chosen)"),
               !(chosen.contains("vfio") && rejecting.contains(address)) else { return }
         let device = devicePath(address)
         tree.link(device + "/driver", to: "sys/bus/pci/drivers/" + chosen)
@@ -146,6 +163,55 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
         if chosen.contains("vfio"), let group = group(of: address) {
             tree.makeDirectory(device + "/vfio-dev/vfio\(group)")
             tree.write("dev/vfio/\(group)", "", mode: 0o600)
+        }
+    }
+
+    // MARK: SR-IOV
+
+    /// VF i at the PF's routing ID + offset + i × stride, beside the PF, in a group of its own,
+    /// probed when autoprobe is on (by the driver `vfDrivers` names for its PF).
+    func createVFs(of pf: PCIAddress, count: Int) {
+        let pfPath = devicePath(pf)
+        let parent = SysfsPaths.directory(of: pfPath)
+        func attribute(_ name: String) -> String { read("/sys/bus/pci/devices/\(pf)/\(name)")?.trimmingWhitespace() ?? "" }
+        let offset = Int(attribute("sriov_offset")) ?? 1
+        let stride = Int(attribute("sriov_stride")) ?? 1
+        let autoprobe = attribute("sriov_drivers_autoprobe") != "0"
+        var nextGroup = ((FileRead.entries(root + "/sys/kernel/iommu_groups") ?? []).compactMap { Int($0) }.max() ?? 0) + 1
+        for index in 0..<count {
+            let rid = Int(pf.bus) << 8 | Int(pf.device) << 3 | Int(pf.function)
+            let id = rid + offset + index * stride
+            let vf = PCIAddress(domain: pf.domain, bus: UInt8(truncatingIfNeeded: id >> 8), device: UInt8((id >> 3) & 0x1f), function: UInt8(id & 7))
+            let path = parent + "/" + vf.description
+            tree.makeDirectory(path)
+            let attributes = ["vendor": attribute("vendor"), "device": "0x" + attribute("sriov_vf_device"),
+                              "class": attribute("class"), "subsystem_vendor": attribute("subsystem_vendor"),
+                              "subsystem_device": attribute("subsystem_device"), "driver_override": "(null)", "numa_node": attribute("numa_node"),
+                              "revision": attribute("revision"), "enable": "0"]
+            for (name, text) in attributes { tree.write(path + "/" + name, text + "\n") }
+            tree.link(path + "/physfn", to: pfPath)
+            tree.link(pfPath + "/virtfn\(index)", to: path)
+            tree.link("sys/bus/pci/devices/\(vf)", to: path)
+            let group = "sys/kernel/iommu_groups/\(nextGroup)"
+            tree.makeDirectory(group + "/devices")
+            tree.write(group + "/type", "DMA\n")
+            tree.link(path + "/iommu_group", to: group)
+            tree.link(group + "/devices/\(vf)", to: path)
+            nextGroup += 1
+            if autoprobe { probe(vf) }
+        }
+    }
+
+    func removeVFs(of pf: PCIAddress, count: Int) {
+        let pfPath = devicePath(pf)
+        for index in 0..<count {
+            let link = pfPath + "/virtfn\(index)"
+            guard let target = FileRead.link(root + "/" + link), let vf = PCIAddress(SysfsPaths.lastComponent(of: target)) else { continue }
+            if let driver = (try? driver(of: vf)) ?? nil { unbind(vf, from: driver) }
+            if let group = group(of: vf) { FakeSysfs.removeTree(root + "/sys/kernel/iommu_groups/\(group)") }
+            FakeSysfs.removeTree(root + "/" + devicePath(vf))
+            unlink(root + "/sys/bus/pci/devices/\(vf)")
+            unlink(root + "/" + link)
         }
     }
 

@@ -15,6 +15,9 @@ struct JournalTests {
         .step(2, .setOverride(a, nil)), .step(3, .unbind(a, current: "e1000e", keeping: "vfio-pci")),
         .step(4, .unbind(a, current: nil, keeping: nil)), .step(5, .probe(a)), .step(6, .expect(a, .driver("vfio-pci"))),
         .step(7, .expect(a, .unbound)), .step(8, .expect(a, .notVFIO)), .step(9, .awaitGroupNode(14)),
+        .run(operation: .sriovCreate, pid: 7, started: 1), .sriov(SRIOVOriginal(pf: a, numVFs: 2, autoprobe: true)),
+        .sriov(SRIOVOriginal(pf: a, numVFs: 0, autoprobe: nil)), .step(10, .setAttribute(a, "sriov_numvfs", "4")),
+        .step(11, .awaitVFs(a, 4)), .step(12, .bindVFs(a, "vfio-pci")), .step(13, .bindVFs(a, nil)),
         .begin(3), .done(3), .failed(4, "EBUSY: device busy"), .rollback, .rolledBack, .finished,
     ])
     func roundTrip(kind: JournalRecord.Kind) {

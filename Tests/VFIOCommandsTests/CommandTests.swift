@@ -182,6 +182,9 @@ struct InventoryCommandTests {
         let equals = Vfioctl.capture(["--root=\(fake.root)", "list", "--format", "json"])
         let after = Vfioctl.capture(["list", "--format", "json", "--root", fake.root])
         #expect(before.status == 0 && before.out == after.out && equals.out == after.out)
+        // Two levels deep (config status, sriov status) as well.
+        let nested = Vfioctl.capture(["--root", fake.root, "config", "status", "--format", "json"])
+        #expect(nested.status == 0 && nested.out == Vfioctl.capture(["config", "status", "--format", "json", "--root", fake.root]).out, "\(nested.err)")
     }
 
     @Test("a --root that is not a directory is a usage error")

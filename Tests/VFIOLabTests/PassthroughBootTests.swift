@@ -7,6 +7,12 @@ import VFIOTestSupport
 /// intel_iommu=on. vfioctl against the kernel's own sysfs, and against QEMU's verdict.
 @Suite("Lab: passthrough boot", .serialized, .enabled(if: Lab.inside("passthrough"), Lab.reason))
 struct PassthroughBootTests {
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = Date()
+        try body()
+        return Date().timeIntervalSince(start)
+    }
+
     @Test("list agrees with sysfs on every function")
     func listMatchesSysfs() throws {
         let functions = try VfioctlJSON.functions()
@@ -175,6 +181,52 @@ struct PassthroughBootTests {
         try Kernel.write("0", to: path + "/sriov_numvfs")
         try Kernel.write("1", to: path + "/sriov_drivers_autoprobe")
         #expect((try VfioctlJSON.function(pf)["sriov"] as? [String: Any])?["num_vfs"] as? Int == 0)
+    }
+
+    @Test("sriov create/destroy on the NVMe PF: VFs on vfio-pci with autoprobe off; the same again changes nothing; in use: refused; the kernel's errnos as SimulatedKernel has them")
+    func sriovCreateDestroy() throws {
+        let pf = try #require(Kernel.addresses().first { Kernel.exists(Kernel.device($0) + "/sriov_totalvfs") })
+        let path = Kernel.device(pf)
+        let state = "/tmp/vfioctl-sriov-state"
+        func vfioctl(_ arguments: [String]) throws -> TestProcess.Result {
+            try TestProcess.run(TestProcess.vfioctl, arguments, environment: ["VFIOCTL_STATE_DIR": state], timeout: 300)
+        }
+        defer {
+            try? Kernel.write("0", to: path + "/sriov_numvfs")
+            try? Kernel.write("1", to: path + "/sriov_drivers_autoprobe")
+        }
+        var created = try vfioctl(["sriov", "create", pf, "--count", "1", "--driver", "none"])
+        #expect(created.status == 0 && Kernel.linkName(path + "/virtfn0").flatMap(Kernel.driver) == nil, "\(created.err)")
+        let took = try Self.seconds { created = try vfioctl(["sriov", "create", pf, "--count", "2", "--driver", "none"]) }
+        #expect(created.status == 0, "\(created.err)")
+        created = try vfioctl(["sriov", "create", pf, "--count", "2"])
+        #expect(created.status == 0, "\(created.err)")
+        #expect(Kernel.read(path + "/sriov_numvfs") == "2" && Kernel.read(path + "/sriov_drivers_autoprobe") == "0")
+        let vfs = (0..<2).compactMap { Kernel.linkName(path + "/virtfn\($0)") }
+        #expect(vfs.count == 2 && vfs.allSatisfy { Kernel.driver($0) == "vfio-pci" }, "\(vfs.map { "\($0): \(Kernel.driver($0) ?? "-")" })")
+        let again = try vfioctl(["sriov", "create", pf, "--count", "2", "--format", "json"])
+        let plan = (try JSONSerialization.jsonObject(with: Data(again.out.utf8)) as? [String: Any])?["plan"] as? [Any]
+        #expect(again.status == 0 && plan?.isEmpty == true, "\(again.out)")
+
+        // A "guest" holds VF 0's group open: a new count would destroy it.
+        let group = try #require(Kernel.group(vfs[0]))
+        let fd = open("/dev/vfio/\(group)", O_RDWR)
+        #expect(fd >= 0)
+        let refused = try vfioctl(["sriov", "create", pf, "--count", "1"])
+        close(fd)
+        #expect(refused.status == 2 && refused.out.contains("sriov.vfs-in-use") && refused.out.contains("pid \(getpid())"), "\(refused.out)")
+        #expect(Kernel.read(path + "/sriov_numvfs") == "2")
+
+        // What SimulatedKernel stands for: non-zero to non-zero is EBUSY, above total ERANGE.
+        #expect(throws: POSIXError(.EBUSY)) { try Kernel.write("1", to: path + "/sriov_numvfs") }
+        #expect(throws: POSIXError(.ERANGE)) { try Kernel.write("3", to: path + "/sriov_numvfs") }
+        let tooMany = try vfioctl(["sriov", "create", pf, "--count", "3"])
+        #expect(tooMany.status == 2 && tooMany.out.contains("supports 1 to 2 VFs"), "\(tooMany.out)")
+
+        let destroyed = try vfioctl(["sriov", "destroy", pf])
+        #expect(destroyed.status == 0 && Kernel.read(path + "/sriov_numvfs") == "0" && !Kernel.exists(path + "/virtfn0"), "\(destroyed.err)")
+        #expect(!Kernel.exists(state + "/journal"))
+        print("lab sriov: 1 -> 2 VFs (through 0, driver none) \(String(format: "%.2f", took)) s")
     }
 
     @Test("a snapshot of this kernel's sysfs replays identically with --root")

@@ -124,6 +124,11 @@ public struct NetInterface: Sendable, Equatable {
     public var addresses: [String]
     public var hasRoutes: Bool
     public var carriesDefaultRoute: Bool
+    /// IFF_UP in /sys/class/net/NAME/flags: set up by an admin, carrier or not.
+    public var adminUp: Bool?
+
+    /// Up: administratively (or, when the flags are unknown, by its operstate).
+    public var isUp: Bool { adminUp ?? (operstate == "up") }
 
     public init(name: String, operstate: String? = nil, master: String? = nil, addresses: [String] = [],
                 hasRoutes: Bool = false, carriesDefaultRoute: Bool = false) {

@@ -48,11 +48,19 @@ public enum BindingStep: Sendable, Equatable {
     case expect(PCIAddress, DriverExpectation)
     /// Wait until /dev/vfio/N exists.
     case awaitGroupNode(Int)
+    /// Write a device attribute (sriov_numvfs, sriov_drivers_autoprobe), unless it reads so already.
+    case setAttribute(PCIAddress, String, String)
+    /// Wait until the PF has N VFs in sysfs (virtfn0 ... virtfnN-1, each a device).
+    case awaitVFs(PCIAddress, Int)
+    /// Bind every VF of the PF to a driver (nil: off vfio, to the kernel's pick), each converging
+    /// as a detach or reattach step does.
+    case bindVFs(PCIAddress, String?)
 
     /// The function the step changes or waits for.
     public var address: PCIAddress? {
         switch self {
         case .setOverride(let a, _), .unbind(let a, _, _), .probe(let a), .expect(let a, _): a
+        case .setAttribute(let a, _, _), .awaitVFs(let a, _), .bindVFs(let a, _): a
         case .loadModule, .awaitGroupNode: nil
         }
     }
@@ -66,6 +74,9 @@ public enum BindingStep: Sendable, Equatable {
         case .probe: "probe"
         case .expect: "verify"
         case .awaitGroupNode: "await-node"
+        case .setAttribute: "set-attribute"
+        case .awaitVFs: "await-vfs"
+        case .bindVFs: "bind-vfs"
         }
     }
 
@@ -79,6 +90,9 @@ public enum BindingStep: Sendable, Equatable {
         case .probe: "/sys/bus/pci/drivers_probe"
         case .expect(let a, _): "/sys/bus/pci/devices/\(a)/driver"
         case .awaitGroupNode(let group): "/dev/vfio/\(group)"
+        case .setAttribute(let a, let name, _): "/sys/bus/pci/devices/\(a)/\(name)"
+        case .awaitVFs(let a, let count): "/sys/bus/pci/devices/\(a)/virtfn\(max(0, count - 1))"
+        case .bindVFs(let a, _): "/sys/bus/pci/devices/\(a)/virtfn*"
         }
     }
 
@@ -92,6 +106,9 @@ public enum BindingStep: Sendable, Equatable {
         case .expect(_, .unbound): ""
         case .expect(_, .notVFIO): "any driver but vfio"
         case .awaitGroupNode: "exists"
+        case .setAttribute(_, _, let value): value
+        case .awaitVFs(_, let count): "\(count) VFs"
+        case .bindVFs(_, let driver): driver ?? "off vfio"
         }
     }
 
@@ -107,6 +124,9 @@ public enum BindingStep: Sendable, Equatable {
         case .expect(let a, .unbound): "\(a): verify it has no driver"
         case .expect(let a, .notVFIO): "\(a): verify it left vfio"
         case .awaitGroupNode(let group): "wait for /dev/vfio/\(group)"
+        case .setAttribute(let a, let name, let value): "\(a): \(name) = \(value)"
+        case .awaitVFs(let a, let count): "\(a): wait for \(count) VFs"
+        case .bindVFs(let a, let driver): "\(a): VFs to " + (driver ?? "their host driver")
         }
     }
 }
@@ -116,6 +136,8 @@ public enum BindingStep: Sendable, Equatable {
 public struct BindingPlan: Sendable, Equatable {
     public enum Operation: String, Sendable, Equatable {
         case detach, reattach
+        case sriovCreate = "sriov-create"
+        case sriovDestroy = "sriov-destroy"
     }
 
     public var operation: Operation
@@ -130,6 +152,8 @@ public struct BindingPlan: Sendable, Equatable {
     /// Detach: the records to keep once done. Reattach: the addresses whose records to drop.
     public var recordsToWrite: [FunctionBinding]
     public var recordsToDrop: [PCIAddress]
+    /// SR-IOV: each PF's VF count and autoprobe before the run (restored on rollback, first).
+    public var sriovOriginals: [SRIOVOriginal] = []
 
     public init(operation: Operation, groups: [Int] = [], originals: [FunctionBinding] = [], steps: [BindingStep] = [],
                 findings: [Finding] = [], unchanged: [PCIAddress] = [], recordsToWrite: [FunctionBinding] = [],
@@ -154,4 +178,11 @@ public struct BindingPlan: Sendable, Equatable {
     }
 
     public func original(_ address: PCIAddress) -> FunctionBinding? { originals.first { $0.address == address } }
+
+    /// The bindings to put back once steps on `touched` began. A PF's VF count changing replaces
+    /// all its VFs, so with SR-IOV originals every original binding is put back.
+    public static func undo(_ originals: [FunctionBinding], touched: Set<PCIAddress>, sriov: [SRIOVOriginal]) -> [FunctionBinding] {
+        if sriov.contains(where: { touched.contains($0.pf) }) { return originals }
+        return originals.filter { touched.contains($0.address) }
+    }
 }

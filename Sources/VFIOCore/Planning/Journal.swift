@@ -23,6 +23,7 @@ public struct JournalRecord: Sendable, Equatable {
         case run(operation: BindingPlan.Operation, pid: Int, started: Int)
         case command(String)
         case original(FunctionBinding)
+        case sriov(SRIOVOriginal)
         case step(Int, BindingStep)
         case begin(Int)
         case done(Int)
@@ -45,6 +46,7 @@ public struct JournalRecord: Sendable, Equatable {
         case .original(let b):
             "original \(b.address) group=\(b.group.map(String.init) ?? "-") driver=\(Self.field(b.driver)) "
                 + "module=\(Self.field(b.module)) override=\(Self.field(b.override))"
+        case .sriov(let s): "sriov \(s.pf) numvfs=\(s.numVFs) autoprobe=" + (s.autoprobe.map { $0 ? "1" : "0" } ?? "-")
         case .step(let index, let step): "step \(index) " + Self.encode(step)
         case .begin(let index): "begin \(index)"
         case .done(let index): "done \(index)"
@@ -65,6 +67,9 @@ public struct JournalRecord: Sendable, Equatable {
         case .expect(let a, .unbound): "verify \(a) unbound"
         case .expect(let a, .notVFIO): "verify \(a) not-vfio"
         case .awaitGroupNode(let group): "await-node \(group)"
+        case .setAttribute(let a, let name, let value): "set-attribute \(a) \(field(name)) \(field(value))"
+        case .awaitVFs(let a, let count): "await-vfs \(a) \(count)"
+        case .bindVFs(let a, let driver): "bind-vfs \(a) \(field(driver))"
         }
     }
 
@@ -139,6 +144,10 @@ public struct JournalRecord: Sendable, Equatable {
             let groupNumber: Int?
             if group == "-" { groupNumber = nil } else if let n = Int(group) { groupNumber = n } else { return nil }
             kind = .original(FunctionBinding(address: address, group: groupNumber, driver: driver, module: module, override: override))
+        case "sriov":
+            guard rest.count == 3, let pf = PCIAddress(String(rest[0])), let count = value(rest[1], "numvfs").flatMap({ Int($0) }),
+                  let probe = value(rest[2], "autoprobe"), ["0", "1", "-"].contains(probe) else { return nil }
+            kind = .sriov(SRIOVOriginal(pf: pf, numVFs: count, autoprobe: probe == "-" ? nil : probe == "1"))
         case "step":
             guard rest.count >= 2, let index = Int(rest[0]), let step = Self.decodeStep(Array(rest.dropFirst())) else { return nil }
             kind = .step(index, step)
@@ -184,6 +193,15 @@ public struct JournalRecord: Sendable, Equatable {
         case "await-node":
             guard f.count == 2, let group = Int(f[1]) else { return nil }
             return .awaitGroupNode(group)
+        case "set-attribute":
+            guard f.count == 4, let a = address(1), let name = optional(2) ?? nil, let value = optional(3) ?? nil else { return nil }
+            return .setAttribute(a, name, value)
+        case "await-vfs":
+            guard f.count == 3, let a = address(1), let count = Int(f[2]) else { return nil }
+            return .awaitVFs(a, count)
+        case "bind-vfs":
+            guard f.count == 3, let a = address(1), let driver = optional(2) else { return nil }
+            return .bindVFs(a, driver)
         default: return nil
         }
     }
@@ -196,6 +214,7 @@ public struct JournalState: Sendable, Equatable {
     public var started: Int
     public var command: String?
     public var originals: [FunctionBinding] = []
+    public var sriovOriginals: [SRIOVOriginal] = []
     public var steps: [BindingStep] = []
     public var begun: Set<Int> = []
     public var done: Set<Int> = []
@@ -212,7 +231,13 @@ public struct JournalState: Sendable, Equatable {
     /// Functions some begun step may have changed.
     public var touched: [FunctionBinding] {
         let addresses = Set(begun.compactMap { $0 < steps.count ? steps[$0].address : nil })
-        return originals.filter { addresses.contains($0.address) }
+        return BindingPlan.undo(originals, touched: addresses, sriov: sriovOriginals)
+    }
+
+    /// The PFs whose SR-IOV state a begun step may have changed.
+    public var touchedSRIOV: [SRIOVOriginal] {
+        let addresses = Set(begun.compactMap { $0 < steps.count ? steps[$0].address : nil })
+        return sriovOriginals.filter { addresses.contains($0.pf) }
     }
 
     /// The journal's text read back. Lines after a torn one are not trusted.
@@ -238,6 +263,7 @@ public struct JournalState: Sendable, Equatable {
             case .run: throw .failed("journal line \(number + 1) starts a second run")
             case .command(let text): state.command = text
             case .original(let binding): state.originals.append(binding)
+            case .sriov(let original): state.sriovOriginals.append(original)
             case .step(let index, let step):
                 guard index == state.steps.count else { throw .failed("journal line \(number + 1): step \(index) out of order") }
                 state.steps.append(step)
@@ -260,9 +286,11 @@ extension BindingPlan {
     public init(resuming journal: JournalState) {
         self.init(operation: journal.operation, groups: Set(journal.originals.compactMap(\.group)).sorted(),
                   originals: journal.originals, steps: journal.steps)
+        sriovOriginals = journal.sriovOriginals
         switch journal.operation {
         case .detach: recordsToWrite = journal.originals
         case .reattach: recordsToDrop = journal.originals.map(\.address)
+        case .sriovCreate, .sriovDestroy: break
         }
     }
 }

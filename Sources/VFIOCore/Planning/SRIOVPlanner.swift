@@ -1,0 +1,166 @@
+/// A PF's SR-IOV state that a run may change, as it was before: restored on rollback (VF count
+/// and driver autoprobe), journaled before the first write.
+public struct SRIOVOriginal: Sendable, Equatable {
+    public var pf: PCIAddress
+    public var numVFs: Int
+    public var autoprobe: Bool?
+
+    public init(pf: PCIAddress, numVFs: Int, autoprobe: Bool?) {
+        (self.pf, self.numVFs, self.autoprobe) = (pf, numVFs, autoprobe)
+    }
+}
+
+/// `vfioctl sriov create` and `destroy` as plans: VF counts change through 0 (the kernel refuses
+/// a non-zero to non-zero change with EBUSY), VFs meant for vfio-pci appear with driver
+/// autoprobe off (no transient host netdevs), and VFs in use are never destroyed. Pure.
+public enum SRIOVPlanner {
+    /// Where the VFs go once created.
+    public enum VFDriver: String, Sendable, CaseIterable {
+        case vfio = "vfio-pci"
+        /// The kernel's pick (the VF driver: iavf, ixgbevf, mlx5_core, nvme ...), by autoprobe.
+        case host
+        /// No driver: autoprobe off, VFs left unbound.
+        case none
+    }
+
+    public struct CreateRequest: Sendable, Equatable {
+        public var pf: PCIAddress
+        public var count: Int
+        public var driver: VFDriver
+
+        public init(pf: PCIAddress, count: Int, driver: VFDriver) { (self.pf, self.count, self.driver) = (pf, count, driver) }
+    }
+
+    public static func create(_ request: CreateRequest, _ snapshot: HostSnapshot, _ facts: HostFacts) -> BindingPlan {
+        var plan = BindingPlan(operation: .sriovCreate)
+        guard let (pf, sriov) = physicalFunction(request.pf, snapshot, &plan) else { return plan }
+        if request.count < 1 || request.count > sriov.totalVFs {
+            plan.findings.append(Finding("sriov.count", .error, pf.address.description,
+                                         "\(pf.address) supports 1 to \(sriov.totalVFs) VFs (sriov_totalvfs), not \(request.count)",
+                                         hint: request.count < 1 ? "vfioctl sriov destroy \(pf.address) removes its VFs" : "ask for at most \(sriov.totalVFs)"))
+            return plan
+        }
+        let recount = sriov.numVFs != request.count
+        if recount && sriov.numVFs > 0 {
+            plan.findings += inUse(pf, sriov, snapshot, facts, action: "changing the VF count from \(sriov.numVFs) to \(request.count)")
+        }
+        // vfio-pci and "none" want the VFs to appear unbound; host drivers bind by autoprobe.
+        let autoprobe = request.driver == .host
+        plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        if recount {
+            plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
+            if sriov.numVFs > 0 { plan.steps.append(.setAttribute(pf.address, numVFsAttribute, "0")) }
+            if sriov.driversAutoprobe != autoprobe { plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0")) }
+        } else {
+            plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
+        }
+        if request.driver == .vfio && facts.pciDrivers?.contains(BindingPlanner.vfioDriver) != true {
+            plan.steps.append(.loadModule(module: BindingPlanner.vfioDriver, driver: BindingPlanner.vfioDriver))
+        }
+        if recount {
+            plan.steps.append(.setAttribute(pf.address, numVFsAttribute, String(request.count)))
+            plan.steps.append(.awaitVFs(pf.address, request.count))
+        }
+        switch request.driver {
+        case .vfio: plan.steps.append(.bindVFs(pf.address, BindingPlanner.vfioDriver))
+        case .host: plan.steps.append(.bindVFs(pf.address, nil))
+        case .none: break
+        }
+        if !recount {
+            // Already that many: only bindings may change; nothing at all when they are as asked.
+            let vfs = sriov.vfs.compactMap { snapshot.function($0) }
+            let settled = vfs.allSatisfy { vf in
+                switch request.driver {
+                case .vfio: vf.driver == BindingPlanner.vfioDriver
+                case .host: vf.driver?.contains("vfio") != true && vf.driverOverride == nil
+                case .none: true
+                }
+            }
+            if settled {
+                plan.steps = []
+                plan.unchanged = [pf.address]
+            }
+        }
+        if !plan.refused {
+            plan.findings += pfNotes(pf, snapshot, facts)
+        }
+        return plan
+    }
+
+    public static func destroy(_ address: PCIAddress, _ snapshot: HostSnapshot, _ facts: HostFacts) -> BindingPlan {
+        var plan = BindingPlan(operation: .sriovDestroy)
+        guard let (pf, sriov) = physicalFunction(address, snapshot, &plan) else { return plan }
+        guard sriov.numVFs > 0 else {
+            plan.unchanged = [pf.address]
+            return plan
+        }
+        plan.findings += inUse(pf, sriov, snapshot, facts, action: "removing its \(sriov.numVFs) VFs")
+        plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
+        plan.steps = [.setAttribute(pf.address, numVFsAttribute, "0")]
+        return plan
+    }
+
+    public static let numVFsAttribute = "sriov_numvfs"
+    public static let autoprobeAttribute = "sriov_drivers_autoprobe"
+
+    /// The PF and its SR-IOV state, or an error finding saying why it is not one.
+    static func physicalFunction(_ address: PCIAddress, _ snapshot: HostSnapshot, _ plan: inout BindingPlan) -> (PCIFunction, SRIOVInfo)? {
+        guard let pf = snapshot.function(address) else {
+            plan.findings.append(Finding("sriov.no-device", .error, address.description, "no PCI function \(address) on this host",
+                                         hint: "'vfioctl sriov status' lists the SR-IOV PFs"))
+            return nil
+        }
+        if let parent = pf.physfn {
+            plan.findings.append(Finding("sriov.not-pf", .error, address.description, "\(address) is a VF of \(parent), not a PF",
+                                         hint: "name the PF: vfioctl sriov create \(parent) --count N"))
+            return nil
+        }
+        guard let sriov = pf.sriov else {
+            plan.findings.append(Finding("sriov.not-capable", .error, address.description,
+                                         "\(address) (\(pf.displayName)) has no SR-IOV capability (no sriov_totalvfs)",
+                                         hint: "some cards need SR-IOV enabled in the firmware or BIOS first; 'vfioctl sriov status' lists the PFs"))
+            return nil
+        }
+        guard pf.driver != nil else {
+            plan.findings.append(Finding("sriov.pf-unbound", .error, address.description,
+                                         "\(address) has no driver: VFs are created by the PF's driver",
+                                         hint: "bind its driver first (vfioctl reattach \(address), or modprobe the driver)"))
+            return nil
+        }
+        return (pf, sriov)
+    }
+
+    /// VFs that must not disappear: a guest holds their group open, or their netdev is up or
+    /// carries addresses.
+    static func inUse(_ pf: PCIFunction, _ sriov: SRIOVInfo, _ snapshot: HostSnapshot, _ facts: HostFacts, action: String) -> [Finding] {
+        var busy: [String] = []
+        for address in sriov.vfs {
+            guard let vf = snapshot.function(address) else { continue }
+            if let group = vf.iommuGroup, let users = facts.vfioUsers[group], !users.isEmpty, vf.driver?.contains("vfio") == true {
+                busy.append("\(address) (group \(group) open by " + users.map { "pid \($0.pid) \($0.command)" }.joined(separator: ", ") + ")")
+                continue
+            }
+            for name in vf.netInterfaces {
+                guard let net = facts.network[name] else { continue }
+                if net.isUp || !net.addresses.isEmpty {
+                    busy.append("\(address) (\(name) is " + (net.isUp ? "up" : "configured") + ")")
+                }
+            }
+        }
+        guard !busy.isEmpty else { return [] }
+        return [Finding("sriov.vfs-in-use", .error, pf.address.description,
+                        "\(action) on \(pf.address) destroys every VF, and these are in use: " + busy.joined(separator: ", "),
+                        hint: "stop the guests using them and bring their interfaces down, then run it again")]
+    }
+
+    /// What to know before VFs are handed out: the PF's link is down.
+    static func pfNotes(_ pf: PCIFunction, _ snapshot: HostSnapshot, _ facts: HostFacts) -> [Finding] {
+        pf.netInterfaces.compactMap { name in
+            guard let net = facts.network[name], !net.isUp else { return nil }
+            return Finding("sriov.pf-down", .warning, pf.address.description,
+                           "\(name), the PF's interface, is down: its VFs have no link until it is up",
+                           hint: "ip link set \(name) up")
+        }
+    }
+}
