@@ -203,14 +203,15 @@ static int roundtrip(vfioctl_nl *nl, struct nl_msg *msg, struct reply *reply, vf
 
 // MARK: requests
 
-static struct nl_msg *build_get(const char *name) {
+static struct nl_msg *build_get(const char *name, int ifindex) {
     struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK);
     if (!msg) return NULL;
     struct ifinfomsg ifi;
     memset(&ifi, 0, sizeof(ifi));
     ifi.ifi_family = AF_UNSPEC;
+    if (!name) ifi.ifi_index = ifindex;
     if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-        nla_put_string(msg, IFLA_IFNAME, name) < 0 ||
+        (name && nla_put_string(msg, IFLA_IFNAME, name) < 0) ||
         // Without RTEXT_FILTER_VF the kernel sends neither IFLA_NUM_VF nor IFLA_VFINFO_LIST;
         // per-VF packet counters are not needed and only make the reply larger.
         nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS) < 0) {
@@ -313,8 +314,8 @@ int vfioctl_nl_encode_set(const char *name, const vfioctl_vf_setting *setting, u
     return msg ? copy_message(msg, buf, size) : -1;
 }
 
-int vfioctl_nl_encode_get(const char *name, uint8_t *buf, int size) {
-    struct nl_msg *msg = build_get(name);
+int vfioctl_nl_encode_get(const char *name, int ifindex, uint8_t *buf, int size) {
+    struct nl_msg *msg = build_get(name, ifindex);
     return msg ? copy_message(msg, buf, size) : -1;
 }
 
@@ -376,13 +377,13 @@ static void fill_vf(vfioctl_vf_info *out, struct rtnl_link_vf *vf, uint32_t inde
     }
 }
 
-int vfioctl_nl_get_vfs(vfioctl_nl *nl, const char *name, int *ifindex, int *num_vfs,
+int vfioctl_nl_get_vfs(vfioctl_nl *nl, const char *name, int ifindex, vfioctl_nl_link *result,
                        vfioctl_vf_info *out, int capacity, int *count, vfioctl_nl_error *err) {
     clear_error(err);
-    *ifindex = 0;
-    *num_vfs = -1;
+    memset(result, 0, sizeof(*result));
+    result->num_vfs = -1;
     *count = 0;
-    struct nl_msg *msg = build_get(name);
+    struct nl_msg *msg = build_get(name, ifindex);
     if (!msg) {
         set_nle(err, NLE_NOMEM, ENOMEM);
         return -1;
@@ -397,14 +398,16 @@ int vfioctl_nl_get_vfs(vfioctl_nl *nl, const char *name, int *ifindex, int *num_
     }
     if (!reply.link) {
         set_nle(err, NLE_OBJ_NOTFOUND, 0);
-        if (err) snprintf(err->message, sizeof(err->message), "the kernel acknowledged RTM_GETLINK for %s without a link in its reply", name);
+        if (err) snprintf(err->message, sizeof(err->message), "the kernel acknowledged RTM_GETLINK without a link in its reply");
         return -1;
     }
     struct rtnl_link *link = reply.link;
-    *ifindex = rtnl_link_get_ifindex(link);
+    result->ifindex = rtnl_link_get_ifindex(link);
+    const char *link_name = rtnl_link_get_name(link);
+    if (link_name) snprintf(result->name, sizeof(result->name), "%s", link_name);
     uint32_t n = 0;
     if (rtnl_link_get_num_vf(link, &n) == 0) {
-        *num_vfs = (int)n;
+        result->num_vfs = (int)n;
         // A driver without ndo_get_vf_config reports IFLA_NUM_VF but no list.
         if (n > 0 && rtnl_link_has_vf_list(link)) {
             int found = 0;

@@ -113,7 +113,7 @@ public final class LiveVFNetlink: VFNetlink {
     }
 
     /// The C shim's description of one attribute (also what the encoding tests build from).
-    public static func setting(_ attribute: VFAttribute, vf: UInt32) -> vfioctl_vf_setting {
+    static func setting(_ attribute: VFAttribute, vf: UInt32) -> vfioctl_vf_setting {
         var s = vfioctl_vf_setting()
         s.vf = vf
         switch attribute {
@@ -155,7 +155,7 @@ public final class LiveVFNetlink: VFNetlink {
     /// The bytes of the RTM_GETLINK request a read sends.
     public static func encodedReadRequest(interface: String) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 256)
-        let length = buffer.withUnsafeMutableBufferPointer { vfioctl_nl_encode_get(interface, $0.baseAddress, Int32($0.count)) }
+        let length = buffer.withUnsafeMutableBufferPointer { vfioctl_nl_encode_get(interface, 0, $0.baseAddress, Int32($0.count)) }
         return length > 0 ? Array(buffer.prefix(Int(length))) : []
     }
 }

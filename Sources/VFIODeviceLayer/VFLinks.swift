@@ -65,17 +65,24 @@ public final class RouteNetlink: Sendable {
     }
 
     /// RTM_GETLINK for `name`; ENODEV when there is no such link.
-    public func link(_ name: String) throws(NetlinkFailure) -> Link {
+    public func link(_ name: String) throws(NetlinkFailure) -> Link { try get(name: name, ifindex: 0) }
+
+    /// RTM_GETLINK for interface index `ifindex`; ENODEV when there is no such link.
+    public func link(ifindex: Int) throws(NetlinkFailure) -> Link {
+        guard ifindex > 0, ifindex <= Int(Int32.max) else { throw NetlinkFailure(code: ENODEV) }
+        return try get(name: nil, ifindex: Int32(ifindex))
+    }
+
+    private func get(name: String?, ifindex: Int32) throws(NetlinkFailure) -> Link {
         var capacity = 256
         while true {
             var infos = [vfioctl_vf_info](repeating: vfioctl_vf_info(), count: capacity)
-            var ifindex: Int32 = 0
-            var numVFs: Int32 = -1
+            var link = vfioctl_nl_link()
             var count: Int32 = 0
             var error = vfioctl_nl_error()
             let status = handle.withLock { h in
                 infos.withUnsafeMutableBufferPointer { buffer in
-                    vfioctl_nl_get_vfs(h.pointer, name, &ifindex, &numVFs, buffer.baseAddress, Int32(buffer.count), &count, &error)
+                    vfioctl_nl_get_vfs(h.pointer, name, ifindex, &link, buffer.baseAddress, Int32(buffer.count), &count, &error)
                 }
             }
             guard status == 0 else { throw NetlinkFailure(error) }
@@ -83,8 +90,9 @@ public final class RouteNetlink: Sendable {
                 capacity = Int(count)
                 continue
             }
-            return Link(name: name, ifindex: Int(ifindex), numVFs: numVFs >= 0 ? Int(numVFs) : nil,
-                        vfs: infos.prefix(Int(count)).map(Self.config))
+            let reported = withUnsafeBytes(of: &link.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return Link(name: reported.isEmpty ? name ?? "" : reported, ifindex: Int(link.ifindex),
+                        numVFs: link.num_vfs >= 0 ? Int(link.num_vfs) : nil, vfs: infos.prefix(Int(count)).map(Self.config))
         }
     }
 
@@ -147,6 +155,18 @@ public struct VFLinkReader: Sendable {
             return try netlink.link(name)
         } catch {
             throw readError(error, interface: name)
+        }
+    }
+
+    /// The same by interface index (e.g. from /sys/class/net/NAME/ifindex).
+    public func link(ifindex: Int) throws(VFIOError) -> RouteNetlink.Link {
+        do {
+            return try netlink.link(ifindex: ifindex)
+        } catch {
+            if error.code == ENODEV {
+                throw .failed("there is no network interface with index \(ifindex) (ENODEV)", hint: "'ip link' lists interfaces with their indexes")
+            }
+            throw readError(error, interface: "interface \(ifindex)")
         }
     }
 

@@ -175,7 +175,8 @@ struct VFNetlinkTests {
         let fd = netlink.socketDescriptor
         #expect(try netlink.vfs(ofInterface: "lo") == [])
         let link = try netlink.reader.link("lo")
-        #expect(link.ifindex == 1 && link.numVFs == nil)
+        #expect(link.ifindex == 1 && link.numVFs == nil && link.name == "lo")
+        #expect(try netlink.reader.link(ifindex: 1).name == "lo")
         do {
             _ = try netlink.vfs(ofInterface: "vfioctl-none0")
             Issue.record("a missing interface was read")
@@ -183,6 +184,6 @@ struct VFNetlinkTests {
             #expect(error.message == "there is no network interface named 'vfioctl-none0' (ENODEV)")
         }
         #expect(throws: VFIOError.self) { try netlink.vfs(ofInterface: "no/such") }
-        #expect(netlink.requestCount == 3 && netlink.socketDescriptor == fd)
+        #expect(netlink.requestCount == 4 && netlink.socketDescriptor == fd)
     }
 }

@@ -11,10 +11,9 @@ import VFIOTestSupport
 /// with the kernel's; one socket throughout; and the benchmark.
 @Suite("Lab: SR-IOV VF attributes over rtnetlink", .serialized, .enabled(if: Lab.inside("sriov"), Lab.reason))
 struct SRIOVBootTests {
-    static func mac(_ last: Int, prefix: String = "52:54:00:00") -> MACAddress {
-        // swiftlint-free: six valid octets by construction.
-        MACAddress(rawOctets: [0x52, 0x54, 0x00, UInt8(prefix == "52:54:00:00" ? 0 : 1), UInt8((last >> 8) & 0xff), UInt8(last & 0xff)])
-            ?? MACAddress(rawOctets: [0x52, 0x54, 0, 0, 0, 1])!
+    /// 52:54:00:00:HH:LL for `n` = 0xHHLL.
+    static func mac(_ n: Int) -> MACAddress {
+        MACAddress(rawOctets: [0x52, 0x54, 0x00, 0x00, UInt8((n >> 8) & 0xff), UInt8(n & 0xff)])!
     }
 
     /// Every settable attribute, in an order that also changes values back.
@@ -55,6 +54,10 @@ struct SRIOVBootTests {
             #expect(shown == expected, "iproute2 after \(attribute) on VF \(vf): \(shown.map(\.description))")
         }
         #expect(netlink.reader.driver(ofInterface: pf.name) == "netdevsim")
+        // By interface index too (what /sys/class/net/NAME/ifindex says).
+        let ifindex = try #require(Kernel.read("/sys/class/net/\(pf.name)/ifindex").flatMap { Int($0) })
+        let byIndex = try netlink.reader.link(ifindex: ifindex)
+        #expect(byIndex.name == pf.name && byIndex.numVFs == 4 && byIndex.vfs == expected)
     }
 
     /// What the kernel refuses, as errors that name the attribute; the VFs stay as they were.

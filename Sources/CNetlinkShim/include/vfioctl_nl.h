@@ -55,11 +55,18 @@ typedef struct vfioctl_vf_info {
     uint32_t max_tx_rate;
 } vfioctl_vf_info;
 
-/// Reads link `name` with its VFs. Fills `ifindex`, `num_vfs` (IFLA_NUM_VF; -1 when the link
-/// reports none: no parent device), up to `capacity` VFs into `out` in index order and their
-/// number into `count`. When `count` > `capacity`, call again with room for `count`.
-/// Returns 0, or -1 with `err` filled (ENODEV: no such link).
-int vfioctl_nl_get_vfs(vfioctl_nl *nl, const char *name, int *ifindex, int *num_vfs,
+/// A link as the kernel reports it.
+typedef struct vfioctl_nl_link {
+    int ifindex;
+    int num_vfs;             // IFLA_NUM_VF; -1 when the link reports none (no parent device)
+    char name[16];           // IFNAMSIZ
+} vfioctl_nl_link;
+
+/// Reads a link with its VFs: by `name`, or by `ifindex` when `name` is NULL. Fills `link`, up
+/// to `capacity` VFs into `out` in index order and their number into `count`. When `count` >
+/// `capacity`, call again with room for `count`. Returns 0, or -1 with `err` filled (ENODEV: no
+/// such link).
+int vfioctl_nl_get_vfs(vfioctl_nl *nl, const char *name, int ifindex, vfioctl_nl_link *link,
                        vfioctl_vf_info *out, int capacity, int *count, vfioctl_nl_error *err);
 
 /// One settable VF attribute.
@@ -94,7 +101,7 @@ int vfioctl_nl_set_vf(vfioctl_nl *nl, const char *name, const vfioctl_vf_setting
 int vfioctl_nl_encode_set(const char *name, const vfioctl_vf_setting *setting, uint8_t *buf, int size);
 
 /// The request vfioctl_nl_get_vfs sends, likewise.
-int vfioctl_nl_encode_get(const char *name, uint8_t *buf, int size);
+int vfioctl_nl_encode_get(const char *name, int ifindex, uint8_t *buf, int size);
 
 #ifdef __cplusplus
 }
