@@ -4,8 +4,8 @@
 //
 // Layers (Observe → Plan → Act, see docs/architecture.md):
 //   VFIOCore         pure: models, parsing, checks, planning, rendering (no file or process I/O)
-//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, libudev); never decides
-//   VFIOActuator     does what a plan says: journal first, then sysfs writes and modprobe; verifies, rolls back
+//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, libudev, rtnetlink); never decides
+//   VFIOActuator     does what a plan says: journal first, then sysfs writes, modprobe, VF attributes; verifies, rolls back
 //   VFIOCommands     the command line (swift-argument-parser); parses, calls the layers, renders
 //   vfioctl          one-file executable
 import PackageDescription
@@ -24,13 +24,18 @@ let package = Package(
         .systemLibrary(name: "CLibPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
         .target(name: "CPCIShim", dependencies: ["CLibPCI"]),
         .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        // rtnetlink through libnl-route-3: SR-IOV VF attributes (read with RTEXT_FILTER_VF, set one
+        // attribute per RTM_SETLINK), errno and extended ack kept; one socket for many requests.
+        .systemLibrary(name: "CLibNL", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-route-3-dev"])]),
+        .target(name: "CNetlinkShim", dependencies: ["CLibNL"]),
         // Linux/glibc definitions Swift's Glibc module lacks (O_PATH, mallopt).
         .target(name: "CSysShim"),
 
         .target(name: "VFIOCore"),
-        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev", "CSysShim"]),
-        // Act: does what a plan says, journaling each step first (sysfs writes, modprobe).
-        .target(name: "VFIOActuator", dependencies: ["VFIOCore", "VFIODeviceLayer"]),
+        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev", "CSysShim", "CNetlinkShim"]),
+        // Act: does what a plan says, journaling each step first (sysfs writes, modprobe, VF
+        // attributes over rtnetlink).
+        .target(name: "VFIOActuator", dependencies: ["VFIOCore", "VFIODeviceLayer", "CNetlinkShim"]),
         .target(name: "VFIOCommands", dependencies: [
             "VFIOCore", "VFIODeviceLayer", "VFIOActuator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -49,6 +54,6 @@ let package = Package(
         .testTarget(name: "VFIOCommandsTests", dependencies: ["VFIOCommands", "VFIOTestSupport"]),
         .testTarget(name: "VFIOActuatorTests", dependencies: ["VFIOActuator", "VFIOTestSupport"]),
         // Runs inside the real-kernel lab's guests (scripts/lab test); skipped on a host.
-        .testTarget(name: "VFIOLabTests", dependencies: ["VFIOCore", "VFIOTestSupport"]),
+        .testTarget(name: "VFIOLabTests", dependencies: ["VFIOCore", "VFIODeviceLayer", "VFIOActuator", "VFIOTestSupport"]),
     ]
 )

@@ -49,22 +49,7 @@ public struct KernelWriteError: Error, Sendable, Equatable, CustomStringConverti
 }
 
 enum ErrnoNames {
-    static func name(_ code: Int32) -> String {
-        switch code {
-        case EBUSY: "EBUSY"
-        case ENODEV: "ENODEV"
-        case EPERM: "EPERM"
-        case EACCES: "EACCES"
-        case ENOENT: "ENOENT"
-        case EINVAL: "EINVAL"
-        case EEXIST: "EEXIST"
-        case EIO: "EIO"
-        case ENOSPC: "ENOSPC"
-        case ENOMEM: "ENOMEM"
-        case ERANGE: "ERANGE"
-        default: "errno \(code)"
-        }
-    }
+    static func name(_ code: Int32) -> String { Errno.name(code) }
 }
 
 /// The real kernel under a root: sysfs writes with one write(2) on an O_WRONLY descriptor (never

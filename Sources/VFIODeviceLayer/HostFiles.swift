@@ -46,6 +46,31 @@ public struct HostRoot: Sendable, Equatable, CustomStringConvertible {
 /// errno as text.
 public enum Errno {
     public static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// The symbolic name ("EOPNOTSUPP") of the errnos vfioctl meets; "errno N" for others.
+    public static func name(_ code: Int32) -> String {
+        switch code {
+        case EPERM: "EPERM"
+        case ENOENT: "ENOENT"
+        case EIO: "EIO"
+        case ENOMEM: "ENOMEM"
+        case EACCES: "EACCES"
+        case EBUSY: "EBUSY"
+        case EEXIST: "EEXIST"
+        case ENODEV: "ENODEV"
+        case EINVAL: "EINVAL"
+        case ENOSPC: "ENOSPC"
+        case ERANGE: "ERANGE"
+        case EAGAIN: "EAGAIN"
+        case ENOBUFS: "ENOBUFS"
+        case EMSGSIZE: "EMSGSIZE"
+        case EOPNOTSUPP: "EOPNOTSUPP"
+        case EPROTONOSUPPORT: "EPROTONOSUPPORT"
+        case ENETDOWN: "ENETDOWN"
+        case EAFNOSUPPORT: "EAFNOSUPPORT"
+        default: "errno \(code)"
+        }
+    }
 }
 
 /// An open directory, for reading many attributes with short relative opens (openat), which

@@ -1,0 +1,200 @@
+import Foundation
+import Glibc
+import Testing
+import VFIOActuator
+import VFIOCore
+import VFIODeviceLayer
+import VFIOTestSupport
+
+/// Inside the 'sriov' boot: VF attributes over rtnetlink on a real kernel (netdevsim), judged by
+/// vfioctl's own read-back and independently by iproute2; the recording fake's answers compared
+/// with the kernel's; one socket throughout; and the issue's benchmark.
+@Suite("Lab: SR-IOV VF attributes over rtnetlink", .serialized, .enabled(if: Lab.inside("sriov"), Lab.reason))
+struct SRIOVBootTests {
+    /// 52:54:00:00:HH:LL for `n` = 0xHHLL.
+    static func mac(_ n: Int) -> MACAddress {
+        MACAddress(rawOctets: [0x52, 0x54, 0x00, 0x00, UInt8((n >> 8) & 0xff), UInt8(n & 0xff)])!
+    }
+
+    /// Every settable attribute, in an order that also changes values back.
+    static let steps: [(vf: Int, attribute: VFAttribute)] = [
+        (0, .mac(mac(0x10))),
+        (1, .vlan(id: 10, qos: 0, proto: .dot1Q)),
+        (1, .vlan(id: 4095, qos: 7, proto: .dot1AD)),
+        (2, .vlan(id: 300, qos: 3, proto: .dot1Q)),
+        (2, .spoofchk(true)),
+        (2, .trust(true)),
+        (3, .linkState(.enable)),
+        (3, .linkState(.disable)),
+        (0, .txRate(min: 10, max: 100)),
+        (3, .mac(mac(0x13))),
+        (1, .vlan(id: 0, qos: 0, proto: .dot1Q)),
+        (2, .spoofchk(false)),
+        (0, .txRate(min: 0, max: 0)),
+        (3, .linkState(.auto)),
+        (2, .trust(false)),
+    ]
+
+    @Test("every attribute, set through vfioctl's layer, reads back the same through it and through iproute2")
+    func everyAttribute() throws {
+        let pf = try NetdevsimPF.make(vfs: 4)
+        let netlink = try LiveVFNetlink()
+        var expected = try netlink.vfs(ofInterface: pf.name)
+        // Fresh VFs are what the unit tests' fake starts from.
+        #expect(expected == (0..<4).map(RecordingVFNetlink.freshVF))
+        #expect(try pf.iproute2VFs() == expected)
+        for (vf, attribute) in Self.steps {
+            try attribute.validate(vf: vf)
+            try netlink.set(attribute, vf: vf, interface: pf.name)
+            expected[vf] = attribute.applied(to: expected[vf])
+            let read = try netlink.vfs(ofInterface: pf.name)
+            #expect(read == expected, "after \(attribute) on VF \(vf): \(read.map(\.description))")
+            #expect(attribute.isSatisfied(by: read[vf]))
+            let shown = try pf.iproute2VFs()
+            #expect(shown == expected, "iproute2 after \(attribute) on VF \(vf): \(shown.map(\.description))")
+        }
+        #expect(netlink.reader.driver(ofInterface: pf.name) == "netdevsim")
+        // By interface index too (what /sys/class/net/NAME/ifindex says).
+        let ifindex = try #require(Kernel.read("/sys/class/net/\(pf.name)/ifindex").flatMap { Int($0) })
+        let byIndex = try netlink.reader.link(ifindex: ifindex)
+        #expect(byIndex.name == pf.name && byIndex.numVFs == 4 && byIndex.vfs == expected)
+    }
+
+    /// What the kernel refuses, as errors that name the attribute; the VFs stay as they were.
+    static func refusals(_ pf: String) throws -> [(vf: Int, attribute: VFAttribute, interface: String, says: String)] {
+        let multicast = try #require(MACAddress(rawOctets: [0x01, 0x00, 0x5e, 0, 0, 1]))
+        return [
+            (1, .mac(multicast), pf, "\(pf) (driver netdevsim) refused 'mac' on VF 1: mac 01:00:5e:00:00:01 (EINVAL)"),
+            (9, .mac(mac(0x99)), pf, "\(pf) (driver netdevsim) refused 'mac' on VF 9 (EINVAL): it has no VF 9, only 4 (0-3)"),
+            (4, .trust(true), pf, "\(pf) (driver netdevsim) refused 'trust' on VF 4 (EINVAL): it has no VF 4, only 4 (0-3)"),
+            (1, .vlan(id: 10, qos: 8, proto: .dot1Q), pf, "\(pf) (driver netdevsim) refused 'vlan' on VF 1: vlan 10 qos 8 (EINVAL)"),
+            (1, .vlan(id: 4096, qos: 0, proto: .dot1AD), pf, "\(pf) (driver netdevsim) refused 'vlan' on VF 1: vlan 4096 proto 802.1ad (EINVAL)"),
+            (0, .mac(mac(0x01)), "lo", "lo does not support 'mac' on VF 0 (EOPNOTSUPP)"),
+            (0, .linkState(.enable), "lo", "lo does not support 'state' on VF 0 (EOPNOTSUPP)"),
+            (0, .spoofchk(true), "vfioctl-none0", "there is no network interface named 'vfioctl-none0' (ENODEV)"),
+        ]
+    }
+
+    @Test("the kernel's refusals come back as VFIOErrors naming the attribute, the VF and the errno; nothing changes")
+    func refusals() throws {
+        let pf = try NetdevsimPF.make(vfs: 4)
+        let netlink = try LiveVFNetlink()
+        let before = try netlink.vfs(ofInterface: pf.name)
+        for (vf, attribute, interface, says) in try Self.refusals(pf.name) {
+            do {
+                try netlink.set(attribute, vf: vf, interface: interface)
+                Issue.record("the kernel took \(attribute) on VF \(vf) of \(interface)")
+            } catch {
+                #expect(error.message == says)
+                #expect(error.hint != nil)
+                print("lab refusal: \(error.message) (hint: \(error.hint ?? ""))")
+            }
+        }
+        #expect(try netlink.vfs(ofInterface: pf.name) == before)
+        #expect(try pf.iproute2VFs() == before)
+        // The kernel hands qos to the driver as a u8: 256 arrives as 0 and is taken, which is why
+        // VFAttribute.validate refuses it before anything is sent.
+        #expect(throws: VFIOError.self) { try VFAttribute.vlan(id: 7, qos: 256, proto: .dot1Q).validate(vf: 1) }
+        try netlink.set(.vlan(id: 7, qos: 256, proto: .dot1Q), vf: 1, interface: pf.name)
+        let vf1 = try netlink.vfs(ofInterface: pf.name)[1]
+        #expect(vf1.vlan == 7 && vf1.qos == 0)
+    }
+
+    @Test("the unit tests' RecordingVFNetlink answers as this kernel does, request for request")
+    func fakeMatchesKernel() throws {
+        let pf = try NetdevsimPF.make(vfs: 4)
+        let live = try LiveVFNetlink()
+        let fake = RecordingVFNetlink([pf.name: .fresh(count: 4), "lo": .init(driver: nil, vfs: [], unsupported: ["mac", "vlan", "spoofchk", "trust", "state", "rate"])])
+        var requests = Self.steps.map { (vf: $0.vf, attribute: $0.attribute, interface: pf.name) }
+        for refusal in try Self.refusals(pf.name) { requests.append((refusal.vf, refusal.attribute, refusal.interface)) }
+        requests.append((1, .vlan(id: 7, qos: 256, proto: .dot1Q), pf.name))
+        for (vf, attribute, interface) in requests {
+            func outcome(_ netlink: any VFNetlink) -> String {
+                do {
+                    try netlink.set(attribute, vf: vf, interface: interface)
+                    return "ok"
+                } catch {
+                    return error.description
+                }
+            }
+            #expect(outcome(live) == outcome(fake), "\(attribute) on VF \(vf) of \(interface)")
+            #expect(try live.vfs(ofInterface: pf.name) == fake.vfs(ofInterface: pf.name), "after \(attribute) on VF \(vf)")
+        }
+    }
+
+    /// The socket descriptors this process has open.
+    static func sockets() -> Int {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return fds.filter { (Kernel.linkName("/proc/self/fd/\($0)") ?? "").hasPrefix("socket:") }.count
+    }
+
+    @Test("one socket for every request: 64 VFs read and configured, no socket opened on the way")
+    func oneSocket() throws {
+        let pf = try NetdevsimPF.make(vfs: 64)
+        let netlink = try LiveVFNetlink()
+        let fd = netlink.socketDescriptor
+        let sockets = Self.sockets()
+        for vf in 0..<64 {
+            try netlink.set(.mac(Self.mac(vf)), vf: vf, interface: pf.name)
+            try netlink.set(.spoofchk(vf % 2 == 0), vf: vf, interface: pf.name)
+        }
+        let read = try netlink.vfs(ofInterface: pf.name)
+        #expect(read.count == 64)
+        #expect(read.map(\.mac) == (0..<64).map { Self.mac($0) })
+        #expect(netlink.requestCount == 129 && netlink.socketDescriptor == fd)
+        #expect(Self.sockets() == sockets)
+    }
+
+    /// Milliseconds `body` took.
+    static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = ContinuousClock.now
+        try body()
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+    }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    @Test("benchmark: MAC + VLAN on 64 VFs, vfioctl's layer vs 64 'ip link set DEV vf I mac M vlan V'")
+    func benchmark() throws {
+        let count = 64
+        let pf = try NetdevsimPF.make(vfs: count)
+        let rounds = 3
+        var layer: [Double] = []
+        var iproute2: [Double] = []
+        for round in 0..<rounds {
+            // Different values each time, so every request really changes the VF.
+            let layerVLAN = { (vf: Int) in 100 + vf + round * 2 * count }
+            let ipVLAN = { (vf: Int) in 100 + vf + (round * 2 + 1) * count }
+            layer.append(try Self.milliseconds {
+                let netlink = try LiveVFNetlink()
+                for vf in 0..<count {
+                    try netlink.set(.mac(Self.mac(vf + round * 0x100)), vf: vf, interface: pf.name)
+                    try netlink.set(.vlan(id: layerVLAN(vf), qos: 0, proto: .dot1Q), vf: vf, interface: pf.name)
+                }
+            })
+            let read = try LiveVFNetlink().vfs(ofInterface: pf.name)
+            #expect(read.map(\.vlan) == (0..<count).map(layerVLAN))
+            #expect(read.map(\.mac) == (0..<count).map { Self.mac($0 + round * 0x100) })
+
+            // The same in a shell loop of ip invocations (one shell, 64 ip processes).
+            let script = (0..<count).map { vf in
+                "ip link set \(pf.name) vf \(vf) mac \(Self.mac(vf + round * 0x100 + 0x80)) vlan \(ipVLAN(vf)) || exit 1"
+            }.joined(separator: "\n")
+            var result: TestProcess.Result?
+            iproute2.append(try Self.milliseconds { result = try TestProcess.run("sh", ["-c", script], timeout: 600) })
+            #expect(result?.status == 0, "\(result?.err ?? "")")
+            let afterIP = try LiveVFNetlink().vfs(ofInterface: pf.name)
+            #expect(afterIP.map(\.vlan) == (0..<count).map(ipVLAN))
+            #expect(afterIP.map(\.mac) == (0..<count).map { Self.mac($0 + round * 0x100 + 0x80) })
+        }
+        // A shell that runs nothing, to show how much of the ip figure is the shell's start.
+        let shell = try Self.milliseconds { _ = try TestProcess.run("sh", ["-c", "true"], timeout: 60) }
+        let ratio = Self.median(iproute2) / Self.median(layer)
+        func ms(_ v: Double) -> String { String(format: "%.1f ms", v) }
+        print("lab bench: MAC+VLAN on \(count) netdevsim VFs (TCG guest, \(rounds) rounds): vfioctl layer (one socket, \(2 * count) requests) "
+              + "median \(ms(Self.median(layer))) [\(layer.map(ms).joined(separator: ", "))]; \(count) x ip link set median \(ms(Self.median(iproute2))) "
+              + "[\(iproute2.map(ms).joined(separator: ", "))]; empty sh \(ms(shell)); ratio \(String(format: "%.1f", ratio))x")
+        #expect(ratio >= 10, "vfioctl's layer must be at least 10x faster than ip: \(ratio)x")
+    }
+}
