@@ -26,6 +26,16 @@ extension Vfioctl {
             return (text, try text.map { text throws(VFIOError) in try VFIOCore.Persist.parse(text) } ?? [])
         }
 
+        /// What the detach planner needs to know (mounts, network, block devices) about the groups
+        /// of `addresses` and `groups` only: persist reads every function (to find moved ones),
+        /// but the guard looks at these.
+        static func facts(_ addresses: [PCIAddress], groups: [Int], _ snapshot: HostSnapshot, root: HostRoot) -> HostFacts {
+            let wanted = Set(groups + addresses.compactMap { snapshot.function($0)?.iommuGroup })
+            return FactsReader(root: root).read(for: snapshot.functions.filter { f in
+                addresses.contains(f.address) || f.iommuGroup.map(wanted.contains) == true
+            })
+        }
+
         /// A file vfioctl persist writes, as it is now (path from the root).
         static func current(_ path: String, _ root: HostRoot) -> String? {
             FileRead.text(root.path(String(path.dropFirst())), limit: 4 << 20)
@@ -33,14 +43,14 @@ extension Vfioctl {
 
         /// The records file, the udev rule and the unit for `records`: shown as diffs, or written.
         static func writeFiles(_ records: [VFIOCore.Persist.Record], old: String?, root: HostRoot, writing: WriteOptions) throws {
-            func edit(_ path: String, _ new: String, current: String?) -> ConfigEdit {
-                ConfigEdit(path: path, old: current, new: new, changes: [path], regenerate: nil, notes: [])
+            func edit(_ path: String, _ new: String, old: String?) -> ConfigEdit {
+                ConfigEdit(path: path, old: old, new: new, changes: [path], regenerate: nil, notes: [])
             }
             let rules = VFIOCore.Persist.udevRules(records)
             let unit = VFIOCore.Persist.unit(binary: installedBinary())
-            let edits = [edit(VFIOCore.Persist.recordsPath, VFIOCore.Persist.render(records), current: old),
-                         edit(VFIOCore.Persist.udevRulesPath, rules, current: current(VFIOCore.Persist.udevRulesPath, root)),
-                         edit(VFIOCore.Persist.unitPath, unit, current: current(VFIOCore.Persist.unitPath, root))]
+            let edits = [edit(VFIOCore.Persist.recordsPath, VFIOCore.Persist.render(records), old: old),
+                         edit(VFIOCore.Persist.udevRulesPath, rules, old: current(VFIOCore.Persist.udevRulesPath, root)),
+                         edit(VFIOCore.Persist.unitPath, unit, old: current(VFIOCore.Persist.unitPath, root))]
             for edit in edits { try writing.carryOut(edit, root: root, already: "is already so") }
             if writing.write && edits.contains(where: { $0.changed }) {
                 Output.write("then: systemctl daemon-reload && systemctl enable \(VFIOCore.Persist.unitName); udevadm control --reload\n")
@@ -87,7 +97,7 @@ extension Vfioctl {
                 let existing = try Persist.records(layer.root)
                 let snapshot = try layer.snapshot([])
                 try Check.requireKnown(addresses, groups, in: snapshot)
-                let facts = FactsReader(root: layer.root).read(for: snapshot.functions)
+                let facts = Persist.facts(addresses, groups: groups, snapshot, root: layer.root)
                 let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
                 if plan.refused {
                     Output.write(CheckOutput.findingsText(plan.findings, verbose: false))
@@ -190,7 +200,7 @@ extension Vfioctl {
                     for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }
                 }
                 let ready = states.filter(\.ready).flatMap { $0.records.map(\.address) }
-                let facts = FactsReader(root: session.layer.root).read(for: snapshot.functions)
+                let facts = Persist.facts(ready, groups: [], snapshot, root: session.layer.root)
                 let plan = BindingPlanner.detach(.init(addresses: ready), snapshot, facts)
                 try session.carryOut(plan, dryRun: actuation.dryRun, format: output.format)
                 if states.contains(where: { !$0.ready }) {

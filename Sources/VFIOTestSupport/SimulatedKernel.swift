@@ -178,8 +178,8 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
         let stride = Int(attribute("sriov_stride")) ?? 1
         let autoprobe = attribute("sriov_drivers_autoprobe") != "0"
         var nextGroup = ((FileRead.entries(root + "/sys/kernel/iommu_groups") ?? []).compactMap { Int($0) }.max() ?? 0) + 1
+        let rid = Int(pf.bus) << 8 | Int(pf.device) << 3 | Int(pf.function)
         for index in 0..<count {
-            let rid = Int(pf.bus) << 8 | Int(pf.device) << 3 | Int(pf.function)
             let id = rid + offset + index * stride
             let vf = PCIAddress(domain: pf.domain, bus: UInt8(truncatingIfNeeded: id >> 8), device: UInt8((id >> 3) & 0x1f), function: UInt8(id & 7))
             let path = parent + "/" + vf.description

@@ -36,12 +36,6 @@ struct ActuatorBootTests {
         (Kernel.driver(address) ?? "-") + "/" + (Kernel.read(Kernel.device(address) + "/driver_override") ?? "?")
     }
 
-    static func seconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = Date()
-        try body()
-        return Date().timeIntervalSince(start)
-    }
-
     @Test("the driver core does what the unit tests' SimulatedKernel assumes")
     func driverCoreSemantics() throws {
         let (isolated, _, _) = try Self.devices()
@@ -70,11 +64,11 @@ struct ActuatorBootTests {
         let group = try #require(Kernel.group(isolated))
         let before = Self.binding(isolated)
         var document: [String: Any] = [:]
-        let detachTime = try Self.seconds { document = try Self.json(["detach", isolated]) }
+        let detachTime = try Lab.seconds { document = try Self.json(["detach", isolated]) }
         #expect(Self.binding(isolated) == "vfio-pci/vfio-pci" && Kernel.exists("/dev/vfio/\(group)"))
         #expect((document["functions"] as? [[String: Any]])?.first?["driver_after"] as? String == "vfio-pci")
         #expect(try QEMU.verdict(isolated).accepted)
-        let reattachTime = try Self.seconds { _ = try Self.json(["reattach", isolated]) }
+        let reattachTime = try Lab.seconds { _ = try Self.json(["reattach", isolated]) }
         #expect(Self.binding(isolated) == before && before == "e1000e/(null)")
         #expect(!Kernel.exists("/dev/vfio/\(group)"))
         print("lab timing: detach of 1 function \(String(format: "%.2f", detachTime)) s, reattach \(String(format: "%.2f", reattachTime)) s")
@@ -84,11 +78,11 @@ struct ActuatorBootTests {
     func sharedGroup() throws {
         let (_, bridge, bridged) = try Self.devices()
         #expect(bridged.count == 2)
-        let detachTime = try Self.seconds { _ = try Self.json(["detach", bridged[0]]) }
+        let detachTime = try Lab.seconds { _ = try Self.json(["detach", bridged[0]]) }
         for address in bridged { #expect(Self.binding(address) == "vfio-pci/vfio-pci", "\(address)") }
         #expect(Kernel.driver(bridge) == nil)
         #expect(try QEMU.verdict(bridged[1]).accepted)
-        let reattachTime = try Self.seconds { _ = try Self.json(["reattach", "--all"]) }
+        let reattachTime = try Lab.seconds { _ = try Self.json(["reattach", "--all"]) }
         for address in bridged { #expect(Self.binding(address) == "e1000/(null)", "\(address)") }
         print("lab timing: detach of a 2-function group \(String(format: "%.2f", detachTime)) s, reattach \(String(format: "%.2f", reattachTime)) s")
     }
@@ -261,7 +255,7 @@ struct ActuatorBootTests {
         let back = try Self.vfioctl(["reattach", target])
         #expect(back.status == 0 && Kernel.driver(target) == "e1000e", "\(back.err)")
         var applied = try Self.vfioctl(["persist", "apply"])
-        let took = try Self.seconds { applied = try Self.vfioctl(["persist", "apply"]) }
+        let took = try Lab.seconds { applied = try Self.vfioctl(["persist", "apply"]) }
         #expect(applied.status == 0 && Kernel.driver(target) == "vfio-pci" && Kernel.driver(other) == "e1000e", "\(applied.err)")
         #expect(!Kernel.exists(Self.stateDir + "/journal"))
         let sets = try Self.json(["persist", "status"])["sets"] as? [[String: Any]]

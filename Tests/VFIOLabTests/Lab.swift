@@ -12,6 +12,14 @@ enum Lab {
     /// show as skipped with this reason; scripts/lab fails a boot in which any lab test skipped.
     static func inside(_ name: String) -> Bool { boot == name }
     static let reason: Comment = "runs inside the real-kernel lab: scripts/lab test"
+
+    /// How long `body` took (a monotonic clock), for the figures the lab prints.
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = ContinuousClock.now
+        try body()
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
 }
 
 /// The kernel's truth, read straight from sysfs with nothing of vfioctl's (an independent oracle).

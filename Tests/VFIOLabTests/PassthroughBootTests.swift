@@ -7,12 +7,6 @@ import VFIOTestSupport
 /// intel_iommu=on. vfioctl against the kernel's own sysfs, and against QEMU's verdict.
 @Suite("Lab: passthrough boot", .serialized, .enabled(if: Lab.inside("passthrough"), Lab.reason))
 struct PassthroughBootTests {
-    static func seconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = Date()
-        try body()
-        return Date().timeIntervalSince(start)
-    }
-
     @Test("list agrees with sysfs on every function")
     func listMatchesSysfs() throws {
         let functions = try VfioctlJSON.functions()
@@ -197,7 +191,7 @@ struct PassthroughBootTests {
         }
         var created = try vfioctl(["sriov", "create", pf, "--count", "1", "--driver", "none"])
         #expect(created.status == 0 && Kernel.linkName(path + "/virtfn0").flatMap(Kernel.driver) == nil, "\(created.err)")
-        let took = try Self.seconds { created = try vfioctl(["sriov", "create", pf, "--count", "2", "--driver", "none"]) }
+        let took = try Lab.seconds { created = try vfioctl(["sriov", "create", pf, "--count", "2", "--driver", "none"]) }
         #expect(created.status == 0, "\(created.err)")
         created = try vfioctl(["sriov", "create", pf, "--count", "2"])
         #expect(created.status == 0, "\(created.err)")

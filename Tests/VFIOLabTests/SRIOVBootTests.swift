@@ -146,12 +146,7 @@ struct SRIOVBootTests {
     }
 
     /// Milliseconds `body` took.
-    static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = ContinuousClock.now
-        try body()
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-    }
+    static func milliseconds(_ body: () throws -> Void) rethrows -> Double { try Lab.seconds(body) * 1000 }
 
     static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 

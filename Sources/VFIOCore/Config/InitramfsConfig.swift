@@ -74,7 +74,10 @@ public enum InitramfsConfig {
         return edit
     }
 
-    static func normalized<S: StringProtocol>(_ module: S) -> String { String(module.map { $0 == "-" ? "_" : $0 }) }
+    /// Whether `line` assigns shell variable `name` (leading blanks allowed): "MODULES=(...)".
+    static func assigns(_ line: some StringProtocol, _ name: String) -> Bool {
+        line.drop { $0 == " " || $0 == "\t" }.hasPrefix(name + "=")
+    }
 
     /// /etc/initramfs-tools/modules: one module per line (arguments may follow), # comments.
     static func initramfsTools(_ text: String?, _ wanted: [String]) -> ConfigEdit {
@@ -83,7 +86,7 @@ public enum InitramfsConfig {
         let listed = Set(old.split(separator: "\n").compactMap { line -> String? in
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             guard !trimmed.hasPrefix("#"), let word = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).first else { return nil }
-            return normalized(word)
+            return word.replacingDashes()
         })
         let missing = wanted.filter { !listed.contains($0) }
         guard !missing.isEmpty else { return ConfigEdit(path: path, old: text, new: text, changes: [], regenerate: nil, notes: []) }
@@ -99,10 +102,9 @@ public enum InitramfsConfig {
     static func dracutWords(_ name: String, in text: String) -> Set<String> {
         var words: Set<String> = []
         for line in text.split(separator: "\n") {
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            guard trimmed.hasPrefix(name + "+=") || trimmed.hasPrefix(name + "=") else { continue }
-            let value = trimmed.drop { $0 != "=" }.dropFirst()
-            for word in value.split(whereSeparator: { " \t\"'".contains($0) }) where !word.hasPrefix("#") { words.insert(normalized(word)) }
+            guard assigns(line, name + "+") || assigns(line, name) else { continue }
+            let value = line.drop { $0 != "=" }.dropFirst()
+            for word in value.split(whereSeparator: { " \t\"'".contains($0) }) where !word.hasPrefix("#") { words.insert(word.replacingDashes()) }
         }
         return words
     }
@@ -139,15 +141,14 @@ public enum InitramfsConfig {
         var warnings: [String] = []
         let text = facts.mkinitcpioConf ?? ""
         for (name, dropIn) in facts.mkinitcpioDropIns.sorted(by: { $0.key < $1.key })
-        where dropIn.split(separator: "\n").contains(where: { $0.drop(while: { $0 == " " }).hasPrefix("MODULES=") }) {
+        where dropIn.split(separator: "\n").contains(where: { assigns($0, "MODULES") }) {
             warnings.append("/etc/mkinitcpio.conf.d/\(name) sets MODULES after \(path): add \(wanted.joined(separator: " ")) there too")
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let isAssignment = { (line: String) in line.drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("MODULES=") }
-        if let hooks = lines.last(where: { $0.drop(while: { $0 == " " }).hasPrefix("HOOKS=") }), !hooks.contains("modconf") {
+        if let hooks = lines.last(where: { assigns($0, "HOOKS") }), !hooks.contains("modconf") {
             notes.append("HOOKS has no modconf: /etc/modprobe.d (vfio-pci ids=, softdeps) stays out of the image; add modconf to HOOKS")
         }
-        guard let index = lines.lastIndex(where: isAssignment) else {
+        guard let index = lines.lastIndex(where: { assigns($0, "MODULES") }) else {
             if !text.isEmpty && lines.last == "" { lines.removeLast() }
             lines.append("MODULES=(" + wanted.joined(separator: " ") + ")")
             return ConfigEdit(path: path, old: facts.mkinitcpioConf, new: lines.joined(separator: "\n") + "\n",
@@ -170,7 +171,7 @@ public enum InitramfsConfig {
                                                                                + wanted.joined(separator: " ") + " first in it by hand"], warnings: warnings)
         }
         let present = inner[..<end].split(whereSeparator: { $0 == " " || $0 == "\t" })
-        let missing = wanted.filter { module in !present.contains { normalized($0) == module } }
+        let missing = wanted.filter { module in !present.contains { $0.replacingDashes() == module } }
         guard !missing.isEmpty else { return ConfigEdit(path: path, old: text, new: text, changes: [], regenerate: nil, notes: notes, warnings: warnings) }
         let body = inner[..<end].drop { $0 == " " }
         lines[index] = String(line[..<start]) + String(open) + missing.joined(separator: " ") + (body.isEmpty ? "" : " " + body) + String(inner[end...])

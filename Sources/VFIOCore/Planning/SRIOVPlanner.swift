@@ -46,13 +46,12 @@ public enum SRIOVPlanner {
         }
         // vfio-pci and "none" want the VFs to appear unbound; host drivers bind by autoprobe.
         let autoprobe = request.driver == .host
+        let vfs = sriov.vfs.compactMap { snapshot.function($0) }
         plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        plan.originals = vfs.map(FunctionBinding.init)
         if recount {
-            plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
             if sriov.numVFs > 0 { plan.steps.append(.setAttribute(pf.address, numVFsAttribute, "0")) }
             if sriov.driversAutoprobe != autoprobe { plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0")) }
-        } else {
-            plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
         }
         if request.driver == .vfio && facts.pciDrivers?.contains(BindingPlanner.vfioDriver) != true {
             plan.steps.append(.loadModule(module: BindingPlanner.vfioDriver, driver: BindingPlanner.vfioDriver))
@@ -68,7 +67,6 @@ public enum SRIOVPlanner {
         }
         if !recount {
             // Already that many: only bindings may change; nothing at all when they are as asked.
-            let vfs = sriov.vfs.compactMap { snapshot.function($0) }
             let settled = vfs.allSatisfy { vf in
                 switch request.driver {
                 case .vfio: vf.driver == BindingPlanner.vfioDriver
