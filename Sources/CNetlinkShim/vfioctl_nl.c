@@ -36,6 +36,9 @@
 #ifndef NLMSGERR_ATTR_MSG
 #define NLMSGERR_ATTR_MSG 1
 #endif
+#ifndef IFLA_PERM_ADDRESS
+#define IFLA_PERM_ADDRESS 54
+#endif
 #ifndef RTEXT_FILTER_SKIP_STATS
 #define RTEXT_FILTER_SKIP_STATS (1 << 3)
 #endif
@@ -53,6 +56,8 @@ struct reply {
     int nle;                // libnl failed parsing a reply
     char message[256];      // extended ack text
     struct rtnl_link *link; // the parsed RTM_NEWLINK reply (a reference), for reads
+    int has_perm_addr;      // IFLA_PERM_ADDRESS (libnl 3.7 does not parse it)
+    uint8_t perm_addr[6];
 };
 
 static void clear_error(vfioctl_nl_error *err) {
@@ -126,6 +131,11 @@ static void take_link(struct nl_object *object, void *arg) {
 static int on_valid(struct nl_msg *msg, void *arg) {
     struct reply *reply = arg;
     if (nlmsg_hdr(msg)->nlmsg_type == RTM_NEWLINK) {
+        struct nlattr *perm = nlmsg_find_attr(nlmsg_hdr(msg), sizeof(struct ifinfomsg), IFLA_PERM_ADDRESS);
+        if (perm && !reply->link && nla_len(perm) >= 6) {
+            memcpy(reply->perm_addr, nla_data(perm), 6);
+            reply->has_perm_addr = 1;
+        }
         int r = nl_msg_parse(msg, take_link, reply);
         if (r < 0) reply->nle = -r;
     }
@@ -405,6 +415,16 @@ int vfioctl_nl_get_vfs(vfioctl_nl *nl, const char *name, int ifindex, vfioctl_nl
     result->ifindex = rtnl_link_get_ifindex(link);
     const char *link_name = rtnl_link_get_name(link);
     if (link_name) snprintf(result->name, sizeof(result->name), "%s", link_name);
+    result->flags = rtnl_link_get_flags(link);
+    struct nl_addr *addr = rtnl_link_get_addr(link);
+    if (addr && nl_addr_get_len(addr) == 6) {
+        memcpy(result->addr, nl_addr_get_binary_addr(addr), 6);
+        result->has_addr = 1;
+    }
+    if (reply.has_perm_addr) {
+        memcpy(result->perm_addr, reply.perm_addr, 6);
+        result->has_perm_addr = 1;
+    }
     uint32_t n = 0;
     if (rtnl_link_get_num_vf(link, &n) == 0) {
         result->num_vfs = (int)n;

@@ -6,6 +6,8 @@ import VFIOCore
 /// rollback fails too, the journal stays for `vfioctl recover`.
 public struct Applier {
     public var kernel: any BindingKernel
+    /// VF attributes over rtnetlink (nil: a plan with `set-vf` steps fails at its first one).
+    public var netlink: (any VFNetlink)?
     /// How long a probe or modprobe may take to show its result.
     public var settleTimeout: Double
     public var pollInterval: Double
@@ -32,13 +34,13 @@ public struct Applier {
     /// Runs `plan` under a fresh journal. On failure: rolls back, then throws what failed.
     public func run(_ plan: BindingPlan, journal: JournalFile, command: String, started: Int) throws(VFIOError) -> Outcome {
         try journal.start(plan, command: command, started: started)
-        return try execute(plan.steps, originals: plan.originals, sriov: plan.sriovOriginals, journal: journal, begun: [])
+        return try execute(plan.steps, originals: plan.originals, sriov: plan.sriovOriginals, vfs: plan.vfOriginals, journal: journal, begun: [])
     }
 
     /// Executes steps (all of them: each converges, so replaying done ones is safe), journaling
     /// begin/done around each; `begun` are steps an earlier, interrupted run began.
-    public func execute(_ steps: [BindingStep], originals: [FunctionBinding], sriov: [SRIOVOriginal] = [], journal: JournalFile,
-                        begun: Set<Int>) throws(VFIOError) -> Outcome {
+    public func execute(_ steps: [BindingStep], originals: [FunctionBinding], sriov: [SRIOVOriginal] = [], vfs: [VFOriginal] = [],
+                        journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> Outcome {
         var results = [StepResult](repeating: .planned, count: steps.count)
         var touched = begun
         for (index, step) in steps.enumerated() {
@@ -54,10 +56,13 @@ public struct Applier {
                 let addresses = Set(touched.compactMap { steps[$0].address })
                 let undo = BindingPlan.undo(originals, touched: addresses, sriov: sriov)
                 let pfs = sriov.filter { addresses.contains($0.pf) }
-                let problems = rollback(undo, sriov: pfs, journal: journal)
+                let vfUndo = BindingPlan.undoVFs(vfs, steps: steps, begun: touched)
+                let links = BindingPlan.undoLinks(steps: steps, begun: touched)
+                let problems = rollback(undo, sriov: pfs, vfs: vfUndo, links: links, journal: journal)
                 if problems.isEmpty {
                     try? journal.append(.rolledBack)
-                    let restored = pfs.map { "\($0.pf) has \($0.numVFs) VFs again" } + undo.map { "\($0.address) is on \($0.driverName) again" }
+                    let restored = pfs.map { "\($0.pf) has \($0.numVFs) VFs again" } + vfUndo.map { "\($0.interface) VF \($0.config.index) has its settings again" }
+                        + undo.map { "\($0.address) is on \($0.driverName) again" } + links.map { "\($0) is down again" }
                     throw VFIOError(.failed, failed + ". Rolled back: "
                                         + (restored.isEmpty ? "nothing had changed" : restored.joined(separator: ", ")),
                                     hint: error.hint)
@@ -72,9 +77,18 @@ public struct Applier {
 
     /// Puts `bindings` back as they were; returns what could not be restored. Every function is
     /// tried, even after one fails.
-    public func rollback(_ bindings: [FunctionBinding], sriov: [SRIOVOriginal] = [], journal: JournalFile?) -> [VFIOError] {
+    public func rollback(_ bindings: [FunctionBinding], sriov: [SRIOVOriginal] = [], vfs: [VFOriginal] = [], links: [String] = [],
+                         journal: JournalFile?) -> [VFIOError] {
         try? journal?.append(.rollback)
         var problems: [VFIOError] = []
+        // VF attributes while the VFs are still the ones they were recorded on.
+        for original in vfs {
+            do {
+                try restore(original)
+            } catch {
+                problems.append(VFIOError(.failed, "\(original.interface) VF \(original.config.index) (back to its settings): \(error.message)"))
+            }
+        }
         // VF counts first: changing one replaces every VF, whose bindings come after.
         for original in sriov {
             do {
@@ -90,7 +104,53 @@ public struct Applier {
                 problems.append(VFIOError(.failed, "\(binding.address) (back to \(binding.driverName)): \(error.message)"))
             }
         }
+        for name in links {
+            do {
+                try setFlags(name, up: false)
+            } catch {
+                problems.append(VFIOError(.failed, "\(name) (back down): \(error.message)"))
+            }
+        }
         return problems
+    }
+
+    /// One VF's attributes as recorded, each only where it differs now.
+    func restore(_ original: VFOriginal) throws(VFIOError) {
+        let current = try vfConfig(interface: original.interface, vf: original.config.index)
+        for attribute in original.restoring(from: current) {
+            _ = try perform(.setVF(original.pf, interface: original.interface, vf: original.config.index, attribute))
+        }
+    }
+
+    func vfNetlink() throws(VFIOError) -> any VFNetlink {
+        guard let netlink else {
+            throw .failed("VF attributes are set over rtnetlink, which this run has no socket for", hint: "run on the host itself, as root")
+        }
+        return netlink
+    }
+
+    /// VF `vf` of PF netdev `interface` as its driver reports it now.
+    func vfConfig(interface: String, vf: Int) throws(VFIOError) -> VFLinkConfig {
+        let vfs = try vfNetlink().vfs(ofInterface: interface)
+        guard let config = vfs.first(where: { $0.index == vf }) else {
+            throw .failed("\(interface) has no VF \(vf) now (it has \(vfs.count))", hint: "'vfioctl sriov status' shows its VFs")
+        }
+        return config
+    }
+
+    /// IFF_UP on or off through /sys/class/net/NAME/flags (dev_change_flags, as `ip link set up`).
+    func setFlags(_ name: String, up: Bool) throws(VFIOError) {
+        let path = "/sys/class/net/\(name)/flags"
+        guard let text = kernel.read(path)?.trimmingWhitespace(), let flags = UInt32(text.hasPrefix("0x") ? String(text.dropFirst(2)) : text, radix: 16) else {
+            throw .failed("cannot read \(path): is there a network interface \(name)?", hint: "'ip link' lists interfaces")
+        }
+        let wanted = up ? flags | 1 : flags & ~1
+        guard wanted != flags else { return }
+        do {
+            try kernel.write(path, "0x" + String(wanted, radix: 16))
+        } catch {
+            throw VFIOError(.failed, error.description, hint: error.code == EPERM || error.code == EACCES ? "run as root" : "dmesg may say why \(name) did not come up")
+        }
     }
 
     /// A PF's VF count (through 0) and autoprobe as they were.
@@ -187,6 +247,21 @@ public struct Applier {
                 for step in steps { changed = try perform(step) || changed }
             }
             return changed
+        case .setVF(_, let interface, let vf, let attribute):
+            let before = try vfConfig(interface: interface, vf: vf)
+            guard !attribute.isSatisfied(by: before) else { return false }
+            try vfNetlink().set(attribute, vf: vf, interface: interface)
+            let after = try vfConfig(interface: interface, vf: vf)
+            guard attribute.isSatisfied(by: after) else {
+                throw .failed("\(interface) accepted '\(attribute)' for VF \(vf) but reads back: \(after)",
+                              hint: "the driver ignored it; some drivers only apply VF settings while the PF is up ('ip link set \(interface) up')")
+            }
+            return true
+        case .linkUp(let name):
+            let up = kernel.read("/sys/class/net/\(name)/flags").flatMap { UInt32($0.trimmingWhitespace().dropFirst(2), radix: 16) }.map { $0 & 1 == 1 }
+            guard up != true else { return false }
+            try setFlags(name, up: true)
+            return true
         }
     }
 

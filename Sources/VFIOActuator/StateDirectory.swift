@@ -10,6 +10,8 @@ import VFIODeviceLayer
 ///     journal    the write-ahead journal of the run in progress (absent when none is unfinished)
 ///     detached   one "original ..." record per function vfioctl detached: its driver before
 ///     history    one line per finished run
+///     vf-originals one "vf ..." record per SR-IOV VF whose attributes vfioctl changed: as they were
+///                before the first change (sriov restore puts them back)
 public struct StateDirectory: Sendable {
     public let path: String
 
@@ -21,6 +23,7 @@ public struct StateDirectory: Sendable {
     public var journalPath: String { path + "/journal" }
     var recordsPath: String { path + "/detached" }
     var historyPath: String { path + "/history" }
+    var vfRecordsPath: String { path + "/vf-originals" }
     var lockPath: String { path + "/lock" }
 
     /// Creates the directory (and its parents) when missing.
@@ -170,6 +173,38 @@ public struct StateDirectory: Sendable {
         try ConfigFile.replace(text, at: recordsPath, mode: 0o644)
     }
 
+    /// VF attributes as they were before vfioctl first changed them.
+    public func vfRecords() throws(VFIOError) -> [VFOriginal] {
+        guard FileRead.exists(vfRecordsPath) else { return [] }
+        guard let text = FileRead.text(vfRecordsPath, limit: 16 << 20) else {
+            throw .failed("cannot read \(vfRecordsPath): \(Errno.describe(errno))", hint: "run as root")
+        }
+        var records: [VFOriginal] = []
+        for (number, line) in text.split(separator: "\n").enumerated() {
+            guard let record = JournalRecord(line: line), case .vf(let original) = record.kind else {
+                throw .failed("\(vfRecordsPath) line \(number + 1) is damaged: '\(String(line).printable)'",
+                              hint: "fix or delete that line; sriov restore then has no record of that VF")
+            }
+            records.append(original)
+        }
+        return records
+    }
+
+    /// Adds `write` where no record of the VF is kept yet (the first original stays), drops `drop`
+    /// and every VF of `dropPFs`; atomically.
+    public func updateVFRecords(write: [VFOriginal], drop: [VFKey], dropPFs: [PCIAddress]) throws(VFIOError) {
+        guard !write.isEmpty || !drop.isEmpty || !dropPFs.isEmpty else { return }
+        let existing = try vfRecords()
+        let gone = Set(drop)
+        var kept = existing.filter { !gone.contains($0.key) && !dropPFs.contains($0.pf) }
+        let present = Set(kept.map(\.key))
+        kept += write.filter { !present.contains($0.key) && !gone.contains($0.key) }
+        guard kept != existing else { return }
+        let text = kept.sorted { $0.key < $1.key }.map { JournalRecord(.vf($0)).line + "\n" }.joined()
+        try create()
+        try ConfigFile.replace(text, at: vfRecordsPath, mode: 0o644)
+    }
+
     // MARK: history
 
     /// One line per finished run: when it took the lock and when it ended (epoch seconds with
@@ -258,6 +293,8 @@ public final class JournalFile {
         try append(.command(command))
         for binding in plan.originals { try append(.original(binding)) }
         for original in plan.sriovOriginals { try append(.sriov(original)) }
+        for original in plan.vfOriginals { try append(.vf(original)) }
+        if plan.operation != .detach { for record in plan.recordsToWrite { try append(.record(record.address)) } }
         for (index, step) in plan.steps.enumerated() { try append(.step(index, step)) }
     }
 }

@@ -14,6 +14,9 @@ public protocol VFNetlink: Sendable {
     /// caller's: VFAttribute.validate). Throws the kernel's refusal as a VFIOError naming the
     /// interface, its driver, the VF, the attribute and the errno.
     func set(_ attribute: VFAttribute, vf: Int, interface: String) throws(VFIOError)
+    /// The PF netdev's permanent MAC (IFLA_PERM_ADDRESS) and current one, what `--mac auto`
+    /// derives VF MACs from.
+    func addresses(ofInterface interface: String) throws(VFIOError) -> PFAddresses
 }
 
 /// What a refused VF attribute means, in words an admin can act on. Shared by the live seam and
@@ -84,6 +87,11 @@ public final class LiveVFNetlink: VFNetlink {
 
     public func vfs(ofInterface interface: String) throws(VFIOError) -> [VFLinkConfig] {
         try reader.vfs(ofInterface: interface)
+    }
+
+    public func addresses(ofInterface interface: String) throws(VFIOError) -> PFAddresses {
+        let link = try reader.link(interface)
+        return PFAddresses(permanent: link.permanentAddress, current: link.address)
     }
 
     public func set(_ attribute: VFAttribute, vf: Int, interface: String) throws(VFIOError) {

@@ -10,6 +10,8 @@ public enum Actuation {
     @TaskLocal public static var kernel: (@Sendable (HostRoot) -> any BindingKernel)?
     @TaskLocal public static var crash: JournalCrash?
     @TaskLocal public static var settleTimeout: Double?
+    /// VF attributes: read for plans and set by the actuator (a recording fake in tests).
+    @TaskLocal public static var netlink: (any VFNetlink)?
 }
 
 /// Options every command that changes bindings takes.
@@ -48,6 +50,8 @@ struct BindingSession {
     let layer: DeviceLayer
     let state: StateDirectory
     let kernel: any BindingKernel
+    /// rtnetlink for VF attributes: nil off the live host (a --root tree has no kernel to ask).
+    let netlink: (any VFNetlink)?
     let applier: Applier
     let lock: StateDirectory.Lock?
     let command: String
@@ -69,7 +73,9 @@ struct BindingSession {
                                   hint: "add --dry-run to see the plan, or run on the host itself without --root")
         }
         kernel = Actuation.kernel?(root) ?? LiveKernel(root: root)
+        netlink = Actuation.netlink ?? (root.isLive ? try? LiveVFNetlink(root: root) : nil)
         var applier = Applier(kernel: kernel, settleTimeout: Actuation.settleTimeout ?? 10)
+        applier.netlink = netlink
         applier.onProgress = { Output.diagnostic("vfioctl", $0) }
         self.applier = applier
         started = Int(time(nil))
@@ -88,6 +94,17 @@ struct BindingSession {
             return StateDirectory(path: directory)
         }
         return StateDirectory(root: root)
+    }
+
+    /// The netlink seam, or why there is none.
+    func requireNetlink() throws(VFIOError) -> any VFNetlink {
+        if let netlink { return netlink }
+        if !layer.root.isLive {
+            throw .usage("VF attributes come from the running kernel over netlink, not from the tree under \(layer.root)",
+                         hint: "run on the host itself without --root")
+        }
+        // Opening it again says why it failed.
+        return try LiveVFNetlink(root: layer.root)
     }
 
     /// detach and reattach refuse to start on top of an unfinished run.
@@ -132,6 +149,7 @@ struct BindingSession {
     /// The run is done: records, then the journal goes, then history.
     func commit(_ plan: BindingPlan) throws {
         try state.updateRecords(write: plan.recordsToWrite, drop: plan.recordsToDrop)
+        try state.updateVFRecords(write: plan.vfRecordsToWrite, drop: plan.vfRecordsToDrop, dropPFs: plan.vfRecordsDropPFs)
         try state.removeJournal()
         if !plan.steps.isEmpty {
             state.appendHistory(since: since, operation: plan.operation.rawValue, outcome: "ok", command: command)
@@ -269,12 +287,13 @@ extension Vfioctl {
                 switch action {
                 case "finished":
                     let file = try session.state.openJournal(crash: Actuation.crash)
-                    _ = try session.applier.execute(journal.steps, originals: journal.originals, sriov: journal.sriovOriginals, journal: file,
-                                                    begun: journal.begun)
+                    _ = try session.applier.execute(journal.steps, originals: journal.originals, sriov: journal.sriovOriginals,
+                                                    vfs: journal.vfOriginals, journal: file, begun: journal.begun)
                     try session.commit(plan)
                 case "undone":
                     let file = try session.state.openJournal(crash: Actuation.crash)
-                    let problems = session.applier.rollback(journal.touched, sriov: journal.touchedSRIOV, journal: file)
+                    let problems = session.applier.rollback(journal.touched, sriov: journal.touchedSRIOV, vfs: journal.touchedVFs,
+                                                            links: journal.touchedLinks, journal: file)
                     guard problems.isEmpty else {
                         throw VFIOError.failed("could not undo the interrupted \(journal.operation.rawValue): "
                                                    + problems.map(\.message).joined(separator: "; "),

@@ -3,12 +3,16 @@ import VFIOActuator
 import VFIOCore
 import VFIODeviceLayer
 
+enum OnOff: String, ExpressibleByArgument, CaseIterable {
+    case on, off
+}
+
 extension Vfioctl {
     struct SRIOV: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "sriov",
-            abstract: "SR-IOV VFs: status, create (bound to vfio-pci, the host driver, or none), destroy.",
-            subcommands: [Status.self, Create.self, Destroy.self])
+            abstract: "SR-IOV VFs: status, create (bound to vfio-pci, the host driver, or none), destroy, set MAC/VLAN/trust/spoofchk/state, restore.",
+            subcommands: [Status.self, Create.self, Destroy.self, Set.self, Restore.self])
 
         /// A PF named by address or by its network interface.
         static func resolve(_ text: String, in snapshot: HostSnapshot) throws(VFIOError) -> PCIAddress {
@@ -38,7 +42,9 @@ extension Vfioctl {
                                            hint: "'vfioctl sriov status' lists the SR-IOV PFs")
                 }
                 let facts = FactsReader(root: layer.root).read(for: pfs + pfs.flatMap { $0.sriov?.vfs ?? [] }.compactMap { snapshot.function($0) })
-                Output.emit(output.format, json: { SRIOVOutput.json(pfs, snapshot, facts) }, text: { SRIOVOutput.text(pfs, snapshot, facts) })
+                let netlink = Actuation.netlink ?? (layer.root.isLive ? try? LiveVFNetlink(root: layer.root) : nil)
+                let links = netlink.map { SRIOV.readLinks($0, pfs) } ?? .init()
+                Output.emit(output.format, json: { SRIOVOutput.json(pfs, snapshot, facts, links) }, text: { SRIOVOutput.text(pfs, snapshot, facts, links) })
             }
         }
 
@@ -72,7 +78,7 @@ extension Vfioctl {
                     throw VFIOError.usage("--driver '\(driver.printable)' is not vfio-pci, host or none",
                                           hint: "vfio-pci for guests (<hostdev>, hostdev networks), host for VF netdevs on the host")
                 }
-                try SRIOV.carryOut("sriov create", actuation: actuation, global: global, format: output.format) { snapshot, facts throws(VFIOError) in
+                try SRIOV.carryOut("sriov create", actuation: actuation, global: global, format: output.format) { _, snapshot, facts throws(VFIOError) in
                     SRIOVPlanner.create(.init(pf: try SRIOV.resolve(pf, in: snapshot), count: count, driver: choice), snapshot, facts)
                 }
             }
@@ -90,28 +96,170 @@ extension Vfioctl {
             @OptionGroup var output: FormatOptions
 
             func run() throws {
-                try SRIOV.carryOut("sriov destroy", actuation: actuation, global: global, format: output.format) { snapshot, facts throws(VFIOError) in
+                try SRIOV.carryOut("sriov destroy", actuation: actuation, global: global, format: output.format) { _, snapshot, facts throws(VFIOError) in
                     SRIOVPlanner.destroy(try SRIOV.resolve(pf, in: snapshot), snapshot, facts)
                 }
             }
         }
 
+        struct Set: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Set a VF's MAC, VLAN, spoof checking, trust, link state or rate through its PF (rtnetlink), each read back.",
+                discussion: """
+                    One netlink request per attribute (the kernel stops at the first one a driver \
+                    refuses, so each is sent and read back on its own); an attribute already so is not \
+                    sent. The VF's settings before vfioctl first changed it are kept in the state \
+                    directory until 'vfioctl sriov restore' puts them back. The PF must be up: drivers \
+                    may drop VF settings made while it is down without an error. --mac auto derives \
+                    02:PP:PP:PP:VV:VV from the PF's permanent address and the VF index, checked against \
+                    every VF on the host.
+                    """)
+
+            @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
+            var pf: String
+
+            @Option(name: .long, help: ArgumentHelp("The VF's index (0 to sriov_numvfs - 1).", valueName: "I"))
+            var vf: Int
+
+            @Option(name: .long, help: ArgumentHelp("The VF's admin MAC, or auto.", valueName: "MAC|auto"))
+            var mac: String?
+
+            @Option(name: .long, help: ArgumentHelp("Port VLAN 1-4094 the VF tags with, or none to clear it.", valueName: "ID|none"))
+            var vlan: String?
+
+            @Option(name: .long, help: ArgumentHelp("802.1p priority 0-7 for the VLAN.", valueName: "Q"))
+            var qos: Int?
+
+            @Option(name: .long, help: ArgumentHelp("VLAN protocol: 802.1Q (default) or 802.1ad.", valueName: "PROTO"))
+            var proto: String?
+
+            @Option(name: .long, help: ArgumentHelp("Drop frames whose source MAC is not the VF's.", valueName: "on|off"))
+            var spoofchk: OnOff?
+
+            @Option(name: .long, help: ArgumentHelp("Let the guest change its MAC, go promiscuous, join more multicast.", valueName: "on|off"))
+            var trust: OnOff?
+
+            @Option(name: .long, help: ArgumentHelp("Link: auto (follow the PF), enable, disable.", valueName: "STATE"))
+            var state: String?
+
+            @Option(name: .long, help: ArgumentHelp("Guaranteed transmit rate, Mbit/s (0: none).", valueName: "MBPS"))
+            var minTxRate: Int?
+
+            @Option(name: .long, help: ArgumentHelp("Transmit rate limit, Mbit/s (0: none).", valueName: "MBPS"))
+            var maxTxRate: Int?
+
+            @OptionGroup var actuation: ActuationOptions
+            @OptionGroup var global: GlobalOptions
+            @OptionGroup var output: FormatOptions
+
+            /// What to set, validated: nothing is read or written before this passes.
+            func settings() throws(VFIOError) -> (mac: VFPlanner.MACChoice?, attributes: [VFAttribute]) {
+                guard vf >= 0 else {
+                    throw .usage("--vf \(vf) is not a VF index", hint: "VFs are numbered from 0 ('vfioctl sriov status' lists them)")
+                }
+                var attributes: [VFAttribute] = []
+                if let vlan {
+                    attributes.append(try SRIOV.vlanAttribute(vlan, qos: qos, proto: proto))
+                } else if qos != nil || proto != nil {
+                    throw .usage("--qos and --proto go with --vlan", hint: "e.g. --vlan 100 --qos 3 --proto 802.1ad")
+                }
+                if let spoofchk { attributes.append(.spoofchk(spoofchk == .on)) }
+                if let trust { attributes.append(.trust(trust == .on)) }
+                if let state { attributes.append(.linkState(try VFLinkState.parse(state))) }
+                if minTxRate != nil || maxTxRate != nil { attributes.append(.txRate(min: minTxRate ?? 0, max: maxTxRate ?? 0)) }
+                let choice: VFPlanner.MACChoice? = try mac.map { text throws(VFIOError) in
+                    text.lowercased() == "auto" ? .auto : .address(try MACAddress.parse(text))
+                }
+                guard choice != nil || !attributes.isEmpty else {
+                    throw .usage("sriov set needs something to set", hint: "give --mac, --vlan, --spoofchk, --trust, --state or --max-tx-rate")
+                }
+                for attribute in attributes { try attribute.validate(vf: vf) }
+                return (choice, attributes)
+            }
+
+            func run() throws {
+                let (mac, attributes) = try settings()
+                try SRIOV.carryOut("sriov set", actuation: actuation, global: global, format: output.format) { session, snapshot, facts throws(VFIOError) in
+                    let request = VFPlanner.SetRequest(pf: try SRIOV.resolve(pf, in: snapshot), vf: vf, mac: mac, attributes: attributes)
+                    let links = SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot))
+                    return VFPlanner.set(request, snapshot, facts, links, saved: try session.state.vfRecords())
+                }
+            }
+        }
+
+        struct Restore: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Put a PF's VFs (or one) back to the settings they had before vfioctl first changed them.",
+                discussion: """
+                    Uses the records 'vfioctl sriov set' and 'vfioctl apply' keep in the state directory \
+                    (not /run: they survive a reboot), sets each attribute that differs, reads it back, \
+                    and drops the records. Records of VFs that no longer exist are dropped with a warning.
+                    """)
+
+            @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
+            var pf: String
+
+            @Option(name: .long, help: ArgumentHelp("Only this VF.", valueName: "I"))
+            var vf: Int?
+
+            @OptionGroup var actuation: ActuationOptions
+            @OptionGroup var global: GlobalOptions
+            @OptionGroup var output: FormatOptions
+
+            func run() throws {
+                if let vf, vf < 0 { throw VFIOError.usage("--vf \(vf) is not a VF index", hint: "VFs are numbered from 0") }
+                try SRIOV.carryOut("sriov restore", actuation: actuation, global: global, format: output.format) { session, snapshot, facts throws(VFIOError) in
+                    let address = try SRIOV.resolve(pf, in: snapshot)
+                    let saved = try session.state.vfRecords()
+                    let links = saved.contains { $0.pf == address } ? SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
+                    return VFPlanner.restore(address, vf: vf, snapshot, facts, links, saved: saved)
+                }
+            }
+        }
+
+        /// `--vlan ID|none [--qos Q] [--proto P]` as one attribute: 1-4094 tags, none clears.
+        static func vlanAttribute(_ text: String, qos: Int?, proto: String?) throws(VFIOError) -> VFAttribute {
+            if text.lowercased() == "none" {
+                guard qos == nil, proto == nil else {
+                    throw .usage("--qos and --proto need a VLAN id, not none", hint: "give --vlan 1-4094 with them, or leave them out to clear the VLAN")
+                }
+                return .vlan(id: 0, qos: 0, proto: .dot1Q)
+            }
+            guard let id = Int(text), (1...4094).contains(id) else {
+                throw .usage("--vlan '\(text.printable)' is not a VLAN id from 1 to 4094", hint: "0 and 4095 are reserved; write --vlan none to clear the VF's VLAN")
+            }
+            return .vlan(id: id, qos: qos ?? 0, proto: try proto.map(VLANProtocol.parse) ?? .dot1Q)
+        }
+
+        /// Every PF netdev's VFs and addresses, read over netlink. A PF that cannot be read (no
+        /// netdev, a driver without VF reporting) is left out; its plans then say so.
+        static func readLinks(_ netlink: any VFNetlink, _ pfs: [PCIFunction]) -> VFPlanner.Links {
+            var links = VFPlanner.Links()
+            for name in pfs.flatMap(\.netInterfaces) {
+                guard let vfs = try? netlink.vfs(ofInterface: name) else { continue }
+                links.vfs[name] = vfs
+                links.addresses[name] = try? netlink.addresses(ofInterface: name)
+            }
+            return links
+        }
+
         /// Lock, journal check, a full read (VFs and their network state, open groups), the plan,
         /// and the journaled run; then the PF as it is now (text).
         static func carryOut(_ name: String, actuation: ActuationOptions, global: GlobalOptions, format: OutputFormat,
-                             plan make: (HostSnapshot, HostFacts) throws(VFIOError) -> BindingPlan) throws {
+                             plan make: (BindingSession, HostSnapshot, HostFacts) throws(VFIOError) -> BindingPlan) throws {
             let session = try BindingSession(name, global: global, options: actuation, needsLock: true)
             try session.requireNoJournal()
             let snapshot = try session.layer.snapshot([])
             let reader = FactsReader(root: session.layer.root)
             var facts = reader.read(for: snapshot.functions.filter { $0.sriov != nil || $0.physfn != nil })
             facts.vfioUsers = reader.vfioUsers()
-            let plan = try make(snapshot, facts)
+            let plan = try make(session, snapshot, facts)
             try session.carryOut(plan, dryRun: actuation.dryRun, format: format)
-            if format == .text && !actuation.dryRun, let pf = plan.sriovOriginals.first?.pf ?? plan.unchanged.first {
+            if format == .text && !actuation.dryRun, let pf = plan.sriovOriginals.first?.pf ?? plan.changed.first ?? plan.unchanged.first {
                 let after = try session.layer.snapshot([])
                 let pfs = SRIOVOutput.pfs(after, only: pf)
-                Output.write(SRIOVOutput.text(pfs, after, reader.read(for: pfs)))
+                let links = session.netlink.map { readLinks($0, pfs) } ?? .init()
+                Output.write(SRIOVOutput.text(pfs, after, reader.read(for: pfs), links))
             }
         }
     }

@@ -62,6 +62,11 @@ public final class RouteNetlink: Sendable {
         /// IFLA_NUM_VF: nil when the kernel reports none (a link without a parent device).
         public var numVFs: Int?
         public var vfs: [VFLinkConfig]
+        /// IFF_UP.
+        public var up: Bool = false
+        /// IFLA_PERM_ADDRESS (nil: not reported) and IFLA_ADDRESS.
+        public var permanentAddress: MACAddress?
+        public var address: MACAddress?
     }
 
     /// RTM_GETLINK for `name`; ENODEV when there is no such link.
@@ -92,7 +97,10 @@ public final class RouteNetlink: Sendable {
             }
             let reported = withUnsafeBytes(of: &link.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return Link(name: reported.isEmpty ? name ?? "" : reported, ifindex: Int(link.ifindex),
-                        numVFs: link.num_vfs >= 0 ? Int(link.num_vfs) : nil, vfs: infos.prefix(Int(count)).map(Self.config))
+                        numVFs: link.num_vfs >= 0 ? Int(link.num_vfs) : nil, vfs: infos.prefix(Int(count)).map(Self.config),
+                        up: link.flags & 1 == 1,
+                        permanentAddress: link.has_perm_addr != 0 ? MACAddress(rawOctets: withUnsafeBytes(of: link.perm_addr) { Array($0) }) : nil,
+                        address: link.has_addr != 0 ? MACAddress(rawOctets: withUnsafeBytes(of: link.addr) { Array($0) }) : nil)
         }
     }
 

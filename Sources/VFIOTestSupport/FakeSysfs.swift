@@ -310,6 +310,7 @@ public struct FakeSysfs {
         for name in f.netInterfaces {
             makeDirectory(path + "/net/" + name)
             write(path + "/net/\(name)/operstate", "up\n")
+            write(path + "/net/\(name)/flags", "0x1003\n")
             link("sys/class/net/" + name, to: path + "/net/" + name)
         }
         for (name, below) in f.blockDevices {
@@ -365,7 +366,11 @@ public struct FakeSysfs {
             makeDirectory("sys/devices/virtual/net/\(master)")
             if let target = netDevicePath(name) { link(target + "/master", to: "sys/devices/virtual/net/\(master)") }
         }
-        for (name, state) in netStates { if let target = netDevicePath(name) { write(target + "/operstate", state + "\n") } }
+        for (name, state) in netStates {
+            guard let target = netDevicePath(name) else { continue }
+            write(target + "/operstate", state + "\n")
+            write(target + "/flags", state == "up" ? "0x1003\n" : "0x1002\n")
+        }
         for stacked in stackedBlockDevices {
             let path = "sys/devices/virtual/block/" + stacked.name
             write(path + "/dev", stacked.device + "\n")

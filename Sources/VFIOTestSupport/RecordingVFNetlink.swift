@@ -17,11 +17,14 @@ public final class RecordingVFNetlink: VFNetlink {
         public var vfs: [VFLinkConfig]
         /// Attribute names (VFAttribute.name) the driver has no callback for: EOPNOTSUPP.
         public var unsupported: Set<String>
+        public var addresses: PFAddresses
 
-        public init(driver: String? = nil, vfs: [VFLinkConfig], unsupported: Set<String> = []) {
+        public init(driver: String? = nil, vfs: [VFLinkConfig], unsupported: Set<String> = [],
+                    addresses: PFAddresses = PFAddresses(permanent: MACAddress(rawOctets: [0x00, 0x1b, 0x21, 0x3c, 0x4d, 0x50]), current: nil)) {
             self.driver = driver
             self.vfs = vfs
             self.unsupported = unsupported
+            self.addresses = addresses
         }
 
         /// A PF whose `count` VFs are as netdevsim reports fresh ones: MAC 00:00:00:00:00:00, no
@@ -90,6 +93,23 @@ public final class RecordingVFNetlink: VFNetlink {
                           hint: "'ip link' lists interfaces; a PF's netdev is in /sys/bus/pci/devices/ADDRESS/net/")
         }
         return pf.vfs
+    }
+
+    public func addresses(ofInterface interface: String) throws(VFIOError) -> PFAddresses {
+        guard let pf = pf(interface) else {
+            throw .failed("there is no network interface named '\(interface)' (ENODEV)", hint: "'ip link' lists interfaces")
+        }
+        return pf.addresses
+    }
+
+    /// The PF now has `count` fresh VFs (what a driver's sriov_configure does), e.g. when a
+    /// simulated sriov_numvfs write created or removed them.
+    public func resize(_ interface: String, count: Int) {
+        state.withLock { s in
+            guard var pf = s.pfs[interface] else { return }
+            pf.vfs = (0..<count).map(Self.freshVF)
+            s.pfs[interface] = pf
+        }
     }
 
     public func set(_ attribute: VFAttribute, vf: Int, interface: String) throws(VFIOError) {

@@ -37,6 +37,9 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     public let rejecting: Set<PCIAddress>
     /// The driver the kernel picks for a PF's VFs (iavf for an i40e PF, say), by PF.
     public var vfDrivers: [PCIAddress: String] = [:]
+    /// The PFs' VF attributes as rtnetlink shows them: VFs created or removed here are created or
+    /// removed there too (fresh), as a PF driver's sriov_configure does.
+    public var netlink: RecordingVFNetlink?
     private let state = Mutex(State())
 
     public init(root: String, defaultDrivers: [PCIAddress: String], loadableModules: [String: String] = ["vfio-pci": "vfio-pci"],
@@ -111,6 +114,14 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
             guard current == 0 || count == 0 else { throw KernelWriteError(path: path, value: value, code: EBUSY) }
             if count == 0 { removeVFs(of: pf, count: current) } else { createVFs(of: pf, count: count) }
             tree.write(devicePath(pf) + "/sriov_numvfs", "\(count)\n")
+            let netdevs = FileRead.entries(root + "/" + devicePath(pf) + "/net") ?? []
+            for name in netdevs { netlink?.resize(name, count: count) }
+        case (5, "flags") where parts.starts(with: ["sys", "class", "net"]):
+            guard exists(path), let flags = UInt32(trimmed.hasPrefix("0x") ? String(trimmed.dropFirst(2)) : trimmed, radix: 16) else {
+                throw KernelWriteError(path: path, value: value, code: exists(path) ? EINVAL : ENOENT)
+            }
+            tree.write("sys/class/net/\(parts[3])/flags", "0x" + String(flags, radix: 16) + "\n")
+            tree.write("sys/class/net/\(parts[3])/operstate", flags & 1 == 1 ? "up\n" : "down\n")
         case (6, "sriov_drivers_autoprobe") where parts.starts(with: ["sys", "bus", "pci", "devices"]):
             guard let pf = PCIAddress(parts[4]), exists(path), trimmed == "0" || trimmed == "1" else { throw KernelWriteError(path: path, value: value, code: EINVAL) }
             tree.write(devicePath(pf) + "/sriov_drivers_autoprobe", trimmed + "\n")

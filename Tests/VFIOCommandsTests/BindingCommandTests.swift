@@ -12,6 +12,8 @@ struct BindingCommandTests {
     struct Host {
         let fake: FakeSysfs
         let kernel: SimulatedKernel
+        /// VF attributes over "netlink" (sriov set, restore, apply), when the test gives one.
+        var netlink: RecordingVFNetlink?
 
         init(_ adjust: (inout FakeSysfs) -> Void = { _ in }) throws {
             fake = checkHost(adjust)
@@ -23,7 +25,9 @@ struct BindingCommandTests {
             return Actuation.$kernel.withValue({ _ in kernel }) {
                 Actuation.$settleTimeout.withValue(0.1) {
                     Actuation.$crash.withValue(crash) {
-                        Vfioctl.capture(arguments + ["--root", fake.root])
+                        Actuation.$netlink.withValue(netlink) {
+                            Vfioctl.capture(arguments + ["--root", fake.root])
+                        }
                     }
                 }
             }

@@ -12,7 +12,8 @@ import VFIOTestSupport
 @Suite("sriov: status, create, destroy")
 struct SRIOVCommandTests {
     /// An ixgbe-like PF (offset 128, stride 2: VF i at 05:10.(2i)) with one VF on vfio-pci.
-    static func host(users: Bool = false) throws -> BindingCommandTests.Host {
+    /// `secondPF`: another ixgbe port, 0000:06:00.0 (enp6s0), with one VF on ixgbevf.
+    static func host(users: Bool = false, netStates: [String: String] = [:], secondPF: Bool = false) throws -> BindingCommandTests.Host {
         var fake = FakeSysfs()
         fake.withIOMMU()
         var nic = FakeFunction("0000:01:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, group: 2, driver: "e1000e")
@@ -27,7 +28,18 @@ struct SRIOVCommandTests {
         vf.physfn = (pf.address, 0)
         fake.add(vf)
         fake.vfioGroupNodes = [8]
+        if secondPF {
+            var port = FakeFunction("0000:06:00.0", vendor: 0x8086, device: 0x10fb, class: 0x020000, group: 9, driver: "ixgbe")
+            port.sriov = (total: 4, autoprobe: true)
+            port.extraAttributes = ["sriov_offset": "128", "sriov_stride": "2"]
+            port.netInterfaces = ["enp6s0"]
+            fake.add(port)
+            var vf = FakeFunction("0000:06:10.0", vendor: 0x8086, device: 0x10ed, class: 0x020000, group: 10, driver: "ixgbevf")
+            vf.physfn = (port.address, 0)
+            fake.add(vf)
+        }
         fake.registeredDrivers.append("ixgbevf")
+        fake.netStates = netStates
         if users { fake.vfioUsers = [(pid: 4242, command: "qemu-system-x86", arguments: ["qemu-system-x86_64", "-name", "guest=web1"], groups: [8])] }
         fake.build()
         let host = try BindingCommandTests.Host(fake: fake)

@@ -60,6 +60,11 @@ typedef struct vfioctl_nl_link {
     int ifindex;
     int num_vfs;             // IFLA_NUM_VF; -1 when the link reports none (no parent device)
     char name[16];           // IFNAMSIZ
+    unsigned int flags;      // IFF_* (IFF_UP = 1)
+    uint8_t has_addr;        // IFLA_ADDRESS: the current MAC (6 octets; other link types: 0)
+    uint8_t addr[6];
+    uint8_t has_perm_addr;   // IFLA_PERM_ADDRESS: the permanent MAC, when the driver has one
+    uint8_t perm_addr[6];
 } vfioctl_nl_link;
 
 /// Reads a link with its VFs: by `name`, or by `ifindex` when `name` is NULL. Fills `link`, up

@@ -3,7 +3,7 @@
 /// renderer (escaped, deterministic, hex addresses as `virsh dumpxml` writes them). Pure.
 public enum LibvirtXML {
     /// A MAC address for a guest NIC: six octets, unicast, not all zero.
-    public struct MAC: Sendable, Equatable, CustomStringConvertible {
+    public struct MAC: Sendable, Hashable, CustomStringConvertible {
         public let octets: [UInt8]
 
         public static func parse(_ text: String) throws(VFIOError) -> MAC {

@@ -55,13 +55,19 @@ public enum BindingStep: Sendable, Equatable {
     /// Bind every VF of the PF to a driver (nil: off vfio, to the kernel's pick), each converging
     /// as a detach or reattach step does.
     case bindVFs(PCIAddress, String?)
+    /// Set one netlink attribute of VF `vf` through the PF's netdev (RTM_SETLINK), unless it reads
+    /// so already; read back after.
+    case setVF(PCIAddress, interface: String, vf: Int, VFAttribute)
+    /// Bring a netdev up (IFF_UP through /sys/class/net/NAME/flags), unless it is; a rollback
+    /// takes it down again.
+    case linkUp(String)
 
     /// The function the step changes or waits for.
     public var address: PCIAddress? {
         switch self {
         case .setOverride(let a, _), .unbind(let a, _, _), .probe(let a), .expect(let a, _): a
-        case .setAttribute(let a, _, _), .awaitVFs(let a, _), .bindVFs(let a, _): a
-        case .loadModule, .awaitGroupNode: nil
+        case .setAttribute(let a, _, _), .awaitVFs(let a, _), .bindVFs(let a, _), .setVF(let a, _, _, _): a
+        case .loadModule, .awaitGroupNode, .linkUp: nil
         }
     }
 
@@ -77,6 +83,8 @@ public enum BindingStep: Sendable, Equatable {
         case .setAttribute: "set-attribute"
         case .awaitVFs: "await-vfs"
         case .bindVFs: "bind-vfs"
+        case .setVF: "set-vf"
+        case .linkUp: "link-up"
         }
     }
 
@@ -93,6 +101,8 @@ public enum BindingStep: Sendable, Equatable {
         case .setAttribute(let a, let name, _): "/sys/bus/pci/devices/\(a)/\(name)"
         case .awaitVFs(let a, let count): "/sys/bus/pci/devices/\(a)/virtfn\(max(0, count - 1))"
         case .bindVFs(let a, _): "/sys/bus/pci/devices/\(a)/virtfn*"
+        case .setVF(_, let interface, let vf, let attribute): "rtnetlink:\(interface)/vf/\(vf)/\(attribute.name)"
+        case .linkUp(let interface): "/sys/class/net/\(interface)/flags"
         }
     }
 
@@ -109,6 +119,8 @@ public enum BindingStep: Sendable, Equatable {
         case .setAttribute(_, _, let value): value
         case .awaitVFs(_, let count): "\(count) VFs"
         case .bindVFs(_, let driver): driver ?? "off vfio"
+        case .setVF(_, _, _, let attribute): attribute.description
+        case .linkUp: "up"
         }
     }
 
@@ -127,6 +139,8 @@ public enum BindingStep: Sendable, Equatable {
         case .setAttribute(let a, let name, let value): "\(a): \(name) = \(value)"
         case .awaitVFs(let a, let count): "\(a): wait for \(count) VFs"
         case .bindVFs(let a, let driver): "\(a): VFs to " + (driver ?? "their host driver")
+        case .setVF(_, let interface, let vf, let attribute): "\(interface) VF \(vf): \(attribute)"
+        case .linkUp(let interface): "\(interface): link up"
         }
     }
 }
@@ -138,6 +152,9 @@ public struct BindingPlan: Sendable, Equatable {
         case detach, reattach
         case sriovCreate = "sriov-create"
         case sriovDestroy = "sriov-destroy"
+        case sriovSet = "sriov-set"
+        case sriovRestore = "sriov-restore"
+        case apply
     }
 
     public var operation: Operation
@@ -154,6 +171,13 @@ public struct BindingPlan: Sendable, Equatable {
     public var recordsToDrop: [PCIAddress]
     /// SR-IOV: each PF's VF count and autoprobe before the run (restored on rollback, first).
     public var sriovOriginals: [SRIOVOriginal] = []
+    /// VF attributes before the run (journaled; a rollback puts back those of VFs a begun step
+    /// changed), and the state directory's VF records to add (kept until `sriov restore`) and drop.
+    public var vfOriginals: [VFOriginal] = []
+    public var vfRecordsToWrite: [VFOriginal] = []
+    public var vfRecordsToDrop: [VFKey] = []
+    /// PFs whose VF count the run changes: their VF records describe VFs that are gone.
+    public var vfRecordsDropPFs: [PCIAddress] = []
 
     public init(operation: Operation, groups: [Int] = [], originals: [FunctionBinding] = [], steps: [BindingStep] = [],
                 findings: [Finding] = [], unchanged: [PCIAddress] = [], recordsToWrite: [FunctionBinding] = [],
@@ -184,5 +208,25 @@ public struct BindingPlan: Sendable, Equatable {
     public static func undo(_ originals: [FunctionBinding], touched: Set<PCIAddress>, sriov: [SRIOVOriginal]) -> [FunctionBinding] {
         if sriov.contains(where: { touched.contains($0.pf) }) { return originals }
         return originals.filter { touched.contains($0.address) }
+    }
+
+    /// The VF attributes to put back once `begun` steps ran: VFs a begun `set-vf` changed, unless
+    /// their PF's VF count changed too (those VFs were replaced).
+    public static func undoVFs(_ originals: [VFOriginal], steps: [BindingStep], begun: Set<Int>) -> [VFOriginal] {
+        var changed: Set<VFKey> = []
+        var recounted: Set<PCIAddress> = []
+        for index in begun where index < steps.count {
+            switch steps[index] {
+            case .setVF(let pf, _, let vf, _): changed.insert(VFKey(pf: pf, index: vf))
+            case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _): recounted.insert(pf)
+            default: break
+            }
+        }
+        return originals.filter { changed.contains($0.key) && !recounted.contains($0.pf) }
+    }
+
+    /// Netdevs a begun `link-up` step brought up (a rollback takes them down).
+    public static func undoLinks(steps: [BindingStep], begun: Set<Int>) -> [String] {
+        begun.sorted().compactMap { $0 < steps.count ? steps[$0] : nil }.compactMap { if case .linkUp(let name) = $0 { name } else { nil } }
     }
 }

@@ -24,6 +24,9 @@ public struct JournalRecord: Sendable, Equatable {
         case command(String)
         case original(FunctionBinding)
         case sriov(SRIOVOriginal)
+        case vf(VFOriginal)
+        /// A function whose original binding the commit keeps in the records (detach's are all).
+        case record(PCIAddress)
         case step(Int, BindingStep)
         case begin(Int)
         case done(Int)
@@ -47,6 +50,11 @@ public struct JournalRecord: Sendable, Equatable {
             "original \(b.address) group=\(b.group.map(String.init) ?? "-") driver=\(Self.field(b.driver)) "
                 + "module=\(Self.field(b.module)) override=\(Self.field(b.override))"
         case .sriov(let s): "sriov \(s.pf) numvfs=\(s.numVFs) autoprobe=" + (s.autoprobe.map { $0 ? "1" : "0" } ?? "-")
+        case .vf(let v):
+            "vf \(v.pf) \(Self.field(v.interface)) \(v.config.index) mac=\(Self.field(v.config.mac?.description)) vlan=\(v.config.vlan) "
+                + "qos=\(v.config.qos) proto=\(HexDigits.padded(UInt64(v.config.proto.rawValue), width: 4)) spoofchk=\(Self.flag(v.config.spoofchk)) "
+                + "trust=\(Self.flag(v.config.trust)) state=\(Self.field(v.config.linkState?.description)) rate=\(v.config.minTxRate),\(v.config.maxTxRate)"
+        case .record(let address): "record \(address)"
         case .step(let index, let step): "step \(index) " + Self.encode(step)
         case .begin(let index): "begin \(index)"
         case .done(let index): "done \(index)"
@@ -70,8 +78,54 @@ public struct JournalRecord: Sendable, Equatable {
         case .setAttribute(let a, let name, let value): "set-attribute \(a) \(field(name)) \(field(value))"
         case .awaitVFs(let a, let count): "await-vfs \(a) \(count)"
         case .bindVFs(let a, let driver): "bind-vfs \(a) \(field(driver))"
+        case .setVF(let a, let interface, let vf, let attribute): "set-vf \(a) \(field(interface)) \(vf) " + encode(attribute)
+        case .linkUp(let interface): "link-up \(field(interface))"
         }
     }
+
+    static func encode(_ attribute: VFAttribute) -> String {
+        switch attribute {
+        case .mac(let mac): "mac \(mac)"
+        case .vlan(let id, let qos, let proto): "vlan \(id) \(qos) " + HexDigits.padded(UInt64(proto.rawValue), width: 4)
+        case .spoofchk(let on): "spoofchk \(on ? 1 : 0)"
+        case .trust(let on): "trust \(on ? 1 : 0)"
+        case .linkState(let state): "state \(state)"
+        case .txRate(let min, let max): "rate \(min) \(max)"
+        }
+    }
+
+    static func decodeAttribute(_ f: ArraySlice<Substring>) -> VFAttribute? {
+        let f = Array(f)
+        guard let kind = f.first else { return nil }
+        func bit(_ i: Int) -> Bool? { i < f.count && (f[i] == "0" || f[i] == "1") ? f[i] == "1" : nil }
+        switch kind {
+        case "mac":
+            guard f.count == 2, let mac = mac(f[1]) else { return nil }
+            return .mac(mac)
+        case "vlan":
+            guard f.count == 4, let id = Int(f[1]), let qos = Int(f[2]), let proto = UInt16(f[3], radix: 16) else { return nil }
+            return .vlan(id: id, qos: qos, proto: VLANProtocol(rawValue: proto))
+        case "spoofchk", "trust":
+            guard f.count == 2, let on = bit(1) else { return nil }
+            return kind == "trust" ? .trust(on) : .spoofchk(on)
+        case "state":
+            guard f.count == 2, let state = VFLinkState.allCases.first(where: { $0.description == f[1] }) else { return nil }
+            return .linkState(state)
+        case "rate":
+            guard f.count == 3, let min = Int(f[1]), let max = Int(f[2]) else { return nil }
+            return .txRate(min: min, max: max)
+        default: return nil
+        }
+    }
+
+    /// Six octets as the kernel reports them (00:00:00:00:00:00 included).
+    static func mac(_ text: Substring) -> MACAddress? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        let octets = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
+        return octets.count == 6 && parts.count == 6 ? MACAddress(rawOctets: octets) : nil
+    }
+
+    static func flag(_ value: Bool?) -> String { value.map { $0 ? "1" : "0" } ?? "-" }
 
     /// A value as one field: escaped, "-" for nil (a literal "-" is escaped).
     static func field(_ value: String?) -> String {
@@ -148,6 +202,25 @@ public struct JournalRecord: Sendable, Equatable {
             guard rest.count == 3, let pf = PCIAddress(String(rest[0])), let count = value(rest[1], "numvfs").flatMap({ Int($0) }),
                   let probe = value(rest[2], "autoprobe"), ["0", "1", "-"].contains(probe) else { return nil }
             kind = .sriov(SRIOVOriginal(pf: pf, numVFs: count, autoprobe: probe == "-" ? nil : probe == "1"))
+        case "vf":
+            guard rest.count == 11, let pf = PCIAddress(String(rest[0])), let interface = Self.optional(rest[1]) ?? nil, let index = Int(rest[2]),
+                  let macField = value(rest[3], "mac"), let vlan = value(rest[4], "vlan").flatMap({ Int($0) }),
+                  let qos = value(rest[5], "qos").flatMap({ Int($0) }), let proto = value(rest[6], "proto").flatMap({ UInt16($0, radix: 16) }),
+                  let spoof = value(rest[7], "spoofchk"), let trust = value(rest[8], "trust"), let state = value(rest[9], "state"),
+                  let rate = value(rest[10], "rate")?.split(separator: ","), rate.count == 2, let minRate = Int(rate[0]), let maxRate = Int(rate[1])
+            else { return nil }
+            func flag(_ f: Substring) -> Bool?? { f == "-" ? .some(nil) : f == "1" ? true : f == "0" ? false : nil }
+            guard let spoofchk = flag(spoof), let trusted = flag(trust) else { return nil }
+            let mac = macField == "-" ? nil : Self.mac(macField)
+            guard macField == "-" || mac != nil else { return nil }
+            let linkState = VFLinkState.allCases.first { $0.description == state }
+            guard state == "-" || linkState != nil else { return nil }
+            kind = .vf(VFOriginal(pf: pf, interface: interface, config: VFLinkConfig(
+                index: index, mac: mac, vlan: vlan, qos: qos, proto: VLANProtocol(rawValue: proto), spoofchk: spoofchk, trust: trusted,
+                linkState: linkState, minTxRate: minRate, maxTxRate: maxRate)))
+        case "record":
+            guard rest.count == 1, let address = PCIAddress(String(rest[0])) else { return nil }
+            kind = .record(address)
         case "step":
             guard rest.count >= 2, let index = Int(rest[0]), let step = Self.decodeStep(Array(rest.dropFirst())) else { return nil }
             kind = .step(index, step)
@@ -202,6 +275,13 @@ public struct JournalRecord: Sendable, Equatable {
         case "bind-vfs":
             guard f.count == 3, let a = address(1), let driver = optional(2) else { return nil }
             return .bindVFs(a, driver)
+        case "set-vf":
+            guard f.count >= 5, let a = address(1), let interface = optional(2) ?? nil, let vf = Int(f[3]),
+                  let attribute = decodeAttribute(f[4...]) else { return nil }
+            return .setVF(a, interface: interface, vf: vf, attribute)
+        case "link-up":
+            guard f.count == 2, let interface = optional(1) ?? nil else { return nil }
+            return .linkUp(interface)
         default: return nil
         }
     }
@@ -215,6 +295,8 @@ public struct JournalState: Sendable, Equatable {
     public var command: String?
     public var originals: [FunctionBinding] = []
     public var sriovOriginals: [SRIOVOriginal] = []
+    public var vfOriginals: [VFOriginal] = []
+    public var records: [PCIAddress] = []
     public var steps: [BindingStep] = []
     public var begun: Set<Int> = []
     public var done: Set<Int> = []
@@ -240,6 +322,12 @@ public struct JournalState: Sendable, Equatable {
         return sriovOriginals.filter { addresses.contains($0.pf) }
     }
 
+    /// VF attributes some begun step may have changed.
+    public var touchedVFs: [VFOriginal] { BindingPlan.undoVFs(vfOriginals, steps: steps, begun: begun) }
+
+    /// Netdevs a begun step brought up.
+    public var touchedLinks: [String] { BindingPlan.undoLinks(steps: steps, begun: begun) }
+
     /// The journal's text read back. Lines after a torn one are not trusted.
     public static func parse(_ text: String) throws(VFIOError) -> JournalState {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -264,6 +352,8 @@ public struct JournalState: Sendable, Equatable {
             case .command(let text): state.command = text
             case .original(let binding): state.originals.append(binding)
             case .sriov(let original): state.sriovOriginals.append(original)
+            case .vf(let original): state.vfOriginals.append(original)
+            case .record(let address): state.records.append(address)
             case .step(let index, let step):
                 guard index == state.steps.count else { throw .failed("journal line \(number + 1): step \(index) out of order") }
                 state.steps.append(step)
@@ -287,9 +377,15 @@ extension BindingPlan {
         self.init(operation: journal.operation, groups: Set(journal.originals.compactMap(\.group)).sorted(),
                   originals: journal.originals, steps: journal.steps)
         sriovOriginals = journal.sriovOriginals
+        vfOriginals = journal.vfOriginals
+        vfRecordsDropPFs = journal.steps.compactMap { if case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _) = $0 { pf } else { nil } }
         switch journal.operation {
         case .detach: recordsToWrite = journal.originals
         case .reattach: recordsToDrop = journal.originals.map(\.address)
+        case .sriovRestore: vfRecordsToDrop = journal.vfOriginals.map(\.key)
+        case .sriovSet, .apply:
+            vfRecordsToWrite = journal.vfOriginals
+            recordsToWrite = journal.originals.filter { journal.records.contains($0.address) }
         case .sriovCreate, .sriovDestroy: break
         }
     }

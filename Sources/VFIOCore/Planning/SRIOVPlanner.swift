@@ -57,6 +57,7 @@ public enum SRIOVPlanner {
             plan.steps.append(.loadModule(module: BindingPlanner.vfioDriver, driver: BindingPlanner.vfioDriver))
         }
         if recount {
+            plan.vfRecordsDropPFs = [pf.address]
             plan.steps.append(.setAttribute(pf.address, numVFsAttribute, String(request.count)))
             plan.steps.append(.awaitVFs(pf.address, request.count))
         }
@@ -96,6 +97,7 @@ public enum SRIOVPlanner {
         plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
         plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
         plan.steps = [.setAttribute(pf.address, numVFsAttribute, "0")]
+        plan.vfRecordsDropPFs = [pf.address]
         return plan
     }
 

@@ -4,7 +4,27 @@ public enum SRIOVOutput {
         snapshot.functions.filter { $0.sriov != nil && $0.physfn == nil && (only == nil || $0.address == only) }
     }
 
-    public static func json(_ pfs: [PCIFunction], _ snapshot: HostSnapshot, _ facts: HostFacts) -> JSON {
+    /// A VF's attributes as its PF's driver reports them over netlink (nil: no netdev PF, or not read).
+    static func settings(_ pf: PCIFunction, index: Int, _ links: VFPlanner.Links) -> VFLinkConfig? {
+        pf.netInterfaces.lazy.compactMap { links.vfs[$0] }.first?.first { $0.index == index }
+    }
+
+    static func json(_ config: VFLinkConfig?) -> JSON {
+        guard let c = config else { return .null }
+        return .object([
+            "link_state": .optional(c.linkState?.description),
+            "mac": .optional(c.mac?.description),
+            "max_tx_rate": .int(c.maxTxRate),
+            "min_tx_rate": .int(c.minTxRate),
+            "qos": .int(c.qos),
+            "spoofchk": c.spoofchk.map { .bool($0) } ?? .null,
+            "trust": c.trust.map { .bool($0) } ?? .null,
+            "vlan": .int(c.vlan),
+            "vlan_protocol": .string(c.proto.description),
+        ])
+    }
+
+    public static func json(_ pfs: [PCIFunction], _ snapshot: HostSnapshot, _ facts: HostFacts, _ links: VFPlanner.Links = .init()) -> JSON {
         .document(["pfs": .array(pfs.map { pf in
             let sriov = pf.sriov
             return .object([
@@ -25,10 +45,18 @@ public enum SRIOVOutput {
                         "index": .int(index),
                         "interfaces": vf.map { interfaces($0, facts) } ?? .array([]),
                         "numa_node": vf?.numaNode.map { .int($0) } ?? .null,
+                        "settings": json(settings(pf, index: index, links)),
                     ])
                 }),
             ])
         })])
+    }
+
+    static func settingsColumns(_ config: VFLinkConfig?) -> [String] {
+        guard let c = config else { return ["?", "?", "?", "?", "?"] }
+        func onOff(_ value: Bool?) -> String { value.map { $0 ? "on" : "off" } ?? "-" }
+        let vlan = c.vlan == 0 ? "-" : "\(c.vlan)" + (c.qos != 0 ? " qos \(c.qos)" : "") + (c.proto != .dot1Q ? " \(c.proto)" : "")
+        return [c.mac.map { $0.isZero ? "-" : $0.description } ?? "?", vlan, onOff(c.spoofchk), onOff(c.trust), c.linkState?.description ?? "-"]
     }
 
     static func vfs(_ pf: PCIFunction) -> [(Int, PCIAddress)] {
@@ -41,21 +69,25 @@ public enum SRIOVOutput {
         })
     }
 
-    public static func text(_ pfs: [PCIFunction], _ snapshot: HostSnapshot, _ facts: HostFacts) -> String {
+    public static func text(_ pfs: [PCIFunction], _ snapshot: HostSnapshot, _ facts: HostFacts, _ links: VFPlanner.Links = .init()) -> String {
         guard !pfs.isEmpty else { return "no SR-IOV PFs on this host (no function has sriov_totalvfs)\n" }
         var out = ""
         for pf in pfs {
             let sriov = pf.sriov
-            let links = pf.netInterfaces.sorted().map { "\($0) (\(facts.network[$0]?.operstate ?? "?"))" }.joined(separator: ", ")
-            out += "\(pf.address)  \(pf.driver ?? "no driver")" + (links.isEmpty ? "" : "  \(links)")
+            let names = pf.netInterfaces.sorted().map { "\($0) (\(facts.network[$0]?.operstate ?? "?"))" }.joined(separator: ", ")
+            out += "\(pf.address)  \(pf.driver ?? "no driver")" + (names.isEmpty ? "" : "  \(names)")
                 + "  VFs \(sriov?.numVFs ?? 0) of \(sriov?.totalVFs ?? 0)  autoprobe " + (sriov?.driversAutoprobe.map { $0 ? "on" : "off" } ?? "?")
                 + "  \(pf.displayName)\n"
+            let read = pf.netInterfaces.contains { links.vfs[$0] != nil }
             let rows = vfs(pf).map { index, address -> [String] in
                 let vf = snapshot.function(address)
-                return ["  \(index)", address.description, vf?.driver ?? "-", vf?.iommuGroup.map(String.init) ?? "-",
-                        vf?.numaNode.map(String.init) ?? "-", vf?.netInterfaces.sorted().joined(separator: ",") ?? ""]
+                var row = ["  \(index)", address.description, vf?.driver ?? "-", vf?.iommuGroup.map(String.init) ?? "-",
+                           vf?.numaNode.map(String.init) ?? "-", vf?.netInterfaces.sorted().joined(separator: ",") ?? ""]
+                if read { row += settingsColumns(settings(pf, index: index, links)) }
+                return row
             }
-            if !rows.isEmpty { out += TextTable(header: ["  VF", "ADDRESS", "DRIVER", "GROUP", "NUMA", "NETDEV"], rows: rows).render() }
+            let header = ["  VF", "ADDRESS", "DRIVER", "GROUP", "NUMA", "NETDEV"] + (read ? ["MAC", "VLAN", "SPOOFCHK", "TRUST", "STATE"] : [])
+            if !rows.isEmpty { out += TextTable(header: header, rows: rows).render() }
         }
         return out
     }
