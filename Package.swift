@@ -18,6 +18,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The pool file of `vfioctl apply` (TOML or YAML); only the command line reads it.
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries. libpci needs a shim: pci_lookup_name is variadic and the default error hook calls exit(1).
@@ -39,6 +42,8 @@ let package = Package(
         .target(name: "VFIOCommands", dependencies: [
             "VFIOCore", "VFIODeviceLayer", "VFIOActuator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "vfioctl", dependencies: ["VFIOCommands", "CSysShim"]),
 

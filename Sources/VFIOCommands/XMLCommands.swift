@@ -166,10 +166,14 @@ extension Vfioctl {
             discussion: """
                 One --pf gives <pf dev=.../> (libvirt takes one PF). Several PFs, or --vf, list the VFs \
                 one by one, which is how a pool spanning several PFs is written.
+                With --pool FILE, the networks a pool file names (docs/pools.md): NAME, or every one \
+                in turn. A network takes the vfio-pci VFs of each pf entry naming it; VFs not created \
+                yet are placed by the PF's SR-IOV offset and stride; one VLAN shared by all of them \
+                becomes the network's <vlan>.
                 """)
 
-        @Argument(help: ArgumentHelp("The network's name.", valueName: "name"))
-        var name: String
+        @Argument(help: ArgumentHelp("The network's name (with --pool: one of the file's; all of them without it).", valueName: "name"))
+        var name: String?
 
         @Option(name: .long, help: ArgumentHelp("A PF's network interface (repeatable).", valueName: "DEV"))
         var pf: [String] = []
@@ -177,9 +181,19 @@ extension Vfioctl {
         @Option(name: .long, help: ArgumentHelp("A VF's PCI address (repeatable).", valueName: "ADDRESS"))
         var vf: [String] = []
 
+        @Option(name: .long, help: ArgumentHelp("A pool file (.toml, .yaml): its networks, laid out on this host.", valueName: "FILE"))
+        var pool: String?
+
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
+            if let pool {
+                try runPool(pool)
+                return
+            }
+            guard let name else {
+                throw VFIOError.usage("xml network needs the network's name", hint: "vfioctl xml network vf-pool --pf enp5s0f0, or --pool FILE")
+            }
             try LibvirtXML.validateName(name, what: "network")
             let vfAddresses = try vf.map { text throws(VFIOError) in try PCIAddress.parse(text) }
             guard !pf.isEmpty || !vfAddresses.isEmpty else {
@@ -212,6 +226,30 @@ extension Vfioctl {
             let element = LibvirtXML.network(name: name, pf: pf.count == 1 && vfAddresses.isEmpty ? pf[0] : nil,
                                              vfs: Array(Set(vfs)))
             Output.write(element.rendered())
+        }
+
+        /// The file's networks (or the one named), one <network> after another.
+        func runPool(_ path: String) throws {
+            guard pf.isEmpty && vf.isEmpty else {
+                throw VFIOError.usage("give --pool FILE or --pf/--vf, not both", hint: "the pool file says which VFs each network takes")
+            }
+            let spec = try PoolFile.load(path)
+            let names = spec.networkNames
+            guard !names.isEmpty else {
+                throw VFIOError.usage("\(path.printable) names no network", hint: "give a pf entry network = \"NAME\" (docs/pools.md)")
+            }
+            if let name, !names.contains(name) {
+                throw VFIOError.usage("\(path.printable) names no network '\(name.printable)'",
+                                      hint: "its networks: " + names.joined(separator: ", "))
+            }
+            let snapshot = try global.deviceLayer().snapshot([])
+            var out = ""
+            for network in name.map({ [$0] }) ?? names {
+                let layout = try PoolNetworks.layout(network, spec, snapshot)
+                for warning in layout.warnings { Output.warning(warning) }
+                out += layout.element.rendered()
+            }
+            Output.write(out)
         }
     }
 }

@@ -170,15 +170,20 @@ public enum LibvirtXML {
     }
 
     /// A hostdev network: one `<pf dev=.../>` (libvirt takes one), or the VFs listed one by one
-    /// (how a pool spanning several PFs is written).
-    public static func network(name: String, pf: String?, vfs: [PCIAddress]) -> XMLElement {
+    /// (how a pool spanning several PFs is written); with `vlan`, the tag libvirt sets on each VF
+    /// it hands out.
+    public static func network(name: String, pf: String?, vfs: [PCIAddress], vlan: Int? = nil) -> XMLElement {
         var forward: [XMLElement] = []
         if let pf { forward.append(XMLElement("pf", [("dev", pf)])) }
         forward += vfs.sorted().map { address($0, typed: true) }
-        return XMLElement("network", children: [
+        var children: [XMLNode] = [
             .element(XMLElement("name", children: [.text(name)])),
             .element(XMLElement("forward", [("mode", "hostdev"), ("managed", "yes")], children: forward.map(XMLNode.element))),
-        ])
+        ]
+        if let vlan {
+            children.append(.element(XMLElement("vlan", children: [.element(XMLElement("tag", [("id", String(vlan))]))])))
+        }
+        return XMLElement("network", children: children)
     }
 
     /// QEMU's arguments for the same assignment (what libvirt would pass).
