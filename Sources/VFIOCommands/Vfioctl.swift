@@ -15,7 +15,7 @@ public struct Vfioctl: ParsableCommand {
             guard refused · 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, XML.self,
+        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, Apply.self, XML.self,
                       Config.self, CPU.self, Snapshot.self])
 
     public init() {}

@@ -127,15 +127,16 @@ struct PersistCommandTests {
                 && broken.err.contains("hint: fix or delete the line"), "\(broken.err)")
     }
 
-    @Test("the unit is valid for systemd (systemd-analyze verify) and is the one shipped in systemd/")
-    func unit() throws {
+    @Test("each unit is valid for systemd (systemd-analyze verify) and is the one shipped in systemd/",
+          arguments: [("vfioctl-persist.service", Persist.unit), ("vfioctl-pools.service", PoolSpec.unit)])
+    func unit(name: String, unit: @Sendable (String) -> String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-unit-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try Persist.unit(binary: "/bin/true").write(toFile: directory + "/vfioctl-persist.service", atomically: true, encoding: .utf8)
-        let verified = try TestProcess.run("systemd-analyze", ["verify", directory + "/vfioctl-persist.service"], timeout: 60)
+        try unit("/bin/true").write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+        let verified = try TestProcess.run("systemd-analyze", ["verify", directory + "/" + name], timeout: 60)
         #expect(verified.status == 0 && verified.err.isEmpty && verified.out.isEmpty, "\(verified.out)\(verified.err)")
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../systemd/vfioctl-persist.service").path
-        #expect(try String(contentsOfFile: shipped, encoding: .utf8) == Persist.unit(binary: "/usr/local/bin/vfioctl"))
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../systemd/" + name).path
+        #expect(try String(contentsOfFile: shipped, encoding: .utf8) == unit("/usr/local/bin/vfioctl"))
     }
 }

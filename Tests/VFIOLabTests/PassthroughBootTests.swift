@@ -223,6 +223,39 @@ struct PassthroughBootTests {
         print("lab sriov: 1 -> 2 VFs (through 0, driver none) \(String(format: "%.2f", took)) s")
     }
 
+    @Test("apply a YAML pool on the NVMe PF: VF 0 on vfio-pci, VF 1 without a driver; a second run changes nothing; count above total refused")
+    func applyPool() throws {
+        let pf = try #require(Kernel.addresses().first { Kernel.exists(Kernel.device($0) + "/sriov_totalvfs") })
+        let path = Kernel.device(pf)
+        let state = "/tmp/vfioctl-apply-state"
+        let file = NSTemporaryDirectory() + "pools-\(getpid()).yaml"
+        func vfioctl(_ arguments: [String]) throws -> TestProcess.Result {
+            try TestProcess.run(TestProcess.vfioctl, arguments, environment: ["VFIOCTL_STATE_DIR": state], timeout: 300)
+        }
+        defer {
+            try? Kernel.write("0", to: path + "/sriov_numvfs")
+            try? Kernel.write("1", to: path + "/sriov_drivers_autoprobe")
+            try? FileManager.default.removeItem(atPath: file)
+        }
+        try "pf:\n  - device: \"\(pf)\"\n    vfs: 2\n    vf:\n      - index: 1\n        driver: none\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let dry = try vfioctl(["apply", file, "--dry-run"])
+        #expect(dry.status == 0 && dry.out.contains("sriov_numvfs") && Kernel.read(path + "/sriov_numvfs") == "0", "\(dry.out)\(dry.err)")
+        var applied = dry
+        let took = try Lab.seconds { applied = try vfioctl(["apply", file]) }
+        #expect(applied.status == 0, "\(applied.err)")
+        #expect(Kernel.read(path + "/sriov_numvfs") == "2" && Kernel.read(path + "/sriov_drivers_autoprobe") == "0")
+        let vfs = (0..<2).compactMap { Kernel.linkName(path + "/virtfn\($0)") }
+        #expect(vfs.count == 2 && Kernel.driver(vfs[0]) == "vfio-pci" && Kernel.driver(vfs[1]) == nil, "\(vfs.map { "\($0): \(Kernel.driver($0) ?? "-")" })")
+        let again = try vfioctl(["apply", file, "--format", "json"])
+        let plan = (try JSONSerialization.jsonObject(with: Data(again.out.utf8)) as? [String: Any])?["plan"] as? [Any]
+        #expect(again.status == 0 && plan?.isEmpty == true, "\(again.out)")
+        try "pf:\n  - device: \"\(pf)\"\n    vfs: 3\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let tooMany = try vfioctl(["apply", file])
+        #expect(tooMany.status == 2 && tooMany.out.contains("supports at most 2 VFs"), "\(tooMany.out)")
+        #expect(Kernel.read(path + "/sriov_numvfs") == "2" && !Kernel.exists(state + "/journal"))
+        print("lab apply: NVMe pool 0 -> 2 VFs (vfio-pci + none) \(String(format: "%.2f", took)) s")
+    }
+
     @Test("a snapshot of this kernel's sysfs replays identically with --root")
     func snapshotReplays() throws {
         let directory = NSTemporaryDirectory() + "vfioctl-lab-snapshot-\(getpid())"

@@ -168,3 +168,37 @@ public struct PoolSpec: Sendable, Equatable {
         }
     }
 }
+
+extension PoolSpec {
+    /// Where the boot-time unit reads the pool file.
+    public static let defaultPath = "/etc/vfioctl/pools.toml"
+
+    /// systemd/vfioctl-pools.service: `vfioctl apply` at boot, once udev has named the PFs and
+    /// before the network (and libvirt) start, so guests and network configuration find the VFs
+    /// as the file says.
+    public static func unit(binary: String) -> String {
+        """
+        # Shipped with vfioctl. Applies the VF pools in \(defaultPath) at boot, before the network:
+        # VF counts, VF drivers, MAC/VLAN/trust/spoofchk/state, devices to detach (docs/pools.md).
+        [Unit]
+        Description=vfioctl: SR-IOV VF pools and vfio-pci assignments from \(defaultPath)
+        Documentation=https://github.com/vfioctl/vfioctl/blob/main/docs/pools.md
+        DefaultDependencies=no
+        ConditionPathExists=\(defaultPath)
+        Wants=systemd-udev-settle.service network-pre.target
+        After=systemd-udev-settle.service systemd-modules-load.service local-fs.target vfioctl-persist.service
+        Before=network-pre.target NetworkManager.service systemd-networkd.service libvirtd.service virtqemud.service
+        Conflicts=shutdown.target
+        RequiresMountsFor=/var/lib/vfioctl
+
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        ExecStart=\(binary) apply \(defaultPath) --wait 120
+
+        [Install]
+        WantedBy=multi-user.target
+
+        """
+    }
+}

@@ -1,0 +1,196 @@
+/// `vfioctl apply FILE`: the difference between a pool file and the host, as one plan. Per PF
+/// (in file order): the VF count (through 0, autoprobe off unless every VF goes to the host
+/// driver, as `sriov create`), the PF's link up when VF settings need it, each VF's attributes
+/// (one `set-vf` per attribute not already so), each VF's driver; then the devices to detach
+/// (BindingPlanner.detach, its guard included). What is already as the file says plans no step,
+/// so a second run changes nothing. PFs the file does not name are left alone. Pure.
+public enum PoolPlanner {
+    public static func plan(_ spec: PoolSpec, _ snapshot: HostSnapshot, _ facts: HostFacts, _ links: VFPlanner.Links,
+                            saved: [VFOriginal]) -> BindingPlan {
+        var plan = BindingPlan(operation: .apply)
+        var assigned: [MACAddress: String] = [:]
+        var poolVFs: [PCIAddress: String] = [:]
+        for pool in spec.pfs {
+            guard let address = resolve(pool, snapshot, &plan) else { continue }
+            var part = BindingPlan(operation: .apply)
+            if let (pf, sriov) = SRIOVPlanner.physicalFunction(address, snapshot, &part) {
+                add(pool, pf, sriov, snapshot, facts, links, saved: saved, assigned: &assigned, to: &part)
+                for vf in sriov.vfs { poolVFs[vf] = pool.location }
+            }
+            part.findings = part.findings.map { located($0, pool) }
+            merge(part, into: &plan)
+        }
+        if !spec.detach.isEmpty || !spec.detachGroups.isEmpty {
+            for address in spec.detach {
+                if let location = poolVFs[address] {
+                    plan.findings.append(Finding("apply.detach-pool-vf", .error, address.description,
+                                                 "\(address) is a VF of a PF the file provisions (\(location)): detaching it here would fight the pool",
+                                                 hint: "give its index driver = \"vfio-pci\" in that [[pf.vf]] instead"))
+                }
+            }
+            let detach = BindingPlanner.detach(.init(addresses: spec.detach, groups: spec.detachGroups, force: false), snapshot, facts)
+            merge(detach, into: &plan)
+            plan.groups = detach.groups
+            plan.recordsToWrite += detach.recordsToWrite
+        }
+        if plan.refused { plan.steps = [] }
+        return plan
+    }
+
+    /// One PF's count, link, VF attributes and drivers.
+    static func add(_ pool: PFPool, _ pf: PCIFunction, _ sriov: SRIOVInfo, _ snapshot: HostSnapshot, _ facts: HostFacts,
+                    _ links: VFPlanner.Links, saved: [VFOriginal], assigned: inout [MACAddress: String], to plan: inout BindingPlan) {
+        guard pool.count <= sriov.totalVFs else {
+            plan.findings.append(Finding("sriov.count", .error, pf.address.description,
+                                         "\(pf.address) supports at most \(sriov.totalVFs) VFs (sriov_totalvfs), not \(pool.count)",
+                                         hint: "give vfs = \(sriov.totalVFs) or fewer"))
+            return
+        }
+        let recount = sriov.numVFs != pool.count
+        let drivers = (0..<pool.count).map { pool.settings(forVF: $0).driver ?? .vfio }
+        plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        if recount {
+            if sriov.numVFs > 0 {
+                plan.findings += SRIOVPlanner.inUse(pf, sriov, snapshot, facts, action: "changing the VF count from \(sriov.numVFs) to \(pool.count)")
+                plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
+                plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, "0"))
+            }
+            plan.vfRecordsDropPFs = [pf.address]
+            if pool.count > 0 {
+                let autoprobe = drivers.allSatisfy { $0 == .host }
+                if sriov.driversAutoprobe != autoprobe {
+                    plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.autoprobeAttribute, autoprobe ? "1" : "0"))
+                }
+                plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, String(pool.count)))
+                plan.steps.append(.awaitVFs(pf.address, pool.count))
+            }
+        }
+        guard pool.count > 0 else {
+            if !recount { plan.unchanged = [pf.address] }
+            return
+        }
+        addSettings(pool, pf, recount: recount, links, saved: saved, assigned: &assigned, facts, to: &plan)
+        addDrivers(drivers, pf, sriov, recount: recount, snapshot, facts, to: &plan)
+        if plan.steps.isEmpty { plan.unchanged = [pf.address] }
+    }
+
+    /// The VF attributes (and the PF's link, when they need it up).
+    static func addSettings(_ pool: PFPool, _ pf: PCIFunction, recount: Bool, _ links: VFPlanner.Links, saved: [VFOriginal],
+                            assigned: inout [MACAddress: String], _ facts: HostFacts, to plan: inout BindingPlan) {
+        let wanted = (0..<pool.count).map { pool.settings(forVF: $0) }
+        guard wanted.contains(where: { $0.mac != nil || !$0.attributes.isEmpty }) else { return }
+        guard let interface = pf.netInterfaces.first(where: { links.vfs[$0] != nil }) ?? pf.netInterfaces.first else {
+            plan.findings.append(Finding("sriov.no-netdev", .error, pf.address.description,
+                                         "\(pf.address) (\(pf.displayName)) has no network interface: MAC, VLAN, trust and state are set through the PF's netdev",
+                                         hint: "leave the VF settings out for this PF, or load its network driver"))
+            return
+        }
+        var links = links
+        // The VFs a new count makes start as the driver creates them: nothing is known of them yet,
+        // so every setting is planned (each step still skips what is already so).
+        if recount { links.vfs[interface] = (0..<pool.count).map { VFLinkConfig(index: $0) } }
+        if let net = facts.network[interface], !net.isUp {
+            plan.steps.append(.linkUp(interface))
+            plan.findings.append(Finding("apply.pf-up", .info, pf.address.description,
+                                         "\(interface) is down: apply brings it up first (drivers may drop VF settings made while the PF is down)"))
+        }
+        let current = links.vfs[interface] ?? []
+        for (index, settings) in wanted.enumerated() {
+            guard let config = current.first(where: { $0.index == index }) else {
+                plan.findings.append(VFPlanner.noSuchVF(index, interface: interface, pf: pf.address, count: current.count))
+                continue
+            }
+            var attributes = settings.attributes
+            switch settings.mac {
+            case .auto?:
+                var refusal = BindingPlan(operation: .apply)
+                guard let mac = VFPlanner.automatic(interface, config, links, assigned: &assigned, &refusal) else {
+                    plan.findings += refusal.findings
+                    continue
+                }
+                attributes.append(.mac(mac))
+            case .address(let mac)?:
+                if let other = links.macsInUse(except: (interface, index))[mac] ?? assigned[mac].flatMap({ $0 == "VF \(index) of \(interface)" ? nil : $0 }) {
+                    plan.findings.append(Finding("sriov.mac-in-use", .error, pf.address.description,
+                                                 "\(mac) for VF \(index) of \(interface) is already the MAC of \(other)",
+                                                 hint: "give another MAC, or mac = \"auto\""))
+                }
+                assigned[mac] = "VF \(index) of \(interface)"
+                attributes.append(.mac(mac))
+            case nil: break
+            }
+            if recount {
+                for attribute in VFPlanner.ordered(attributes) { plan.steps.append(.setVF(pf.address, interface: interface, vf: index, attribute)) }
+            } else {
+                VFPlanner.add(VFPlanner.ordered(attributes), for: config, pf: pf.address, interface: interface, saved: saved, to: &plan)
+            }
+        }
+    }
+
+    /// Each VF's driver: vfio-pci by driver_override, the host driver by a probe, or none.
+    static func addDrivers(_ drivers: [SRIOVPlanner.VFDriver], _ pf: PCIFunction, _ sriov: SRIOVInfo, recount: Bool,
+                           _ snapshot: HostSnapshot, _ facts: HostFacts, to plan: inout BindingPlan) {
+        var steps: [BindingStep] = []
+        for (index, driver) in drivers.enumerated() {
+            let existing = recount ? nil : sriov.vfIndices[index]
+            let predicted = sriov.offset.flatMap { offset in sriov.stride.flatMap { pf.address.virtfn(index, offset: offset, stride: $0) } }
+            guard let vf = existing ?? predicted else {
+                plan.findings.append(Finding("sriov.vf-address", .error, pf.address.description,
+                                             "cannot tell VF \(index)'s address: \(pf.address) reports no sriov_offset / sriov_stride",
+                                             hint: "create the VFs first (vfioctl sriov create), then apply"))
+                return
+            }
+            let function = existing.flatMap { snapshot.function($0) }
+            let current = function?.driver
+            switch driver {
+            case .vfio:
+                if current == BindingPlanner.vfioDriver && !recount { continue }
+                steps += [.setOverride(vf, BindingPlanner.vfioDriver), .unbind(vf, current: current, keeping: BindingPlanner.vfioDriver),
+                          .probe(vf), .expect(vf, .driver(BindingPlanner.vfioDriver))]
+            case .host:
+                if !recount, function != nil, current?.contains("vfio") != true, function?.driverOverride == nil { continue }
+                steps += [.setOverride(vf, nil)] + (current?.contains("vfio") == true || recount ? [.unbind(vf, current: current, keeping: nil)] : [])
+                    + [.probe(vf), .expect(vf, .notVFIO)]
+            case .none:
+                if !recount, current == nil, function?.driverOverride == nil { continue }
+                steps += [.setOverride(vf, nil), .unbind(vf, current: current, keeping: nil), .expect(vf, .unbound)]
+            }
+            if let function { plan.originals.append(FunctionBinding(function)) }
+        }
+        let toVFIO = steps.contains { if case .setOverride(_, BindingPlanner.vfioDriver?) = $0 { true } else { false } }
+        if toVFIO && facts.pciDrivers?.contains(BindingPlanner.vfioDriver) != true && !plan.steps.contains(where: { $0.action == "load-module" }) {
+            plan.steps.append(.loadModule(module: BindingPlanner.vfioDriver, driver: BindingPlanner.vfioDriver))
+        }
+        plan.steps += steps
+    }
+
+    /// The PF a pool names, or an error finding.
+    static func resolve(_ pool: PFPool, _ snapshot: HostSnapshot, _ plan: inout BindingPlan) -> PCIAddress? {
+        switch pool.pf {
+        case .address(let address): return address
+        case .interface(let name):
+            if let f = snapshot.functions.first(where: { $0.netInterfaces.contains(name) }) { return f.address }
+            plan.findings.append(Finding("apply.no-pf", .error, name, "\(pool.location): there is no network interface '\(name)' on a PCI function of this host",
+                                         hint: "'vfioctl sriov status' lists the PFs with their interfaces; name the PF by PCI address to be rename-proof"))
+            return nil
+        }
+    }
+
+    static func located(_ finding: Finding, _ pool: PFPool) -> Finding {
+        var out = finding
+        if finding.severity == .error { out.message = "\(pool.location): " + finding.message }
+        return out
+    }
+
+    /// One PF's (or the detach's) plan into the whole.
+    static func merge(_ part: BindingPlan, into plan: inout BindingPlan) {
+        plan.findings += part.findings
+        plan.steps += part.steps
+        plan.originals += part.originals.filter { o in !plan.originals.contains { $0.address == o.address } }
+        plan.sriovOriginals += part.steps.contains { $0.address == part.sriovOriginals.first?.pf } ? part.sriovOriginals : []
+        plan.vfOriginals += part.vfOriginals
+        plan.vfRecordsToWrite += part.vfRecordsToWrite
+        plan.vfRecordsDropPFs += part.vfRecordsDropPFs
+        plan.unchanged += part.unchanged
+    }
+}
