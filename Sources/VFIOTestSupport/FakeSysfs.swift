@@ -436,3 +436,23 @@ public struct FakeSysfs {
         symlink(text, root + "/" + relative)
     }
 }
+
+extension FakeFunction {
+    /// An SR-IOV network PF (class 0x020000) as its driver shows it: sriov_totalvfs, autoprobe,
+    /// First VF Offset and VF Stride (nil: not written), and its netdev.
+    public static func networkPF(_ address: String, vendor: UInt16 = 0x8086, device: UInt16, group: Int, driver: String, netdev: String,
+                                 total: Int, autoprobe: Bool, offset: Int? = nil, stride: Int? = nil) -> FakeFunction {
+        var pf = FakeFunction(address, vendor: vendor, device: device, class: 0x020000, group: group, driver: driver)
+        pf.sriov = (total: total, autoprobe: autoprobe)
+        if let offset, let stride { pf.extraAttributes = ["sriov_offset": String(offset), "sriov_stride": String(stride)] }
+        pf.netInterfaces = [netdev]
+        return pf
+    }
+
+    /// VF `index` of `pf`.
+    public static func virtualFunction(_ address: String, of pf: FakeFunction, index: Int, device: UInt16, group: Int, driver: String?) -> FakeFunction {
+        var vf = FakeFunction(address, vendor: pf.vendorID, device: device, class: pf.classCode, group: group, driver: driver)
+        vf.physfn = (pf.address, index)
+        return vf
+    }
+}

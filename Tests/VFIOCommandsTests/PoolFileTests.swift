@@ -201,23 +201,12 @@ struct PoolFileTests {
         var nic = FakeFunction("0000:01:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, group: 2, driver: "e1000e")
         nic.netInterfaces = ["enp1s0"]
         fake.add(nic)
-        var ixgbe = FakeFunction("0000:05:00.0", vendor: 0x8086, device: 0x10fb, class: 0x020000, group: 7, driver: "ixgbe")
-        ixgbe.sriov = (total: 8, autoprobe: false)
-        ixgbe.extraAttributes = ["sriov_offset": "128", "sriov_stride": "2"]
-        ixgbe.netInterfaces = ["enp5s0f0"]
+        let ixgbe = FakeFunction.networkPF("0000:05:00.0", device: 0x10fb, group: 7, driver: "ixgbe", netdev: "enp5s0f0",
+                                           total: 8, autoprobe: false, offset: 128, stride: 2)
         fake.add(ixgbe)
-        var vf = FakeFunction("0000:05:10.0", vendor: 0x8086, device: 0x10ed, class: 0x020000, group: 8, driver: "vfio-pci")
-        vf.physfn = (ixgbe.address, 0)
-        fake.add(vf)
-        var i40e = FakeFunction("0000:06:00.0", vendor: 0x8086, device: 0x1572, class: 0x020000, group: 9, driver: "i40e")
-        i40e.sriov = (total: 64, autoprobe: true)
-        i40e.extraAttributes = ["sriov_offset": "16", "sriov_stride": "1"]
-        i40e.netInterfaces = ["enp6s0f0"]
-        fake.add(i40e)
-        var third = FakeFunction("0000:07:00.0", vendor: 0x15b3, device: 0x1017, class: 0x020000, group: 10, driver: "mlx5_core")
-        third.sriov = (total: 4, autoprobe: true)
-        third.netInterfaces = ["enp7s0f0np0"]
-        fake.add(third)
+        fake.add(.virtualFunction("0000:05:10.0", of: ixgbe, index: 0, device: 0x10ed, group: 8, driver: "vfio-pci"))
+        fake.add(.networkPF("0000:06:00.0", device: 0x1572, group: 9, driver: "i40e", netdev: "enp6s0f0", total: 64, autoprobe: true, offset: 16, stride: 1))
+        fake.add(.networkPF("0000:07:00.0", vendor: 0x15b3, device: 0x1017, group: 10, driver: "mlx5_core", netdev: "enp7s0f0np0", total: 4, autoprobe: true))
         fake.build()
         return fake
     }

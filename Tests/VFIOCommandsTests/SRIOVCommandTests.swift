@@ -19,24 +19,16 @@ struct SRIOVCommandTests {
         var nic = FakeFunction("0000:01:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, group: 2, driver: "e1000e")
         nic.config?.flr = true
         fake.add(nic)
-        var pf = FakeFunction("0000:05:00.0", vendor: 0x8086, device: 0x10fb, class: 0x020000, group: 7, driver: "ixgbe")
-        pf.sriov = (total: 8, autoprobe: true)
-        pf.extraAttributes = ["sriov_offset": "128", "sriov_stride": "2"]
-        pf.netInterfaces = ["enp5s0f0"]
+        let pf = FakeFunction.networkPF("0000:05:00.0", device: 0x10fb, group: 7, driver: "ixgbe", netdev: "enp5s0f0",
+                                        total: 8, autoprobe: true, offset: 128, stride: 2)
         fake.add(pf)
-        var vf = FakeFunction("0000:05:10.0", vendor: 0x8086, device: 0x10ed, class: 0x020000, group: 8, driver: "vfio-pci")
-        vf.physfn = (pf.address, 0)
-        fake.add(vf)
+        fake.add(.virtualFunction("0000:05:10.0", of: pf, index: 0, device: 0x10ed, group: 8, driver: "vfio-pci"))
         fake.vfioGroupNodes = [8]
         if secondPF {
-            var port = FakeFunction("0000:06:00.0", vendor: 0x8086, device: 0x10fb, class: 0x020000, group: 9, driver: "ixgbe")
-            port.sriov = (total: 4, autoprobe: true)
-            port.extraAttributes = ["sriov_offset": "128", "sriov_stride": "2"]
-            port.netInterfaces = ["enp6s0"]
+            let port = FakeFunction.networkPF("0000:06:00.0", device: 0x10fb, group: 9, driver: "ixgbe", netdev: "enp6s0",
+                                              total: 4, autoprobe: true, offset: 128, stride: 2)
             fake.add(port)
-            var vf = FakeFunction("0000:06:10.0", vendor: 0x8086, device: 0x10ed, class: 0x020000, group: 10, driver: "ixgbevf")
-            vf.physfn = (port.address, 0)
-            fake.add(vf)
+            fake.add(.virtualFunction("0000:06:10.0", of: port, index: 0, device: 0x10ed, group: 10, driver: "ixgbevf"))
         }
         fake.registeredDrivers.append("ixgbevf")
         fake.netStates = netStates

@@ -149,7 +149,7 @@ public enum PoolPlanner {
                           .probe(vf), .expect(vf, .driver(BindingPlanner.vfioDriver))]
             case .host:
                 if !recount, function != nil, current?.contains("vfio") != true, function?.driverOverride == nil { continue }
-                steps += [.setOverride(vf, nil)] + (current?.contains("vfio") == true || recount ? [.unbind(vf, current: current, keeping: nil)] : [])
+                steps += [.setOverride(vf, nil)] + (current?.contains("vfio") == true ? [.unbind(vf, current: current, keeping: nil)] : [])
                     + [.probe(vf), .expect(vf, .notVFIO)]
             case .none:
                 if !recount, current == nil, function?.driverOverride == nil { continue }
