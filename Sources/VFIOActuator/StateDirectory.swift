@@ -148,17 +148,23 @@ public struct StateDirectory: Sendable {
 
     /// What vfioctl recorded of functions it detached.
     public func records() throws(VFIOError) -> [FunctionBinding] {
-        guard FileRead.exists(recordsPath) else { return [] }
-        guard let text = FileRead.text(recordsPath, limit: 16 << 20) else {
-            throw .failed("cannot read \(recordsPath): \(Errno.describe(errno))", hint: "run as root")
+        try read(recordsPath, consequence: "reattach then treats the function as never recorded") {
+            if case .original(let binding) = $0 { binding } else { nil }
         }
-        var records: [FunctionBinding] = []
+    }
+
+    /// A records file: one journal record of one kind per line ([] when there is no file).
+    func read<Record>(_ file: String, consequence: String, _ extract: (JournalRecord.Kind) -> Record?) throws(VFIOError) -> [Record] {
+        guard FileRead.exists(file) else { return [] }
+        guard let text = FileRead.text(file, limit: 16 << 20) else {
+            throw .failed("cannot read \(file): \(Errno.describe(errno))", hint: "run as root")
+        }
+        var records: [Record] = []
         for (number, line) in text.split(separator: "\n").enumerated() {
-            guard let record = JournalRecord(line: line), case .original(let binding) = record.kind else {
-                throw .failed("\(recordsPath) line \(number + 1) is damaged: '\(String(line).printable)'",
-                              hint: "fix or delete that line; reattach then treats the function as never recorded")
+            guard let record = JournalRecord(line: line).flatMap({ extract($0.kind) }) else {
+                throw .failed("\(file) line \(number + 1) is damaged: '\(String(line).printable)'", hint: "fix or delete that line; " + consequence)
             }
-            records.append(binding)
+            records.append(record)
         }
         return records
     }
@@ -175,19 +181,9 @@ public struct StateDirectory: Sendable {
 
     /// VF attributes as they were before vfioctl first changed them.
     public func vfRecords() throws(VFIOError) -> [VFOriginal] {
-        guard FileRead.exists(vfRecordsPath) else { return [] }
-        guard let text = FileRead.text(vfRecordsPath, limit: 16 << 20) else {
-            throw .failed("cannot read \(vfRecordsPath): \(Errno.describe(errno))", hint: "run as root")
+        try read(vfRecordsPath, consequence: "sriov restore then has no record of that VF") {
+            if case .vf(let original) = $0 { original } else { nil }
         }
-        var records: [VFOriginal] = []
-        for (number, line) in text.split(separator: "\n").enumerated() {
-            guard let record = JournalRecord(line: line), case .vf(let original) = record.kind else {
-                throw .failed("\(vfRecordsPath) line \(number + 1) is damaged: '\(String(line).printable)'",
-                              hint: "fix or delete that line; sriov restore then has no record of that VF")
-            }
-            records.append(original)
-        }
-        return records
     }
 
     /// Adds `write` where no record of the VF is kept yet (the first original stays), drops `drop`
