@@ -138,10 +138,13 @@ public struct Applier {
         return config
     }
 
+    /// A netdev's IFF_* flags (/sys/class/net/NAME/flags), nil when there is no such netdev.
+    func netFlags(_ name: String) -> UInt64? { kernel.read("/sys/class/net/\(name)/flags").flatMap(SysfsValues.hex) }
+
     /// IFF_UP on or off through /sys/class/net/NAME/flags (dev_change_flags, as `ip link set up`).
     func setFlags(_ name: String, up: Bool) throws(VFIOError) {
         let path = "/sys/class/net/\(name)/flags"
-        guard let text = kernel.read(path)?.trimmingWhitespace(), let flags = UInt32(text.hasPrefix("0x") ? String(text.dropFirst(2)) : text, radix: 16) else {
+        guard let flags = netFlags(name) else {
             throw .failed("cannot read \(path): is there a network interface \(name)?", hint: "'ip link' lists interfaces")
         }
         let wanted = up ? flags | 1 : flags & ~1
@@ -258,8 +261,7 @@ public struct Applier {
             }
             return true
         case .linkUp(let name):
-            let up = kernel.read("/sys/class/net/\(name)/flags").flatMap { UInt32($0.trimmingWhitespace().dropFirst(2), radix: 16) }.map { $0 & 1 == 1 }
-            guard up != true else { return false }
+            guard netFlags(name).map({ $0 & 1 == 0 }) ?? true else { return false }
             try setFlags(name, up: true)
             return true
         }

@@ -31,11 +31,7 @@ extension Vfioctl {
             let reader = FactsReader(root: session.layer.root)
             var facts = reader.read(for: snapshot.functions)
             facts.vfioUsers = reader.vfioUsers()
-            let needsLinks = spec.pfs.contains { pool in (0..<pool.count).contains { i in
-                let settings = pool.settings(forVF: i)
-                return settings.mac != nil || !settings.attributes.isEmpty
-            } }
-            let links = needsLinks ? SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
+            let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
             let plan = PoolPlanner.plan(spec, snapshot, facts, links, saved: try session.state.vfRecords())
             try session.carryOut(plan, dryRun: actuation.dryRun, format: output.format)
         }

@@ -12,6 +12,11 @@ public enum Actuation {
     @TaskLocal public static var settleTimeout: Double?
     /// VF attributes: read for plans and set by the actuator (a recording fake in tests).
     @TaskLocal public static var netlink: (any VFNetlink)?
+
+    /// The test's fake, or a socket to the running kernel (nil with --root: no kernel to ask).
+    static func vfNetlink(root: HostRoot) -> (any VFNetlink)? {
+        netlink ?? (root.isLive ? try? LiveVFNetlink(root: root) : nil)
+    }
 }
 
 /// Options every command that changes bindings takes.
@@ -73,7 +78,7 @@ struct BindingSession {
                                   hint: "add --dry-run to see the plan, or run on the host itself without --root")
         }
         kernel = Actuation.kernel?(root) ?? LiveKernel(root: root)
-        netlink = Actuation.netlink ?? (root.isLive ? try? LiveVFNetlink(root: root) : nil)
+        netlink = Actuation.vfNetlink(root: root)
         var applier = Applier(kernel: kernel, settleTimeout: Actuation.settleTimeout ?? 10)
         applier.netlink = netlink
         applier.onProgress = { Output.diagnostic("vfioctl", $0) }

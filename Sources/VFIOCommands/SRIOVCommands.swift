@@ -42,8 +42,7 @@ extension Vfioctl {
                                            hint: "'vfioctl sriov status' lists the SR-IOV PFs")
                 }
                 let facts = FactsReader(root: layer.root).read(for: pfs + pfs.flatMap { $0.sriov?.vfs ?? [] }.compactMap { snapshot.function($0) })
-                let netlink = Actuation.netlink ?? (layer.root.isLive ? try? LiveVFNetlink(root: layer.root) : nil)
-                let links = netlink.map { SRIOV.readLinks($0, pfs) } ?? .init()
+                let links = Actuation.vfNetlink(root: layer.root).map { SRIOV.readLinks($0, pfs) } ?? .init()
                 Output.emit(output.format, json: { SRIOVOutput.json(pfs, snapshot, facts, links) }, text: { SRIOVOutput.text(pfs, snapshot, facts, links) })
             }
         }

@@ -117,7 +117,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
             let netdevs = FileRead.entries(root + "/" + devicePath(pf) + "/net") ?? []
             for name in netdevs { netlink?.resize(name, count: count) }
         case (5, "flags") where parts.starts(with: ["sys", "class", "net"]):
-            guard exists(path), let flags = UInt32(trimmed.hasPrefix("0x") ? String(trimmed.dropFirst(2)) : trimmed, radix: 16) else {
+            guard exists(path), let flags = SysfsValues.hex(trimmed) else {
                 throw KernelWriteError(path: path, value: value, code: exists(path) ? EINVAL : ENOENT)
             }
             tree.write("sys/class/net/\(parts[3])/flags", "0x" + String(flags, radix: 16) + "\n")

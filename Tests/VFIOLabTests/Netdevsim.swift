@@ -78,8 +78,5 @@ enum IPRoute2 {
         }
     }
 
-    static func macAddress(_ text: String) -> MACAddress? {
-        let octets = text.split(separator: ":").compactMap { UInt8($0, radix: 16) }
-        return MACAddress(rawOctets: octets)
-    }
+    static func macAddress(_ text: String) -> MACAddress? { MACAddress(rawText: text) }
 }

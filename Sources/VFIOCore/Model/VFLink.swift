@@ -14,6 +14,15 @@ extension LibvirtXML.MAC {
         self.octets = octets
     }
 
+    /// Six hex octets separated by ':' as the kernel prints them, unchecked (00:00:00:00:00:00 and
+    /// multicast too): what journals and iproute2 show. nil unless exactly six.
+    public init?(rawText text: some StringProtocol) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        let octets = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
+        guard parts.count == 6 else { return nil }
+        self.init(rawOctets: octets)
+    }
+
     public var isMulticast: Bool { octets.first.map { $0 & 1 == 1 } ?? false }
     public var isZero: Bool { octets.allSatisfy { $0 == 0 } }
 }

@@ -100,7 +100,7 @@ public struct JournalRecord: Sendable, Equatable {
         func bit(_ i: Int) -> Bool? { i < f.count && (f[i] == "0" || f[i] == "1") ? f[i] == "1" : nil }
         switch kind {
         case "mac":
-            guard f.count == 2, let mac = mac(f[1]) else { return nil }
+            guard f.count == 2, let mac = MACAddress(rawText: f[1]) else { return nil }
             return .mac(mac)
         case "vlan":
             guard f.count == 4, let id = Int(f[1]), let qos = Int(f[2]), let proto = UInt16(f[3], radix: 16) else { return nil }
@@ -116,13 +116,6 @@ public struct JournalRecord: Sendable, Equatable {
             return .txRate(min: min, max: max)
         default: return nil
         }
-    }
-
-    /// Six octets as the kernel reports them (00:00:00:00:00:00 included).
-    static func mac(_ text: Substring) -> MACAddress? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        let octets = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
-        return octets.count == 6 && parts.count == 6 ? MACAddress(rawOctets: octets) : nil
     }
 
     static func flag(_ value: Bool?) -> String { value.map { $0 ? "1" : "0" } ?? "-" }
@@ -211,7 +204,7 @@ public struct JournalRecord: Sendable, Equatable {
             else { return nil }
             func flag(_ f: Substring) -> Bool?? { f == "-" ? .some(nil) : f == "1" ? true : f == "0" ? false : nil }
             guard let spoofchk = flag(spoof), let trusted = flag(trust) else { return nil }
-            let mac = macField == "-" ? nil : Self.mac(macField)
+            let mac = macField == "-" ? nil : MACAddress(rawText: macField)
             guard macField == "-" || mac != nil else { return nil }
             let linkState = VFLinkState.allCases.first { $0.description == state }
             guard state == "-" || linkState != nil else { return nil }

@@ -78,7 +78,7 @@ public enum PoolPlanner {
     static func addSettings(_ pool: PFPool, _ pf: PCIFunction, recount: Bool, _ links: VFPlanner.Links, saved: [VFOriginal],
                             assigned: inout [MACAddress: String], _ facts: HostFacts, to plan: inout BindingPlan) {
         let wanted = (0..<pool.count).map { pool.settings(forVF: $0) }
-        guard wanted.contains(where: { $0.mac != nil || !$0.attributes.isEmpty }) else { return }
+        guard wanted.contains(where: \.setsAttributes) else { return }
         guard let interface = pf.netInterfaces.first(where: { links.vfs[$0] != nil }) ?? pf.netInterfaces.first else {
             plan.findings.append(Finding("sriov.no-netdev", .error, pf.address.description,
                                          "\(pf.address) (\(pf.displayName)) has no network interface: MAC, VLAN, trust and state are set through the PF's netdev",
@@ -110,10 +110,8 @@ public enum PoolPlanner {
                 }
                 attributes.append(.mac(mac))
             case .address(let mac)?:
-                if let other = links.macsInUse(except: (interface, index))[mac] ?? assigned[mac].flatMap({ $0 == "VF \(index) of \(interface)" ? nil : $0 }) {
-                    plan.findings.append(Finding("sriov.mac-in-use", .error, pf.address.description,
-                                                 "\(mac) for VF \(index) of \(interface) is already the MAC of \(other)",
-                                                 hint: "give another MAC, or mac = \"auto\""))
+                if let conflict = VFPlanner.macConflict(mac, vf: index, interface: interface, pf: pf.address, links, assigned: assigned) {
+                    plan.findings.append(conflict)
                 }
                 assigned[mac] = "VF \(index) of \(interface)"
                 attributes.append(.mac(mac))
@@ -187,7 +185,7 @@ public enum PoolPlanner {
         plan.findings += part.findings
         plan.steps += part.steps
         plan.originals += part.originals.filter { o in !plan.originals.contains { $0.address == o.address } }
-        plan.sriovOriginals += part.steps.contains { $0.address == part.sriovOriginals.first?.pf } ? part.sriovOriginals : []
+        plan.sriovOriginals += part.sriovOriginals.filter { original in part.steps.contains { $0.address == original.pf } }
         plan.vfOriginals += part.vfOriginals
         plan.vfRecordsToWrite += part.vfRecordsToWrite
         plan.vfRecordsDropPFs += part.vfRecordsDropPFs

@@ -129,11 +129,7 @@ public enum VFPlanner {
                            saved: [VFOriginal]) -> BindingPlan {
         var plan = BindingPlan(operation: .sriovSet)
         guard let (pf, interface, vfs) = netdevPF(request.pf, snapshot, links, &plan) else { return plan }
-        if let net = facts.network[interface], !net.isUp {
-            plan.findings.append(Finding("sriov.pf-down", .error, pf.address.description,
-                                         "\(interface), the PF's interface, is down: VF settings made now may not reach the hardware, without an error",
-                                         hint: "bring it up first: ip link set \(interface) up"))
-        }
+        refuseIfDown(interface, pf.address, facts, &plan)
         guard let current = vfs.first(where: { $0.index == request.vf }) else {
             plan.findings.append(noSuchVF(request.vf, interface: interface, pf: pf.address, count: vfs.count))
             return plan
@@ -148,12 +144,8 @@ public enum VFPlanner {
         case nil: break
         }
         wanted = ordered(wanted)
-        for attribute in wanted {
-            if case .mac(let mac) = attribute, let other = links.macsInUse(except: (interface, current.index))[mac] {
-                plan.findings.append(Finding("sriov.mac-in-use", .error, pf.address.description,
-                                             "\(mac) is already the MAC of \(other): two VFs with one MAC break both",
-                                             hint: "give another MAC, or --mac auto for one derived from the PF"))
-            }
+        if case .address(let mac)? = request.mac, let conflict = macConflict(mac, vf: current.index, interface: interface, pf: pf.address, links) {
+            plan.findings.append(conflict)
         }
         guard !plan.refused else { return plan }
         add(wanted, for: current, pf: pf.address, interface: interface, saved: saved, to: &plan)
@@ -175,12 +167,7 @@ public enum VFPlanner {
             return plan
         }
         guard let (pf, interface, vfs) = netdevPF(address, snapshot, links, &plan) else { return plan }
-        if let net = facts.network[interface], !net.isUp {
-            plan.findings.append(Finding("sriov.pf-down", .error, pf.address.description,
-                                         "\(interface), the PF's interface, is down: VF settings made now may not reach the hardware, without an error",
-                                         hint: "bring it up first: ip link set \(interface) up"))
-            return plan
-        }
+        if refuseIfDown(interface, pf.address, facts, &plan) { return plan }
         for record in records.sorted(by: { $0.key < $1.key }) {
             plan.vfRecordsToDrop.append(record.key)
             guard let current = vfs.first(where: { $0.index == record.config.index }) else {
@@ -229,6 +216,28 @@ public enum VFPlanner {
         }
         assigned[mac] = owner
         return mac
+    }
+
+    /// Refuses VF settings while the PF's netdev is down (drivers may drop them without an error);
+    /// true when it did.
+    @discardableResult
+    static func refuseIfDown(_ interface: String, _ pf: PCIAddress, _ facts: HostFacts, _ plan: inout BindingPlan) -> Bool {
+        guard let net = facts.network[interface], !net.isUp else { return false }
+        plan.findings.append(Finding("sriov.pf-down", .error, pf.description,
+                                     "\(interface), the PF's interface, is down: VF settings made now may not reach the hardware, without an error",
+                                     hint: "bring it up first: ip link set \(interface) up"))
+        return true
+    }
+
+    /// A refusal when `mac` is another VF's already: on the host, or given to another VF earlier
+    /// in the same plan (`assigned`, by owner).
+    static func macConflict(_ mac: MACAddress, vf: Int, interface: String, pf: PCIAddress, _ links: Links,
+                            assigned: [MACAddress: String] = [:]) -> Finding? {
+        let owner = "VF \(vf) of \(interface)"
+        guard let other = links.macsInUse(except: (interface, vf))[mac] ?? assigned[mac].flatMap({ $0 == owner ? nil : $0 }) else { return nil }
+        return Finding("sriov.mac-in-use", .error, pf.description,
+                       "\(mac) for \(owner) is already the MAC of \(other): two VFs with one MAC break both",
+                       hint: "give another MAC, or auto for one derived from the PF's address")
     }
 
     /// The PF, its netdev, and its VFs as netlink reports them; or an error finding.

@@ -66,6 +66,9 @@ public struct VFSettings: Sendable, Equatable {
     /// Whether nothing is asked for.
     public var isEmpty: Bool { self == VFSettings() }
 
+    /// A MAC or a netlink attribute to set (a driver alone needs no netdev).
+    public var setsAttributes: Bool { mac != nil || !attributes.isEmpty }
+
     /// These settings over `base`: each field this one gives wins; the others come from `base`.
     /// The VLAN is one field: a range's `vlan` replaces the PF's tag, priority and protocol.
     public func merged(over base: VFSettings) -> VFSettings {
@@ -138,6 +141,9 @@ public struct PFPool: Sendable, Equatable {
     public func settings(forVF index: Int) -> VFSettings {
         ranges.reduce(defaults) { settings, range in range.contains(index) ? range.settings.merged(over: settings) : settings }
     }
+
+    /// Some VF gets a MAC or a netlink attribute: the PF's netdev is needed.
+    public var setsVFAttributes: Bool { (0..<count).contains { settings(forVF: $0).setsAttributes } }
 }
 
 /// A whole pool file.
