@@ -58,6 +58,9 @@ let package = Package(
         .testTarget(name: "VFIODeviceLayerTests", dependencies: ["VFIODeviceLayer", "VFIOTestSupport"]),
         .testTarget(name: "VFIOCommandsTests", dependencies: ["VFIOCommands", "VFIOTestSupport"]),
         .testTarget(name: "VFIOActuatorTests", dependencies: ["VFIOActuator", "VFIOTestSupport"]),
+        // The hostile-input campaign: the built vfioctl on damaged trees, documents, config files,
+        // journals and arguments (docs/hostile-input.md).
+        .testTarget(name: "VFIOHostileTests", dependencies: ["VFIOTestSupport"]),
         // Runs inside the real-kernel lab's guests (scripts/lab test); skipped on a host.
         .testTarget(name: "VFIOLabTests", dependencies: ["VFIOCore", "VFIODeviceLayer", "VFIOActuator", "VFIOTestSupport"]),
     ]

@@ -8,6 +8,8 @@ public enum TestProcess {
         public var out: String
         public var err: String
         public var timedOut: Bool
+        /// Ended by a signal (a Swift trap is SIGILL or SIGTRAP, a stack overflow SIGSEGV); `status` is its number.
+        public var signaled = false
     }
 
     /// The `vfioctl` under test: VFIOCTL_BIN (the lab runs the release build), else the one built
@@ -25,6 +27,12 @@ public enum TestProcess {
     /// Runs `executable` (a path, or a name looked up on PATH) and waits at most `timeout` seconds.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                            input: String? = nil, timeout: Double = 300) throws -> Result {
+        try run(executable, arguments, environment: environment, inputBytes: input.map { Array($0.utf8) }, timeout: timeout)
+    }
+
+    /// The same with raw bytes on stdin (not necessarily UTF-8).
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           inputBytes input: [UInt8]?, timeout: Double = 300) throws -> Result {
         let process = Process()
         if executable.contains("/") {
             process.executableURL = URL(fileURLWithPath: executable)
@@ -44,8 +52,13 @@ public enum TestProcess {
         // the write must fail with EPIPE, not kill the test process with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         try process.run()
-        if let input { try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }
-        try? stdin.fileHandleForWriting.close()
+        // Written beside the readers: a child that neither reads its input nor exits must meet the
+        // timeout, not block this process on a full pipe.
+        let writer = stdin.fileHandleForWriting
+        DispatchQueue.global().async {
+            if let input { try? writer.write(contentsOf: Data(input)) }
+            try? writer.close()
+        }
         // Read both pipes while waiting, so a chatty child cannot block on a full pipe.
         nonisolated(unsafe) var outData = Data()
         nonisolated(unsafe) var errData = Data()
@@ -55,12 +68,15 @@ public enum TestProcess {
         var timedOut = false
         if group.wait(timeout: .now() + timeout) == .timedOut {
             timedOut = true
-            process.terminate()
+            // SIGKILL, not terminate()'s SIGTERM: a child spawned from a Dispatch thread inherits
+            // its blocked signals, and a blocked SIGTERM never ends a child stuck in open().
+            kill(process.processIdentifier, SIGKILL)
             _ = group.wait(timeout: .now() + 5)
         }
         process.waitUntilExit()
         return Result(status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-                      err: String(decoding: errData, as: UTF8.self), timedOut: timedOut)
+                      err: String(decoding: errData, as: UTF8.self), timedOut: timedOut,
+                      signaled: process.terminationReason == .uncaughtSignal)
     }
 
     /// `vfioctl ARGS...`

@@ -1,0 +1,147 @@
+import Foundation
+import Glibc
+import VFIOTestSupport
+
+/// A deterministic generator (SplitMix64): a case is fully determined by the campaign's seed and
+/// its index, so a failure is replayed with VFIOCTL_HOSTILE_SEED and VFIOCTL_HOSTILE_ONLY.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
+    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
+    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
+}
+
+/// One campaign's playground: a tree vfioctl is pointed at (`root`), a directory beside it that
+/// nothing may ever change (`outside`: links in the tree point at it), and the state directory.
+///
+///     /tmp/vfioctl-hostile.XXXXXX/{root, outside, state, scratch}
+final class Sandbox {
+    let base: String
+    var root: String { base + "/root" }
+    var outside: String { base + "/outside" }
+    var state: String { base + "/state" }
+    var scratch: String { base + "/scratch" }
+
+    /// A sandbox whose root is a copy of `fixture` (a directory under fixtures/).
+    init(copying fixture: String?) throws {
+        var template = Array("/tmp/vfioctl-hostile.XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
+        guard made else { throw CocoaError(.fileWriteUnknown) }
+        base = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let manager = FileManager.default
+        for directory in [root, outside, state, scratch] {
+            try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        if let fixture {
+            let copy = try TestProcess.run("cp", ["-a", Sandbox.fixtures + "/" + fixture + "/.", root], timeout: 120)
+            guard copy.status == 0 else { throw CocoaError(.fileWriteUnknown) }
+        }
+        // What a link out of the tree may reach: a precious file, a directory, a FIFO.
+        try Data("precious\n".utf8).write(to: URL(fileURLWithPath: outside + "/precious"))
+        try manager.createDirectory(atPath: outside + "/dir", withIntermediateDirectories: true)
+        try Data("inside a directory outside the root\n".utf8).write(to: URL(fileURLWithPath: outside + "/dir/file"))
+        mkfifo(outside + "/fifo", 0o600)
+    }
+
+    /// Removes the sandbox, unless VFIOCTL_HOSTILE_KEEP=1 asks to keep it for a look at a replayed case.
+    func remove() {
+        if ProcessInfo.processInfo.environment["VFIOCTL_HOSTILE_KEEP"] == "1" {
+            print("hostile-input sandbox kept: \(base)")
+            return
+        }
+        try? FileManager.default.removeItem(atPath: base)
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fixtures").path
+
+    /// Everything observable about a tree without reading it: per path its type, mode, owner,
+    /// size, inode, modification and change times and link target. Any write, chmod, rename,
+    /// link or removal changes it.
+    static func fingerprint(_ directory: String) -> [String: String] {
+        var result: [String: String] = [:]
+        func walk(_ path: String, _ relative: String) {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return }
+            var entry = "\(info.st_mode) \(info.st_uid):\(info.st_gid) \(info.st_size) \(info.st_ino) "
+                + "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+            let type = info.st_mode & S_IFMT
+            if type == S_IFLNK {
+                var buffer = [CChar](repeating: 0, count: 4097)
+                let count = readlink(path, &buffer, 4096)
+                entry += " -> " + (count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?")
+            }
+            result[relative.isEmpty ? "." : relative] = entry
+            guard type == S_IFDIR, let stream = opendir(path) else { return }
+            var names: [String] = []
+            while let item = readdir(stream) {
+                let name = withUnsafePointer(to: item.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(stream)
+            for name in names { walk(path + "/" + name, relative.isEmpty ? name : relative + "/" + name) }
+        }
+        walk(directory, "")
+        return result
+    }
+
+    /// The paths whose fingerprint differs between two readings.
+    static func changes(_ before: [String: String], _ after: [String: String]) -> [String] {
+        Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+    }
+}
+
+/// Low-level file surgery on a tree (no FileManager conveniences that follow links).
+enum Surgery {
+    static func write(_ path: String, _ bytes: [UInt8]) {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { return }
+        bytes.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    static func read(_ path: String) -> [UInt8]? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return [UInt8](data)
+    }
+
+    /// Removes whatever is at `path` (file, link, FIFO or a directory tree).
+    static func removeAny(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+    }
+
+    static func isRegular(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+    }
+
+    static func isLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
+    /// Every regular file and link below `directory` (relative paths), not following links.
+    static func entries(_ directory: String) -> [String] {
+        Sandbox.fingerprint(directory).compactMap { path, entry in
+            let mode = UInt32(entry.split(separator: " ")[0]) ?? 0
+            let type = mode & S_IFMT
+            return path != "." && (type == S_IFREG || type == S_IFLNK) ? path : nil
+        }.sorted()
+    }
+}
