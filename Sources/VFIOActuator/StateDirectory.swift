@@ -131,7 +131,7 @@ public struct StateDirectory: Sendable {
     /// The unfinished run's journal, or nil when there is none.
     public func readJournal() throws(VFIOError) -> JournalState? {
         guard hasJournal else { return nil }
-        guard let (bytes, _) = try directory(create: false).read("journal", limit: SafeFiles.configLimit) else { return nil }
+        guard let (bytes, _) = try directory(create: false).read("journal", limit: SafeFiles.stateLimit) else { return nil }
         return try JournalState.parse(String(decoding: bytes, as: UTF8.self))
     }
 
@@ -172,7 +172,7 @@ public struct StateDirectory: Sendable {
     func read<Record>(_ name: String, consequence: String, _ extract: (JournalRecord.Kind) -> Record?) throws(VFIOError) -> [Record] {
         let file = path + "/" + name
         guard FileRead.exists(file) else { return [] }
-        guard let (bytes, _) = try directory(create: false).read(name, limit: SafeFiles.configLimit) else { return [] }
+        guard let (bytes, _) = try directory(create: false).read(name, limit: SafeFiles.stateLimit) else { return [] }
         let text = String(decoding: bytes, as: UTF8.self)
         var records: [Record] = []
         for (number, line) in text.split(separator: "\n").enumerated() {

@@ -298,9 +298,11 @@ public final class SafeDirectory {
 
 /// Reads and writes of the files vfioctl edits, under a root, through `SafeDirectory`.
 public enum SafeFiles {
-    /// The largest configuration file vfioctl reads or edits (/etc/default/grub and the like
-    /// are a few KiB; its own records and journal stay far below).
-    public static let configLimit = 16 << 20
+    /// The largest configuration file vfioctl reads or edits: /etc/default/grub and the like
+    /// are a few KiB, and a shell file is followed byte by byte (tens of bytes of memory each).
+    public static let configLimit = 4 << 20
+    /// The largest file of vfioctl's own state (journal, records) it reads.
+    public static let stateLimit = 16 << 20
 
     /// `relative` ("etc/default/grub") under `root`: the directory (walked safely, created when
     /// `create`) and the file's name in it.
