@@ -2,50 +2,42 @@ import Glibc
 import VFIOCore
 import VFIODeviceLayer
 
-/// Configuration files written atomically: the new text goes to a temporary file next to the
-/// old one (same mode), is synced, and renamed over it; the previous version is kept as
-/// PATH.vfioctl.bak. A crash leaves the old file or the new one, never half of either.
+/// Configuration files written atomically and only under the root, through `SafeDirectory`:
+/// the directory is reached without following a link out of the root (and created so); the
+/// file itself must be a regular file or absent (a symbolic link there is refused: vfioctl
+/// does not write through links); the new bytes go to a temporary file created next to it
+/// (O_CREAT|O_EXCL|O_NOFOLLOW, random name), written in full, given the old file's mode and
+/// owner, fsync'd and renamed over it, and the directory is fsync'd. The previous version is
+/// kept as PATH.vfioctl.bak, written the same way, byte for byte as it was read. A crash leaves
+/// the old file or the new one, never half of either.
 public enum ConfigFile {
-    /// Writes `text` to `path` (from the root) and returns the backup's path, if there was a file.
+    /// Writes `bytes` to `path` (from the root) and returns the backup's path, if there was a
+    /// file. `expected`: the file's text when the change was planned (nil: there was none); if
+    /// it changed since, nothing is written. The same bytes as now: nothing is written.
     @discardableResult
-    public static func write(_ text: String, to path: String, root: HostRoot) throws(VFIOError) -> String? {
-        let full = root.prefix + path
-        let directory = SysfsPaths.directory(of: full)
-        guard FileWrite.makeDirectories(directory) else {
-            throw .failed("cannot create \(directory): \(Errno.describe(errno))", hint: errno == EACCES ? "run as root" : nil)
+    public static func write(_ bytes: [UInt8], to path: String, root: HostRoot, expected: String?? = .none) throws(VFIOError) -> String? {
+        let (directory, name) = try SafeFiles.locate(path, root: root, create: true)
+        // A link at the name is refused here (O_NOFOLLOW), before anything is written.
+        let current = try directory.read(name, limit: SafeFiles.configLimit, shownAs: path)
+        if case .some(let expected) = expected, current.map({ String(decoding: $0.bytes, as: UTF8.self) }) != expected {
+            throw .failed("\(path) changed after vfioctl read it; nothing was written", hint: "run the command again")
         }
-        var info = stat()
-        let existed = stat(full, &info) == 0
-        let mode = existed ? info.st_mode & 0o7777 : 0o644
-        var backup: String?
-        if existed {
-            let old = FileRead.text(full, limit: 16 << 20) ?? ""
-            guard old != text else { return nil }
-            backup = full + ".vfioctl.bak"
-            try replace(old, at: backup!, mode: mode)
+        guard let (old, info) = current else {
+            try directory.write(name, bytes, mode: 0o644, shownAs: path)
+            return nil
         }
-        try replace(text, at: full, mode: mode)
-        if existed { _ = chown(full, info.st_uid, info.st_gid) }
-        return backup.map { String($0.dropFirst(root.prefix.count)) }
+        guard old != bytes else { return nil }
+        let owner = (uid: info.st_uid, gid: info.st_gid)
+        let mode = info.st_mode & 0o7777
+        let backup = name + ".vfioctl.bak"
+        try directory.write(backup, old, mode: mode, owner: owner, shownAs: path + ".vfioctl.bak")
+        try directory.write(name, bytes, mode: mode, owner: owner, shownAs: path)
+        return path + ".vfioctl.bak"
     }
 
-    /// Replaces `path` (absolute) atomically: temporary file with `mode`, fsync, rename, fsync the directory.
-    static func replace(_ text: String, at path: String, mode: mode_t) throws(VFIOError) {
-        let temporary = path + ".vfioctl-new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw .failed("cannot write \(temporary): \(Errno.describe(errno))", hint: "run as root") }
-        _ = fchmod(fd, mode)
-        let written = StateDirectory.writeAll(fd, text) && fsync(fd) == 0
-        close(fd)
-        guard written, rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw .failed("cannot write \(path): \(Errno.describe(code))")
-        }
-        let directory = open(SysfsPaths.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            _ = fsync(directory)
-            close(directory)
-        }
+    /// The same for text.
+    @discardableResult
+    public static func write(_ text: String, to path: String, root: HostRoot) throws(VFIOError) -> String? {
+        try write(Array(text.utf8), to: path, root: root)
     }
 }

@@ -12,13 +12,42 @@ import VFIODeviceLayer
 ///     history    one line per finished run
 ///     vf-originals one "vf ..." record per SR-IOV VF whose attributes vfioctl changed: as they were
 ///                before the first change (sriov restore puts them back)
+///
+/// Every file here is reached through `SafeDirectory`: the default directory under a root is
+/// walked from the root without following a link out of it, and its files are opened with
+/// O_NOFOLLOW and must be regular files (a link planted at `lock`, `journal`, `history` or a
+/// records file is an error, never followed); records files are replaced atomically.
 public struct StateDirectory: Sendable {
     public let path: String
+    /// Where the walk starts ("" for /) and the directory under it.
+    let anchor: String
+    let relative: String
 
-    public init(path: String) { self.path = path }
+    /// A directory the user named (--state-dir): taken as it is, links on the way included.
+    public init(path: String) {
+        self.path = path
+        self.anchor = ""
+        self.relative = path
+    }
 
-    /// The default under a root.
-    public init(root: HostRoot) { self.init(path: root.path("var/lib/vfioctl")) }
+    /// The default under a root: nothing on the way may lead out of the root.
+    public init(root: HostRoot) {
+        self.path = root.path("var/lib/vfioctl")
+        self.anchor = root.prefix
+        self.relative = "var/lib/vfioctl"
+    }
+
+    /// The directory, opened (created with `create`).
+    func directory(create: Bool) throws(VFIOError) -> SafeDirectory {
+        var relative = relative
+        if anchor.isEmpty && !relative.hasPrefix("/"), let current = SafeFiles.currentDirectory() { relative = current + "/" + relative }
+        do {
+            return try SafeDirectory.open(relative, under: anchor, create: create)
+        } catch {
+            throw .failed((create ? "cannot create the state directory \(path): " : "cannot open the state directory \(path): ") + error.message,
+                          hint: error.hint ?? "give another with --state-dir DIR")
+        }
+    }
 
     public var journalPath: String { path + "/journal" }
     var recordsPath: String { path + "/detached" }
@@ -27,12 +56,7 @@ public struct StateDirectory: Sendable {
     var lockPath: String { path + "/lock" }
 
     /// Creates the directory (and its parents) when missing.
-    func create() throws(VFIOError) {
-        guard FileWrite.makeDirectories(path) else {
-            throw .failed("cannot create the state directory \(path): \(Errno.describe(errno))",
-                          hint: errno == EACCES || errno == EPERM ? "run as root" : "give another with --state-dir DIR")
-        }
-    }
+    func create() throws(VFIOError) { _ = try directory(create: true) }
 
     // MARK: lock
 
@@ -53,9 +77,7 @@ public struct StateDirectory: Sendable {
     /// Takes the lock, waiting up to `wait` seconds for another invocation; `holder` says who we
     /// are to the next one that waits. `waiting` is told once if it must wait.
     public func lock(wait: Double, holder: String, waiting: (String) -> Void) throws(VFIOError) -> Lock {
-        try create()
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .failed("cannot open \(lockPath): \(Errno.describe(errno))", hint: "run as root") }
+        let fd = try directory(create: true).openForUpdate("lock")
         let deadline = Self.now() + wait
         var told = false
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -63,7 +85,7 @@ public struct StateDirectory: Sendable {
                 close(fd)
                 throw .failed("cannot lock \(lockPath): \(Errno.describe(errno))")
             }
-            let other = FileRead.text(lockPath)?.trimmingWhitespace() ?? ""
+            let other = Self.holder(fd)
             let who = other.isEmpty ? "another vfioctl" : other
             if Self.now() >= deadline {
                 close(fd)
@@ -80,6 +102,13 @@ public struct StateDirectory: Sendable {
         _ = ftruncate(fd, 0)
         Bytes.with(holder + "\n") { bytes in _ = pwrite(fd, bytes.baseAddress, bytes.count, 0) }
         return Lock(fd: fd)
+    }
+
+    /// Who holds the lock, as they wrote it in the file (read through the descriptor).
+    static func holder(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingWhitespace() : ""
     }
 
     static func now() -> Double {
@@ -102,63 +131,49 @@ public struct StateDirectory: Sendable {
     /// The unfinished run's journal, or nil when there is none.
     public func readJournal() throws(VFIOError) -> JournalState? {
         guard hasJournal else { return nil }
-        guard let text = FileRead.text(journalPath, limit: 16 << 20) else {
-            throw .failed("cannot read \(journalPath): \(Errno.describe(errno))", hint: "run as root")
-        }
-        return try JournalState.parse(text)
+        guard let (bytes, _) = try directory(create: false).read("journal", limit: SafeFiles.stateLimit) else { return nil }
+        return try JournalState.parse(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Starts a new journal; fails if one exists (an unfinished run must be recovered first).
     public func createJournal(crash: JournalCrash?) throws(VFIOError) -> JournalFile {
-        try create()
-        let fd = open(journalPath, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            if errno == EEXIST {
-                throw .failed("an unfinished journal is in the way: \(journalPath)", hint: "run 'vfioctl recover' first")
-            }
-            throw .failed("cannot create \(journalPath): \(Errno.describe(errno))", hint: "run as root")
+        let directory = try directory(create: true)
+        guard try directory.status("journal") == nil else {
+            throw .failed("an unfinished journal is in the way: \(journalPath)", hint: "run 'vfioctl recover' first")
         }
-        try syncDirectory()
+        let fd = try directory.openForAppend("journal", create: true, exclusive: true)
+        try directory.sync()
         return JournalFile(fd: fd, path: journalPath, crash: crash)
     }
 
     /// Opens the existing journal to append to it (recover).
     public func openJournal(crash: JournalCrash?) throws(VFIOError) -> JournalFile {
-        let fd = open(journalPath, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw .failed("cannot open \(journalPath): \(Errno.describe(errno))", hint: "run as root") }
+        let fd = try directory(create: false).openForAppend("journal", create: false)
         return JournalFile(fd: fd, path: journalPath, crash: crash)
     }
 
     /// The run is over (finished or rolled back): the journal goes.
     public func removeJournal() throws(VFIOError) {
-        guard unlink(journalPath) == 0 || errno == ENOENT else {
-            throw .failed("cannot remove \(journalPath): \(Errno.describe(errno))")
-        }
-        try syncDirectory()
-    }
-
-    func syncDirectory() throws(VFIOError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .failed("cannot open \(path): \(Errno.describe(errno))") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw .failed("cannot sync \(path): \(Errno.describe(errno))") }
+        let directory = try directory(create: false)
+        try directory.remove("journal")
+        try directory.sync()
     }
 
     // MARK: records
 
     /// What vfioctl recorded of functions it detached.
     public func records() throws(VFIOError) -> [FunctionBinding] {
-        try read(recordsPath, consequence: "reattach then treats the function as never recorded") {
+        try read("detached", consequence: "reattach then treats the function as never recorded") {
             if case .original(let binding) = $0 { binding } else { nil }
         }
     }
 
     /// A records file: one journal record of one kind per line ([] when there is no file).
-    func read<Record>(_ file: String, consequence: String, _ extract: (JournalRecord.Kind) -> Record?) throws(VFIOError) -> [Record] {
+    func read<Record>(_ name: String, consequence: String, _ extract: (JournalRecord.Kind) -> Record?) throws(VFIOError) -> [Record] {
+        let file = path + "/" + name
         guard FileRead.exists(file) else { return [] }
-        guard let text = FileRead.text(file, limit: 16 << 20) else {
-            throw .failed("cannot read \(file): \(Errno.describe(errno))", hint: "run as root")
-        }
+        guard let (bytes, _) = try directory(create: false).read(name, limit: SafeFiles.stateLimit) else { return [] }
+        let text = String(decoding: bytes, as: UTF8.self)
         var records: [Record] = []
         for (number, line) in text.split(separator: "\n").enumerated() {
             guard let record = JournalRecord(line: line).flatMap({ extract($0.kind) }) else {
@@ -175,13 +190,12 @@ public struct StateDirectory: Sendable {
         let replaced = Set(write.map(\.address)).union(drop)
         let kept = try records().filter { !replaced.contains($0.address) } + write
         let text = kept.sorted { $0.address < $1.address }.map { JournalRecord(.original($0)).line + "\n" }.joined()
-        try create()
-        try ConfigFile.replace(text, at: recordsPath, mode: 0o644)
+        try directory(create: true).write("detached", Array(text.utf8), mode: 0o644)
     }
 
     /// VF attributes as they were before vfioctl first changed them.
     public func vfRecords() throws(VFIOError) -> [VFOriginal] {
-        try read(vfRecordsPath, consequence: "sriov restore then has no record of that VF") {
+        try read("vf-originals", consequence: "sriov restore then has no record of that VF") {
             if case .vf(let original) = $0 { original } else { nil }
         }
     }
@@ -197,8 +211,7 @@ public struct StateDirectory: Sendable {
         kept += write.filter { !present.contains($0.key) && !gone.contains($0.key) }
         guard kept != existing else { return }
         let text = kept.sorted { $0.key < $1.key }.map { JournalRecord(.vf($0)).line + "\n" }.joined()
-        try create()
-        try ConfigFile.replace(text, at: vfRecordsPath, mode: 0o644)
+        try directory(create: true).write("vf-originals", Array(text.utf8), mode: 0o644)
     }
 
     // MARK: history
@@ -211,8 +224,7 @@ public struct StateDirectory: Sendable {
             return "\(millis / 1000)." + String(String(millis % 1000 + 1000).dropFirst())
         }
         let line = "\(stamp(since)) \(stamp(Self.realtime())) \(operation) \(outcome) pid=\(getpid()) \(JournalRecord.escape(command))\n"
-        let fd = open(historyPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
+        guard let fd = try? directory(create: false).openForAppend("history", create: true) else { return }
         _ = Self.writeAll(fd, line)
         _ = fdatasync(fd)
         close(fd)

@@ -19,11 +19,11 @@ struct WriteOptions: ParsableArguments {
     func carryOut(_ edit: ConfigEdit, root: HostRoot, already: String) throws {
         for warning in edit.warnings { Output.warning(warning) }
         var out = edit.notes.map { "note: \($0)\n" }.joined()
-        if let path = edit.path, let new = edit.new {
+        if let path = edit.path, let new = edit.new, let newBytes = edit.newBytes {
             if !edit.changed {
                 out += "\(path) \(already)\n"
             } else if write {
-                let backup = try ConfigFile.write(new, to: path, root: root)
+                let backup = try ConfigFile.write(newBytes, to: path, root: root, expected: .some(edit.old))
                 out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + ": " + edit.changes.joined(separator: "; ") + "\n"
             } else {
                 out += TextDiff.unified(edit.old ?? "", new, path: path)
@@ -49,9 +49,11 @@ extension Vfioctl {
             abstract: "Put the IOMMU options for this CPU's vendor on the kernel command line (GRUB, systemd-boot, kernelstub).",
             discussion: """
                 Intel: intel_iommu=on iommu=pt. AMD: iommu=pt (the AMD IOMMU is on by default; amd_iommu=on is \
-                not a valid value). Added once to GRUB_CMDLINE_LINUX in /etc/default/grub, every other byte \
-                kept; a conflicting value (intel_iommu=off) is replaced where it stands. Where \
-                /etc/default/grub.d is in use, a drop-in goes there instead.
+                not a valid value). Added once to GRUB_CMDLINE_LINUX in /etc/default/grub, read as /bin/sh \
+                reads it, at the assignment that takes effect, every other byte kept; a conflicting value \
+                (intel_iommu=off) is replaced where it stands. A value vfioctl cannot know (set conditionally, \
+                built by a command) is refused, with what to do by hand. Where /etc/default/grub.d is in use, \
+                a drop-in goes there instead.
                 """)
 
         @OptionGroup var writing: WriteOptions
@@ -62,7 +64,7 @@ extension Vfioctl {
             try writing.requireRoot(layer.root, "config cmdline")
             let vendor = layer.cpuVendor()
             let options = GrubDefault.iommuOptions(vendor: vendor.rawValue)
-            let plan = BootConfig.cmdline(options, FactsReader(root: layer.root).bootFacts())
+            let plan = try BootConfig.cmdline(options, FactsReader(root: layer.root).bootFacts())
             try writing.carryOut(plan, root: layer.root, already: "already has " + options.joined(separator: " "))
         }
     }
@@ -114,14 +116,14 @@ extension Vfioctl {
                     }
                 }
             }
-            let current = FactsReader(root: layer.root).modprobeFiles(files.map(\.0))
+            let current = try FactsReader(root: layer.root).modprobeFiles(files.map(\.0))
             var out = ""
             for (name, text) in files {
                 let path = "/etc/modprobe.d/" + name
                 if current[name] == text {
                     out += "\(path) is already so\n"
                 } else if writing.write {
-                    let backup = try ConfigFile.write(text, to: path, root: layer.root)
+                    let backup = try ConfigFile.write(Array(text.utf8), to: path, root: layer.root, expected: .some(current[name]))
                     out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + "\n"
                 } else {
                     out += TextDiff.unified(current[name] ?? "", text, path: path)
@@ -150,7 +152,7 @@ extension Vfioctl {
         func run() throws {
             let root = try global.deviceLayer().root
             try writing.requireRoot(root, "config initramfs")
-            let facts = FactsReader(root: root).bootFacts()
+            let facts = try FactsReader(root: root).bootFacts()
             try writing.carryOut(InitramfsConfig.plan(facts), root: root, already: "already loads " + InitramfsConfig.modules(facts).joined(separator: " "))
         }
     }
@@ -168,12 +170,12 @@ extension Vfioctl {
             let facts = reader.read(for: [])
             let options = GrubDefault.iommuOptions(vendor: layer.cpuVendor().rawValue)
             let running = facts.commandLine.parameters.map { parameter in parameter.value.map { "\(parameter.key)=\($0)" } ?? parameter.key }
-            let boot = reader.bootFacts()
-            let configured = (boot.grubDefault.map(GrubDefault.configuredOptions) ?? [])
+            let boot = try reader.bootFacts()
+            let configured = (boot.grubDefaultBytes.map { GrubDefault.configuredOptions(in: $0) } ?? [])
                 + boot.grubDropIns.values.flatMap(GrubDefault.configuredOptions)
                 + (boot.kernelCmdline?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? [])
             let rows = ConfigStatus.rows(options: options, running: running, configured: configured, facts: facts,
-                                         modprobe: reader.modprobeFiles(["vfio.conf", "kvm-nested.conf"]))
+                                         modprobe: try reader.modprobeFiles(["vfio.conf", "kvm-nested.conf"]))
                 + [ConfigStatus.initramfsRow(boot)].compactMap { $0 }
             Output.emit(output.format, json: { ConfigStatus.json(rows) }, text: { ConfigStatus.text(rows) })
         }

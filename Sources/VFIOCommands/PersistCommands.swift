@@ -22,7 +22,7 @@ extension Vfioctl {
 
         /// The records file as it is (empty when there is none).
         static func records(_ root: HostRoot) throws(VFIOError) -> (text: String?, records: [VFIOCore.Persist.Record]) {
-            let text = current(VFIOCore.Persist.recordsPath, root)
+            let text = try current(VFIOCore.Persist.recordsPath, root)
             return (text, try text.map { text throws(VFIOError) in try VFIOCore.Persist.parse(text) } ?? [])
         }
 
@@ -36,9 +36,10 @@ extension Vfioctl {
             })
         }
 
-        /// A file vfioctl persist writes, as it is now (path from the root).
-        static func current(_ path: String, _ root: HostRoot) -> String? {
-            FileRead.text(root.path(String(path.dropFirst())), limit: 4 << 20)
+        /// A file vfioctl persist writes, as it is now (path from the root), read as
+        /// `SafeFiles` reads (a file too large is an error, not cut short).
+        static func current(_ path: String, _ root: HostRoot) throws(VFIOError) -> String? {
+            try SafeFiles.read(path, root: root).map { String(decoding: $0, as: UTF8.self) }
         }
 
         /// The records file, the udev rule and the unit for `records`: shown as diffs, or written.
@@ -49,8 +50,8 @@ extension Vfioctl {
             let rules = VFIOCore.Persist.udevRules(records)
             let unit = VFIOCore.Persist.unit(binary: installedBinary())
             let edits = [edit(VFIOCore.Persist.recordsPath, VFIOCore.Persist.render(records), old: old),
-                         edit(VFIOCore.Persist.udevRulesPath, rules, old: current(VFIOCore.Persist.udevRulesPath, root)),
-                         edit(VFIOCore.Persist.unitPath, unit, old: current(VFIOCore.Persist.unitPath, root))]
+                         edit(VFIOCore.Persist.udevRulesPath, rules, old: try current(VFIOCore.Persist.udevRulesPath, root)),
+                         edit(VFIOCore.Persist.unitPath, unit, old: try current(VFIOCore.Persist.unitPath, root))]
             for edit in edits { try writing.carryOut(edit, root: root, already: "is already so") }
             if writing.write && edits.contains(where: { $0.changed }) {
                 Output.write("then: systemctl daemon-reload && systemctl enable \(VFIOCore.Persist.unitName); udevadm control --reload\n")

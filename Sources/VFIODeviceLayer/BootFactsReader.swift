@@ -2,19 +2,34 @@ import Glibc
 import VFIOCore
 
 extension FactsReader {
+    /// A configuration file vfioctl may edit, as bytes (nil when absent): read through
+    /// `SafeFiles` (never through a link out of the root; too large is an error, not a cut).
+    func config(_ relative: String) throws(VFIOError) -> [UInt8]? { try SafeFiles.read(relative, root: root) }
+
+    func configText(_ relative: String) throws(VFIOError) -> String? { try config(relative).map { String(decoding: $0, as: UTF8.self) } }
+
+    /// The files of a drop-in directory (name → text); subdirectories are not files.
+    func dropIns(_ relative: String) throws(VFIOError) -> [String: String] {
+        var files: [String: String] = [:]
+        for name in FileRead.entries(root.path(relative)) ?? [] {
+            var info = stat()
+            if stat(root.path(relative + "/" + name), &info) == 0 && info.st_mode & S_IFMT == S_IFDIR { continue }
+            files[name] = try configText(relative + "/" + name) ?? ""
+        }
+        return files
+    }
+
     /// How the system under the root boots: GRUB's defaults and drop-ins, /etc/kernel/cmdline,
     /// BLS entries, UEFI, the boot tools present, the distribution.
-    public func bootFacts() -> BootFacts {
+    public func bootFacts() throws(VFIOError) -> BootFacts {
         var facts = BootFacts()
-        facts.grubDefault = text("etc/default/grub")
-        for name in FileRead.entries(root.path("etc/default/grub.d")) ?? [] where name.hasSuffix(".cfg") {
-            facts.grubDropIns[name] = text("etc/default/grub.d/" + name) ?? ""
-        }
+        facts.grubDefaultBytes = try config("etc/default/grub")
+        facts.grubDropIns = try dropIns("etc/default/grub.d").filter { $0.key.hasSuffix(".cfg") }
         for tool in ["update-grub", "grub2-mkconfig", "grub-mkconfig", "grubby", "kernelstub", "bootctl",
                      "update-initramfs", "dracut", "mkinitcpio"] {
             if ["usr/sbin/", "usr/bin/", "sbin/", "bin/"].contains(where: { FileRead.exists(root.path($0 + tool)) }) { facts.tools.insert(tool) }
         }
-        facts.kernelCmdline = text("etc/kernel/cmdline")
+        facts.kernelCmdlineBytes = try config("etc/kernel/cmdline")
         facts.blsEntries = !(FileRead.entries(root.path("boot/loader/entries")) ?? []).isEmpty
         facts.efi = FileRead.exists(root.path("sys/firmware/efi"))
         var configs = ["/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"].filter { FileRead.exists(root.path(String($0.dropFirst()))) }
@@ -23,21 +38,17 @@ extension FactsReader {
         }
         facts.grubConfigs = configs
         facts.osID = text("etc/os-release").flatMap(ProcFiles.osReleaseID)
-        readInitramfs(into: &facts)
+        try readInitramfs(into: &facts)
         return facts
     }
 
     /// The initramfs generators' files, the installed kernels and what they build as modules.
-    func readInitramfs(into facts: inout BootFacts) {
-        facts.initramfsToolsModules = text("etc/initramfs-tools/modules")
-        facts.dracutConf = text("etc/dracut.conf")
-        for name in FileRead.entries(root.path("etc/dracut.conf.d")) ?? [] {
-            facts.dracutDropIns[name] = text("etc/dracut.conf.d/" + name) ?? ""
-        }
-        facts.mkinitcpioConf = text("etc/mkinitcpio.conf")
-        for name in FileRead.entries(root.path("etc/mkinitcpio.conf.d")) ?? [] {
-            facts.mkinitcpioDropIns[name] = text("etc/mkinitcpio.conf.d/" + name) ?? ""
-        }
+    func readInitramfs(into facts: inout BootFacts) throws(VFIOError) {
+        facts.initramfsToolsModulesBytes = try config("etc/initramfs-tools/modules")
+        facts.dracutConf = try configText("etc/dracut.conf")
+        facts.dracutDropIns = try dropIns("etc/dracut.conf.d")
+        facts.mkinitcpioConfBytes = try config("etc/mkinitcpio.conf")
+        facts.mkinitcpioDropIns = try dropIns("etc/mkinitcpio.conf.d")
         facts.kernelReleases = (FileRead.entries(root.path("lib/modules")) ?? []).sorted()
         facts.runningRelease = text("proc/sys/kernel/osrelease").map { String($0.filter { $0 != "\n" }) }
         facts.kernelsWithVirqfd = facts.kernelReleases.filter { release in
@@ -58,9 +69,9 @@ extension FactsReader {
     }
 
     /// The modprobe.d files vfioctl writes, as they are now (name → text).
-    public func modprobeFiles(_ names: [String]) -> [String: String] {
+    public func modprobeFiles(_ names: [String]) throws(VFIOError) -> [String: String] {
         var files: [String: String] = [:]
-        for name in names { if let text = text("etc/modprobe.d/" + name) { files[name] = text } }
+        for name in names { if let text = try configText("etc/modprobe.d/" + name) { files[name] = text } }
         return files
     }
 }

@@ -150,9 +150,14 @@ public enum FileRead {
         let fd = openat(directory, path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return bytes(descriptor: fd, limit: limit)
+    }
+
+    /// At most `limit` bytes from an open file (nil on a read error, errno set).
+    public static func bytes(descriptor fd: Int32, limit: Int) -> [UInt8]? {
         var result: [UInt8] = []
         var failed = false
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer in
             while result.count < limit {
                 let count = Glibc.read(fd, buffer.baseAddress, min(buffer.count, limit - result.count))
                 if count < 0 {
@@ -200,15 +205,11 @@ public enum FileRead {
     }
 }
 
-/// Directory creation shared by everything vfioctl writes (snapshots, its state, config files).
+/// Directory creation shared by everything vfioctl writes (snapshots, its state, config files):
+/// through `SafeDirectory`, so a planted link never leads it out of the root it works in.
 public enum FileWrite {
-    /// mkdir -p with mode 0755; false (errno set) when a component cannot be created.
-    public static func makeDirectories(_ path: String) -> Bool {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
-        }
-        return true
+    /// mkdir -p of `relative` under `anchor` (mode 0755): the directory, opened.
+    public static func makeDirectories(_ relative: String, under anchor: String) throws(VFIOError) -> SafeDirectory {
+        try SafeDirectory.open(relative, under: anchor, create: true)
     }
 }

@@ -16,8 +16,7 @@ public struct SnapshotWriter {
     }
 
     public func write(to destination: String) throws(VFIOError) -> Summary {
-        try prepare(destination)
-        var copier = Copier(source: source, destination: destination)
+        var copier = Copier(source: source, destination: try prepare(destination))
         let layer = DeviceLayer(root: source, workers: 1)
         let entries = try layer.busEntries()
         let reader = FunctionReader(root: source)
@@ -143,41 +142,62 @@ public struct SnapshotWriter {
         copier.write(Layout.recordedAddresses, InterfaceAddresses.render(addresses))
     }
 
-    /// DIR must be new or empty: a snapshot never overwrites or mixes with other files.
-    private func prepare(_ destination: String) throws(VFIOError) {
-        if let existing = FileRead.entries(destination) {
-            guard existing.isEmpty else {
-                throw .usage("'\(destination.printable)' already exists and is not empty",
-                             hint: "name a new or empty directory for the snapshot")
-            }
-            return
+    /// DIR must be new or empty: a snapshot never overwrites or mixes with other files. It is
+    /// the root of everything written: nothing under it leads out of it.
+    private func prepare(_ destination: String) throws(VFIOError) -> SafeDirectory {
+        if let existing = FileRead.entries(destination), !existing.isEmpty {
+            throw .usage("'\(destination.printable)' already exists and is not empty",
+                         hint: "name a new or empty directory for the snapshot")
         }
-        guard FileWrite.makeDirectories(destination) else {
-            throw .failed("cannot create '\(destination.printable)': \(Errno.describe(errno))",
-                          hint: "check the parent directory exists and is writable")
+        var absolute = destination
+        if !destination.hasPrefix("/") {
+            guard let current = SafeFiles.currentDirectory() else {
+                throw .failed("cannot resolve '\(destination.printable)': the current directory is unreadable")
+            }
+            absolute = current + "/" + destination
+        }
+        do {
+            return try FileWrite.makeDirectories(absolute, under: "/")
+        } catch {
+            throw .failed(error.message, hint: error.hint ?? "check the parent directory exists and is writable")
         }
     }
 }
 
-/// Copies files, links and directories from a root to a destination, relative path for path.
+/// Copies files, links and directories from a root to a destination, relative path for path,
+/// through `SafeDirectory`: new files are created with O_EXCL|O_NOFOLLOW, and no link (the
+/// snapshot's own, or one planted) leads a write out of the destination.
 struct Copier {
     let source: HostRoot
-    let destination: String
+    let destination: SafeDirectory
     var files = 0
     var links = 0
     var created: Set<String> = []
     var firstFailure: VFIOError?
+    /// The directory written in last (a function's attributes come one after another).
+    var last: (relative: String, directory: SafeDirectory)?
 
-    init(source: HostRoot, destination: String) {
+    init(source: HostRoot, destination: SafeDirectory) {
         self.source = source
-        self.destination = destination.hasSuffix("/") ? String(destination.dropLast()) : destination
+        self.destination = destination
+    }
+
+    /// The directory `relative` under the destination, created when missing.
+    mutating func open(_ relative: String) -> SafeDirectory? {
+        if let last, last.relative == relative { return last.directory }
+        do {
+            let directory = relative.isEmpty ? destination : try destination.open(relative, create: true)
+            last = (relative, directory)
+            return directory
+        } catch {
+            fail(error.message)
+            return nil
+        }
     }
 
     mutating func directory(_ relative: String) {
         guard !relative.isEmpty, !created.contains(relative) else { return }
-        if !FileWrite.makeDirectories(destination + "/" + relative) {
-            fail("cannot create \(destination)/\(relative): \(Errno.describe(errno))")
-        }
+        guard open(relative) != nil else { return }
         var path = relative
         while !path.isEmpty, created.insert(path).inserted { path = SysfsPaths.directory(of: path) }
     }
@@ -192,54 +212,41 @@ struct Copier {
             if orMarker { marker(relative, mode: 0o400) }
             return
         }
-        directory(SysfsPaths.directory(of: relative))
-        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
-        defer { close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
-            written += count
-        }
-        files += 1
+        put(relative, bytes, mode: 0o644)
     }
 
     /// A file with the given text.
-    mutating func write(_ relative: String, _ text: String) {
-        directory(SysfsPaths.directory(of: relative))
-        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        if !bytes.isEmpty && bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, bytes.count) }) != bytes.count {
-            fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))")
-        }
-        files += 1
-    }
+    mutating func write(_ relative: String, _ text: String) { put(relative, Array(text.utf8), mode: 0o644) }
 
-    /// An empty file whose presence is what matters (write-only attributes such as `reset`).
-    mutating func marker(_ relative: String, mode: mode_t) {
-        directory(SysfsPaths.directory(of: relative))
-        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { return fail("cannot write \(destination)/\(relative): \(Errno.describe(errno))") }
-        fchmod(fd, mode) // exactly this mode, whatever the umask (a /dev/vfio/vfio of 0666 matters)
-        close(fd)
-        files += 1
+    /// An empty file whose presence is what matters (write-only attributes such as `reset`),
+    /// with exactly this mode, whatever the umask (a /dev/vfio/vfio of 0666 matters).
+    mutating func marker(_ relative: String, mode: mode_t) { put(relative, [], mode: mode) }
+
+    private mutating func put(_ relative: String, _ bytes: [UInt8], mode: mode_t) {
+        let parent = SysfsPaths.directory(of: relative)
+        directory(parent)
+        guard let directory = open(parent) else { return }
+        do {
+            try directory.write(SysfsPaths.lastComponent(of: relative), bytes, mode: mode, durable: false)
+            files += 1
+        } catch {
+            fail(error.message)
+        }
     }
 
     /// Recreates a link with the same text; returns the text.
     @discardableResult
     mutating func link(_ relative: String) -> String? {
         guard let target = FileRead.link(source.path(relative)) else { return nil }
-        directory(SysfsPaths.directory(of: relative))
-        let path = destination + "/" + relative
-        if symlink(target, path) != 0 && errno != EEXIST {
-            fail("cannot link \(path): \(Errno.describe(errno))")
-            return target
+        let parent = SysfsPaths.directory(of: relative)
+        directory(parent)
+        guard let directory = open(parent) else { return target }
+        do {
+            try directory.link(SysfsPaths.lastComponent(of: relative), to: target)
+            links += 1
+        } catch {
+            fail(error.message)
         }
-        links += 1
         return target
     }
 

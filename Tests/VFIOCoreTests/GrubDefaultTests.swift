@@ -47,30 +47,30 @@ struct GrubDefaultTests {
     static let intel = GrubDefault.iommuOptions(vendor: "GenuineIntel")
 
     @Test("Debian: options added to the empty GRUB_CMDLINE_LINUX, every other byte kept; a second run changes nothing")
-    func debian() {
-        let edit = GrubDefault.ensure(Self.intel, in: Self.debian)
+    func debian() throws {
+        let edit = try GrubDefault.ensure(Self.intel, in: Self.debian)
         #expect(edit.text == Self.debian.replacingOccurrences(of: "GRUB_CMDLINE_LINUX=\"\"", with: "GRUB_CMDLINE_LINUX=\"intel_iommu=on iommu=pt\""))
         #expect(edit.changes == ["GRUB_CMDLINE_LINUX: add intel_iommu=on", "GRUB_CMDLINE_LINUX: add iommu=pt"])
-        let again = GrubDefault.ensure(Self.intel, in: edit.text)
+        let again = try GrubDefault.ensure(Self.intel, in: edit.text)
         #expect(!again.changed && again.text == edit.text)
     }
 
     @Test("Ubuntu: single quotes kept, iommu=soft replaced in place, intel_iommu=off in _DEFAULT replaced, comments untouched")
-    func ubuntu() {
-        let edit = GrubDefault.ensure(Self.intel, in: Self.ubuntu)
+    func ubuntu() throws {
+        let edit = try GrubDefault.ensure(Self.intel, in: Self.ubuntu)
         #expect(edit.text.contains("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash intel_iommu=on\"\n"))
         #expect(edit.text.contains("GRUB_CMDLINE_LINUX='console=ttyS0,115200n8 iommu=pt intel_iommu=on'\n"))
         #expect(edit.text.contains("#GRUB_CMDLINE_LINUX=\"intel_iommu=on\""))
         #expect(edit.changes.contains("GRUB_CMDLINE_LINUX_DEFAULT: intel_iommu=off -> intel_iommu=on"))
         #expect(edit.changes.contains("GRUB_CMDLINE_LINUX: iommu=soft -> iommu=pt"))
-        #expect(GrubDefault.ensure(Self.intel, in: edit.text).text == edit.text)
+        #expect(try GrubDefault.ensure(Self.intel, in: edit.text).text == edit.text)
     }
 
     @Test("RHEL: a long line with commas and slashes; AMD gets iommu=pt only, never amd_iommu=on")
-    func rhel() {
+    func rhel() throws {
         let amd = GrubDefault.iommuOptions(vendor: "AuthenticAMD")
         #expect(amd == ["iommu=pt"])
-        let edit = GrubDefault.ensure(amd, in: Self.rhel)
+        let edit = try GrubDefault.ensure(amd, in: Self.rhel)
         #expect(edit.text.contains("rhgb quiet iommu=pt\"\n"))
         #expect(edit.text.replacingOccurrences(of: " iommu=pt", with: "") == Self.rhel)
     }
@@ -84,9 +84,9 @@ struct GrubDefaultTests {
          "GRUB_CMDLINE_LINUX=\"a\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX b intel_iommu=on iommu=pt\"\n"),
         ("GRUB_CMDLINE_LINUX=\"x=\\\"y z\\\"\"\n", "GRUB_CMDLINE_LINUX=\"x=\\\"y z\\\" intel_iommu=on iommu=pt\"\n"),
     ])
-    func oddFiles(before: String, after: String) {
-        let edit = GrubDefault.ensure(Self.intel, in: before)
+    func oddFiles(before: String, after: String) throws {
+        let edit = try GrubDefault.ensure(Self.intel, in: before)
         #expect(edit.text == after)
-        #expect(GrubDefault.ensure(Self.intel, in: edit.text).text == after)
+        #expect(try GrubDefault.ensure(Self.intel, in: edit.text).text == after)
     }
 }

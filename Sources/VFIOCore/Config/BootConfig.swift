@@ -1,13 +1,21 @@
 /// How this system boots, as far as the kernel command line goes: read by the device layer.
 public struct BootFacts: Sendable, Equatable {
-    /// /etc/default/grub's text, when it exists.
-    public var grubDefault: String?
+    /// /etc/default/grub's bytes, when it exists (edited byte for byte), and as text.
+    public var grubDefaultBytes: [UInt8]?
+    public var grubDefault: String? {
+        get { grubDefaultBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { grubDefaultBytes = newValue.map { Array($0.utf8) } }
+    }
     /// Files in /etc/default/grub.d (name → text); the directory is "in use" when it holds *.cfg.
     public var grubDropIns: [String: String] = [:]
     /// Programs present: update-grub, grub2-mkconfig, grub-mkconfig, grubby, kernelstub, bootctl.
     public var tools: Set<String> = []
     /// /etc/kernel/cmdline (systemd-boot / kernel-install), when it exists.
-    public var kernelCmdline: String?
+    public var kernelCmdlineBytes: [UInt8]?
+    public var kernelCmdline: String? {
+        get { kernelCmdlineBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { kernelCmdlineBytes = newValue.map { Array($0.utf8) } }
+    }
     /// BLS entries in /boot/loader/entries (RHEL 8+, Fedora: grubby manages them).
     public var blsEntries = false
     /// Booted through UEFI (/sys/firmware/efi).
@@ -19,12 +27,20 @@ public struct BootFacts: Sendable, Equatable {
 
     // The initramfs generator's configuration (vfioctl config initramfs).
     /// /etc/initramfs-tools/modules (initramfs-tools: Debian, Ubuntu).
-    public var initramfsToolsModules: String?
+    public var initramfsToolsModulesBytes: [UInt8]?
+    public var initramfsToolsModules: String? {
+        get { initramfsToolsModulesBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { initramfsToolsModulesBytes = newValue.map { Array($0.utf8) } }
+    }
     /// /etc/dracut.conf and every file in /etc/dracut.conf.d (name → text; dracut reads only *.conf).
     public var dracutConf: String?
     public var dracutDropIns: [String: String] = [:]
     /// /etc/mkinitcpio.conf and /etc/mkinitcpio.conf.d/* (Arch).
-    public var mkinitcpioConf: String?
+    public var mkinitcpioConfBytes: [UInt8]?
+    public var mkinitcpioConf: String? {
+        get { mkinitcpioConfBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { mkinitcpioConfBytes = newValue.map { Array($0.utf8) } }
+    }
     public var mkinitcpioDropIns: [String: String] = [:]
     /// Kernel releases installed (/lib/modules) and the running one.
     public var kernelReleases: [String] = []
@@ -45,10 +61,19 @@ public struct BootFacts: Sendable, Equatable {
 
 /// What a `vfioctl config` command will do to one file on this system. Pure.
 public struct ConfigEdit: Sendable, Equatable {
-    /// The file to write (nil: nothing vfioctl can write here), its current and new text.
+    /// The file to write (nil: nothing vfioctl can write here), its current and new bytes
+    /// (what is written), and the same as text (for diffs; bytes that are not UTF-8 show as U+FFFD).
     public var path: String?
-    public var old: String?
-    public var new: String?
+    public var oldBytes: [UInt8]?
+    public var newBytes: [UInt8]?
+    public var old: String? {
+        get { oldBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { oldBytes = newValue.map { Array($0.utf8) } }
+    }
+    public var new: String? {
+        get { newBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { newBytes = newValue.map { Array($0.utf8) } }
+    }
     /// What changes, in words.
     public var changes: [String]
     /// The command that makes the boot loader or initramfs pick the file up.
@@ -59,31 +84,38 @@ public struct ConfigEdit: Sendable, Equatable {
 
     public init(path: String? = nil, old: String? = nil, new: String? = nil, changes: [String], regenerate: String?, notes: [String],
                 warnings: [String] = []) {
-        (self.path, self.old, self.new, self.changes, self.regenerate, self.notes, self.warnings) = (path, old, new, changes, regenerate, notes, warnings)
+        self.init(path: path, oldBytes: old.map { Array($0.utf8) }, newBytes: new.map { Array($0.utf8) }, changes: changes,
+                  regenerate: regenerate, notes: notes, warnings: warnings)
     }
 
-    public var changed: Bool { path != nil && old != new }
+    public init(path: String?, oldBytes: [UInt8]?, newBytes: [UInt8]?, changes: [String], regenerate: String?, notes: [String],
+                warnings: [String] = []) {
+        (self.path, self.oldBytes, self.newBytes, self.changes, self.regenerate, self.notes, self.warnings)
+            = (path, oldBytes, newBytes, changes, regenerate, notes, warnings)
+    }
+
+    public var changed: Bool { path != nil && oldBytes != newBytes }
 }
 
 public enum BootConfig {
     public static let dropInName = "60-vfioctl.cfg"
 
-    public static func cmdline(_ options: [String], _ facts: BootFacts) -> ConfigEdit {
+    /// Throws when /etc/default/grub cannot be edited safely (GrubDefault.ensure says why).
+    public static func cmdline(_ options: [String], _ facts: BootFacts) throws(VFIOError) -> ConfigEdit {
         let joined = options.joined(separator: " ")
         // kernelstub (Pop!_OS) and systemd-boot keep the command line elsewhere; say what to run.
         if facts.tools.contains("kernelstub") {
             return ConfigEdit(changes: [], regenerate: "kernelstub -a \"\(joined)\"",
                                notes: ["this system boots through kernelstub: it owns the command line, run the command below"])
         }
-        if facts.grubDefault == nil, let current = facts.kernelCmdline {
+        if facts.grubDefaultBytes == nil, let current = facts.kernelCmdlineBytes {
             var changes: [String] = []
-            let value = String(current.reversed().drop { $0 == "\n" }.reversed())
-            let updated = GrubDefault.ensure(options, inValue: value, label: nil, changes: &changes)
-            return ConfigEdit(path: "/etc/kernel/cmdline", old: current, new: updated + "\n", changes: changes,
+            let updated = GrubDefault.ensure(options, inCommandLine: current, label: nil, changes: &changes)
+            return ConfigEdit(path: "/etc/kernel/cmdline", oldBytes: current, newBytes: updated, changes: changes,
                                regenerate: "kernel-install add $(uname -r) /lib/modules/$(uname -r)/vmlinuz  # or: bootctl update",
                                notes: ["systemd-boot reads /etc/kernel/cmdline when kernel-install installs a kernel"])
         }
-        guard let grub = facts.grubDefault else {
+        guard let grub = facts.grubDefaultBytes else {
             return ConfigEdit(changes: [], regenerate: nil,
                                notes: ["no /etc/default/grub, /etc/kernel/cmdline or kernelstub: add '\(joined)' to the boot loader's kernel command line by hand"])
         }
@@ -99,8 +131,8 @@ public enum BootConfig {
             return ConfigEdit(path: path, old: old, new: new ?? old, changes: missing.isEmpty ? [] : ["\(path): add " + missing.joined(separator: " ")],
                                regenerate: regenerate, notes: ["/etc/default/grub.d is in use here: vfioctl writes a drop-in there"])
         }
-        let edit = GrubDefault.ensure(options, in: grub)
-        return ConfigEdit(path: "/etc/default/grub", old: grub, new: edit.text, changes: edit.changes, regenerate: regenerate, notes: [])
+        let edit = try GrubDefault.ensure(options, in: grub)
+        return ConfigEdit(path: GrubDefault.path, oldBytes: grub, newBytes: edit.bytes, changes: edit.changes, regenerate: regenerate, notes: [])
     }
 
     /// update-grub (Debian, Ubuntu), grubby (BLS: RHEL 8+, Fedora), or grub2-mkconfig with the

@@ -65,7 +65,7 @@ public enum InitramfsConfig {
         }
         var edit: ConfigEdit
         switch generator {
-        case .initramfsTools: edit = initramfsTools(facts.initramfsToolsModules, wanted)
+        case .initramfsTools: edit = initramfsTools(facts.initramfsToolsModulesBytes, wanted)
         case .dracut: edit = dracut(facts, wanted)
         case .mkinitcpio: edit = mkinitcpio(facts, wanted)
         }
@@ -74,39 +74,37 @@ public enum InitramfsConfig {
         return edit
     }
 
-    /// Whether `line` assigns shell variable `name` (leading blanks allowed): "MODULES=(...)".
-    static func assigns(_ line: some StringProtocol, _ name: String) -> Bool {
-        line.drop { $0 == " " || $0 == "\t" }.hasPrefix(name + "=")
-    }
-
     /// /etc/initramfs-tools/modules: one module per line (arguments may follow), # comments.
-    static func initramfsTools(_ text: String?, _ wanted: [String]) -> ConfigEdit {
+    /// Not a shell script: initramfs-tools reads it line by line (`read module args`), so a CR
+    /// before LF stays part of the module's name. Added lines end in LF; every byte already
+    /// there is kept.
+    static func initramfsTools(_ bytes: [UInt8]?, _ wanted: [String]) -> ConfigEdit {
         let path = "/etc/initramfs-tools/modules"
-        let old = text ?? ""
-        let listed = Set(old.split(separator: "\n").compactMap { line -> String? in
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            guard !trimmed.hasPrefix("#"), let word = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).first else { return nil }
-            return word.replacingDashes()
-        })
+        let old = bytes ?? []
+        var listed: Set<String> = []
+        for line in old.split(separator: 0x0a) {
+            let trimmed = line.drop { $0 == 0x20 || $0 == 0x09 }
+            guard trimmed.first != UInt8(ascii: "#"), let word = trimmed.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).first else { continue }
+            listed.insert(Substring(String(decoding: word, as: UTF8.self)).replacingDashes())
+        }
         let missing = wanted.filter { !listed.contains($0) }
-        guard !missing.isEmpty else { return ConfigEdit(path: path, old: text, new: text, changes: [], regenerate: nil, notes: []) }
+        guard !missing.isEmpty else { return ConfigEdit(path: path, oldBytes: bytes, newBytes: bytes, changes: [], regenerate: nil, notes: []) }
         var new = old
-        if !new.isEmpty && !new.hasSuffix("\n") { new += "\n" }
-        if text == nil { new += "# List of modules to include in the initramfs and load at boot (initramfs-tools(8)).\n" }
-        new += "# vfio first, so vfio-pci can claim devices before their host drivers (vfioctl config initramfs)\n"
-        new += missing.map { $0 + "\n" }.joined()
-        return ConfigEdit(path: path, old: text, new: new, changes: ["\(path): add " + missing.joined(separator: " ")], regenerate: nil, notes: [])
+        if !new.isEmpty && new.last != 0x0a { new.append(0x0a) }
+        var added = ""
+        if bytes == nil { added += "# List of modules to include in the initramfs and load at boot (initramfs-tools(8)).\n" }
+        added += "# vfio first, so vfio-pci can claim devices before their host drivers (vfioctl config initramfs)\n"
+        added += missing.map { $0 + "\n" }.joined()
+        new += Array(added.utf8)
+        return ConfigEdit(path: path, oldBytes: bytes, newBytes: new, changes: ["\(path): add " + missing.joined(separator: " ")], regenerate: nil, notes: [])
     }
 
-    /// The words of every `NAME+=" ... "` / `NAME="..."` assignment of `name` in a dracut file.
+    /// The words of every assignment of `name` (`NAME=...`, `NAME+=...`) in a dracut file
+    /// (bash sourced by dracut), read as the shell reads it.
     static func dracutWords(_ name: String, in text: String) -> Set<String> {
-        var words: Set<String> = []
-        for line in text.split(separator: "\n") {
-            guard assigns(line, name + "+") || assigns(line, name) else { continue }
-            let value = line.drop { $0 != "=" }.dropFirst()
-            for word in value.split(whereSeparator: { " \t\"'".contains($0) }) where !word.hasPrefix("#") { words.insert(word.replacingDashes()) }
-        }
-        return words
+        let script = ShellScript(Array(text.utf8), keeping: [name])
+        let words = script.assignments(of: name).flatMap { ShellScript.knownWords($0.value) }
+        return Set(words.map { Substring($0).replacingDashes() })
     }
 
     /// dracut: force_drivers in /etc/dracut.conf.d/10-vfioctl.conf (dracut reads only files
@@ -133,49 +131,65 @@ public enum InitramfsConfig {
                           regenerate: nil, notes: [], warnings: warnings)
     }
 
-    /// mkinitcpio: the MODULES array of /etc/mkinitcpio.conf, vfio first; the modconf hook
-    /// carries /etc/modprobe.d into the image.
+    /// mkinitcpio: the MODULES array of /etc/mkinitcpio.conf (bash, read as the shell reads
+    /// it: the assignment that takes effect), vfio first, every other byte kept; the modconf
+    /// hook carries /etc/modprobe.d into the image.
     static func mkinitcpio(_ facts: BootFacts, _ wanted: [String]) -> ConfigEdit {
         let path = "/etc/mkinitcpio.conf"
         var notes: [String] = []
         var warnings: [String] = []
-        let text = facts.mkinitcpioConf ?? ""
-        for (name, dropIn) in facts.mkinitcpioDropIns.sorted(by: { $0.key < $1.key })
-        where dropIn.split(separator: "\n").contains(where: { assigns($0, "MODULES") }) {
+        let bytes = facts.mkinitcpioConfBytes ?? []
+        let byHand = "put " + wanted.joined(separator: " ") + " first in it by hand"
+        for (name, dropIn) in facts.mkinitcpioDropIns.sorted(by: { $0.key < $1.key }) where !ShellScript(Array(dropIn.utf8), keeping: ["MODULES"]).assignments.isEmpty {
             warnings.append("/etc/mkinitcpio.conf.d/\(name) sets MODULES after \(path): add \(wanted.joined(separator: " ")) there too")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if let hooks = lines.last(where: { assigns($0, "HOOKS") }), !hooks.contains("modconf") {
+        let script = ShellScript(bytes, keeping: ["MODULES", "HOOKS"])
+        if let error = script.error {
+            return ConfigEdit(changes: [], regenerate: nil, notes: notes + ["\(path) line \(script.line(at: error.offset)) does not read as a shell script "
+                                                                               + "(\(error.message)): fix it, or " + byHand], warnings: warnings)
+        }
+        if case .known(let index) = script.state(of: "HOOKS"), !ShellScript.knownWords(script.assignments[index].value).contains("modconf") {
             notes.append("HOOKS has no modconf: /etc/modprobe.d (vfio-pci ids=, softdeps) stays out of the image; add modconf to HOOKS")
         }
-        guard let index = lines.lastIndex(where: { assigns($0, "MODULES") }) else {
-            if !text.isEmpty && lines.last == "" { lines.removeLast() }
-            lines.append("MODULES=(" + wanted.joined(separator: " ") + ")")
-            return ConfigEdit(path: path, old: facts.mkinitcpioConf, new: lines.joined(separator: "\n") + "\n",
+        switch script.state(of: "MODULES") {
+        case .unset:
+            let line = Array(("MODULES=(" + wanted.joined(separator: " ") + ")\n").utf8)
+            let new = bytes + (bytes.isEmpty || bytes.last == 0x0a ? [] : [0x0a]) + line
+            return ConfigEdit(path: path, oldBytes: facts.mkinitcpioConfBytes, newBytes: new,
                               changes: ["\(path): MODULES=(\(wanted.joined(separator: " ")))"], regenerate: nil, notes: notes, warnings: warnings)
+        case .uncertain:
+            return ConfigEdit(changes: [], regenerate: nil, notes: notes + ["\(path) sets MODULES conditionally (or through eval, '.' or read): " + byHand],
+                              warnings: warnings)
+        case .known(let index):
+            let assignment = script.assignments[index]
+            let line = script.line(at: assignment.nameOffset)
+            // The array's parentheses, or the quotes of the old string form, on one line.
+            var open: Int, close: Int
+            if let array = assignment.array {
+                (open, close) = (array.open, array.close)
+            } else if case .quoteMark(let first, true, _)? = assignment.parts.first, case .quoteMark(let last, false, _)? = assignment.parts.last,
+                      assignment.parts.dropFirst().dropLast().allSatisfy({ if case .char = $0 { true } else { false } }) {
+                (open, close) = (first, last)
+            } else {
+                return ConfigEdit(changes: [], regenerate: nil, notes: notes + ["\(path) line \(line) sets MODULES in a form vfioctl does not edit: " + byHand],
+                                  warnings: warnings)
+            }
+            guard !bytes[open..<close].contains(0x0a) else {
+                return ConfigEdit(changes: [], regenerate: nil, notes: notes + ["\(path) line \(line): MODULES spans several lines; " + byHand],
+                                  warnings: warnings)
+            }
+            let present = ShellScript.knownWords(assignment.value).map { Substring($0).replacingDashes() }
+            let missing = wanted.filter { !present.contains($0) }
+            guard !missing.isEmpty else {
+                return ConfigEdit(path: path, oldBytes: facts.mkinitcpioConfBytes, newBytes: facts.mkinitcpioConfBytes, changes: [], regenerate: nil,
+                                  notes: notes, warnings: warnings)
+            }
+            var bodyStart = open + 1
+            while bodyStart < close && bytes[bodyStart] == 0x20 { bodyStart += 1 }
+            var new = bytes
+            new.replaceSubrange((open + 1)..<bodyStart, with: Array((missing.joined(separator: " ") + (bodyStart == close ? "" : " ")).utf8))
+            return ConfigEdit(path: path, oldBytes: facts.mkinitcpioConfBytes, newBytes: new,
+                              changes: ["\(path): MODULES gets " + missing.joined(separator: " ") + " first"], regenerate: nil, notes: notes, warnings: warnings)
         }
-        let line = lines[index]
-        let start = line.index(line.startIndex, offsetBy: line.prefix { $0 == " " || $0 == "\t" }.count + "MODULES=".count)
-        let value = line[start...]
-        let open: Character, close: Character
-        switch value.first {
-        case "(": (open, close) = ("(", ")")
-        case "\"": (open, close) = ("\"", "\"")
-        default:
-            return ConfigEdit(changes: [], regenerate: nil, notes: notes + ["\(path) line \(index + 1) sets MODULES in a form vfioctl does not edit: put "
-                                                                               + wanted.joined(separator: " ") + " first in it by hand"], warnings: warnings)
-        }
-        let inner = value.dropFirst()
-        guard let end = inner.firstIndex(of: close) else {
-            return ConfigEdit(changes: [], regenerate: nil, notes: notes + ["\(path) line \(index + 1): MODULES spans several lines; put "
-                                                                               + wanted.joined(separator: " ") + " first in it by hand"], warnings: warnings)
-        }
-        let present = inner[..<end].split(whereSeparator: { $0 == " " || $0 == "\t" })
-        let missing = wanted.filter { module in !present.contains { $0.replacingDashes() == module } }
-        guard !missing.isEmpty else { return ConfigEdit(path: path, old: text, new: text, changes: [], regenerate: nil, notes: notes, warnings: warnings) }
-        let body = inner[..<end].drop { $0 == " " }
-        lines[index] = String(line[..<start]) + String(open) + missing.joined(separator: " ") + (body.isEmpty ? "" : " " + body) + String(inner[end...])
-        return ConfigEdit(path: path, old: text, new: lines.joined(separator: "\n"), changes: ["\(path): MODULES gets " + missing.joined(separator: " ") + " first"],
-                          regenerate: nil, notes: notes, warnings: warnings)
     }
 }

@@ -4,21 +4,35 @@ public enum TextDiff {
         guard old != new else { return "" }
         let a = lines(old)
         let b = lines(new)
-        // Longest common subsequence table (files here are small).
-        var lcs = Array(repeating: Array(repeating: 0, count: b.count + 1), count: a.count + 1)
-        for i in stride(from: a.count - 1, through: 0, by: -1) {
-            for j in stride(from: b.count - 1, through: 0, by: -1) {
-                lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : max(lcs[i + 1][j], lcs[i][j + 1])
-            }
-        }
         enum Op { case same(String), del(String), add(String) }
-        var ops: [Op] = []
-        var i = 0, j = 0
-        while i < a.count || j < b.count {
-            if i < a.count && j < b.count && a[i] == b[j] { ops.append(.same(a[i])); i += 1; j += 1 }
-            else if i < a.count && (j == b.count || lcs[i + 1][j] >= lcs[i][j + 1]) { ops.append(.del(a[i])); i += 1 }
-            else { ops.append(.add(b[j])); j += 1 }
+        // The lines both share at the start and the end are the same (an edit changes a few lines
+        // of a file of any size); the longest common subsequence is looked for between them only,
+        // and only while its table stays small: beyond that the middle shows as removed and added.
+        var prefix = 0
+        while prefix < a.count && prefix < b.count && a[prefix] == b[prefix] { prefix += 1 }
+        var suffix = 0
+        while suffix < a.count - prefix && suffix < b.count - prefix && a[a.count - 1 - suffix] == b[b.count - 1 - suffix] { suffix += 1 }
+        let middleA = Array(a[prefix..<(a.count - suffix)])
+        let middleB = Array(b[prefix..<(b.count - suffix)])
+        var ops: [Op] = a[..<prefix].map { .same($0) }
+        if (middleA.count + 1) * (middleB.count + 1) <= 4_000_000 {
+            let a = middleA, b = middleB
+            var lcs = Array(repeating: Array(repeating: 0, count: b.count + 1), count: a.count + 1)
+            for i in stride(from: a.count - 1, through: 0, by: -1) {
+                for j in stride(from: b.count - 1, through: 0, by: -1) {
+                    lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : max(lcs[i + 1][j], lcs[i][j + 1])
+                }
+            }
+            var i = 0, j = 0
+            while i < a.count || j < b.count {
+                if i < a.count && j < b.count && a[i] == b[j] { ops.append(.same(a[i])); i += 1; j += 1 }
+                else if i < a.count && (j == b.count || lcs[i + 1][j] >= lcs[i][j + 1]) { ops.append(.del(a[i])); i += 1 }
+                else { ops.append(.add(b[j])); j += 1 }
+            }
+        } else {
+            ops += middleA.map { .del($0) } + middleB.map { .add($0) }
         }
+        ops += a[(a.count - suffix)...].map { .same($0) }
         var out = (old.isEmpty ? "--- /dev/null\n" : "--- \(path)\n") + "+++ \(path)\n"
         var index = 0
         var oldLine = 1, newLine = 1
@@ -67,8 +81,9 @@ public enum TextDiff {
     }
 
     /// Lines without their newlines; a final newline ends the last line, it does not start another.
+    /// Split at LF only (a CRLF line keeps its CR, as diff does).
     static func lines(_ text: String) -> [String] {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
         if lines.last == "" { lines.removeLast() }
         return lines
     }
