@@ -20,7 +20,7 @@ public struct FactsReader: Sendable {
         facts.modules = modules(release: facts.kernelRelease)
         facts.parameters = parameters()
         if let mode = mode(Layout.vfioContainer) { facts.vfioContainer = DeviceNode(mode: mode) }
-        facts.vfioGroupNodes = Set((FileRead.entries(root.path(Layout.devVFIO)) ?? []).compactMap { Int($0) })
+        facts.vfioGroupNodes = Set((FileRead.entries(root.path(Layout.devVFIO)) ?? []).compactMap { ParsedInteger($0, .name).value })
         facts.memlock = text(Layout.limits).flatMap { ProcFiles.limit($0, named: "Max locked memory") }
         facts.cpuFlags = ProcFiles.cpuFlags(text(SysfsLayout.cpuinfo, limit: 65536) ?? "")
         facts.iommuUnits = (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted().map { unit in
@@ -43,12 +43,12 @@ public struct FactsReader: Sendable {
     public func vfioUsers() -> [Int: [VFIOUser]] {
         var users: [Int: [VFIOUser]] = [:]
         for entry in FileRead.entries(root.path("proc")) ?? [] {
-            guard let pid = Int(entry) else { continue }
+            guard let pid = ParsedInteger(entry, .name).value else { continue }
             let fdDirectory = root.path("proc/\(entry)/fd")
             var groups: Set<Int> = []
             for fd in FileRead.entries(fdDirectory) ?? [] {
                 guard let target = FileRead.link(fdDirectory + "/" + fd), target.hasPrefix("/dev/vfio/"),
-                      let group = Int(target.dropFirst("/dev/vfio/".count)) else { continue }
+                      let group = ParsedInteger(target.dropFirst("/dev/vfio/".count), .name).value else { continue }
                 groups.insert(group)
             }
             guard !groups.isEmpty else { continue }
