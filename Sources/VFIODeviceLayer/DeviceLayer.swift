@@ -53,7 +53,7 @@ public struct DeviceLayer: Sendable {
         }
         var groups = HostSnapshot.groups(of: functions)
         if options.contains(.groupDetails) {
-            for position in groups.indices { readGroupDetails(&groups[position]) }
+            for position in groups.indices { try readGroupDetails(&groups[position]) }
         }
         return HostSnapshot(functions: functions, groups: groups, iommu: iommuState(), cpuVendor: cpuVendor())
     }
@@ -95,6 +95,7 @@ public struct DeviceLayer: Sendable {
     private enum Item {
         case function(PCIFunction?)
         case owner(PCIAddress?)
+        case damaged(VFIOError)
     }
 
     /// Reads function directories and /sys/class links in one pass on `workers` threads, each
@@ -110,7 +111,11 @@ public struct DeviceLayer: Sendable {
             let (pci, scratch) = perWorker.value[worker]
             if position < entries.count {
                 let (address, name) = entries[position]
-                return .function(reader.read(address, busEntry: name, pci: pci, scratch: scratch))
+                do throws(VFIOError) {
+                    return .function(try reader.read(address, busEntry: name, pci: pci, scratch: scratch))
+                } catch {
+                    return .damaged(error)
+                }
             }
             // The link text names the PCI path itself ("../../devices/pci0000:00/0000:00:03.0/net/eth0").
             let isNet = position < entries.count + net.count
@@ -125,6 +130,8 @@ public struct DeviceLayer: Sendable {
             case .function(let function): if let function { read.functions.append(function) }
             case .owner(let owner):
                 if position < entries.count + net.count { read.netOwners.append(owner) } else { read.blockOwners.append(owner) }
+            // The first in address order, whichever worker met it first.
+            case .damaged(let error): throw error
             case nil: continue
             }
         }
@@ -204,10 +211,20 @@ public struct DeviceLayer: Sendable {
         }
     }
 
-    private func readGroupDetails(_ group: inout IOMMUGroup) {
-        let path = root.path(SysfsLayout.iommuGroups + "/\(group.id)")
-        group.type = FileRead.text(path + "/type")?.trimmingWhitespace()
-        group.reservedRegions = FileRead.text(path + "/reserved_regions").map(SysfsValues.reservedRegions) ?? []
+    private func readGroupDetails(_ group: inout IOMMUGroup) throws(VFIOError) {
+        let path = SysfsLayout.iommuGroups + "/\(group.id)"
+        group.type = try attribute(path + "/type")?.trimmingWhitespace()
+        group.reservedRegions = try attribute(path + "/reserved_regions").map(SysfsValues.reservedRegions) ?? []
+    }
+
+    /// A sysfs attribute outside a function's directory: nil when absent or unreadable, an error
+    /// naming it when something other than a regular file is there.
+    func attribute(_ relative: String) throws(VFIOError) -> String? {
+        switch FileRead.read(root.path(relative), limit: 65536) {
+        case .success(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .failure(.notRegular(let kind)): throw TreeDamage.notAFile(relative, kind, root)
+        case .failure: return nil
+        }
     }
 }
 

@@ -19,7 +19,7 @@ extension DeviceLayer {
             let batch = wanted
             wanted = []
             for address in batch where functions[address] == nil {
-                guard let f = reader.read(address, busEntry: address.description, pci: pci, scratch: scratch) else { continue }
+                guard let f = try reader.read(address, busEntry: address.description, pci: pci, scratch: scratch) else { continue }
                 functions[address] = f
                 if let group = f.iommuGroup { wanted.formUnion(groupMembers(group)) }
                 if let parent = f.parent { wanted.insert(parent) }

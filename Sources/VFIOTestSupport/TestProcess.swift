@@ -56,7 +56,12 @@ public enum TestProcess {
         if group.wait(timeout: .now() + timeout) == .timedOut {
             timedOut = true
             process.terminate()
-            _ = group.wait(timeout: .now() + 5)
+            // A child started from a Dispatch thread inherits its blocked signals, SIGTERM among
+            // them: one stuck (in open(2) on a FIFO, say) is only ended by SIGKILL.
+            if group.wait(timeout: .now() + 2) == .timedOut {
+                kill(process.processIdentifier, SIGKILL)
+                _ = group.wait(timeout: .now() + 5)
+            }
         }
         process.waitUntilExit()
         return Result(status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
