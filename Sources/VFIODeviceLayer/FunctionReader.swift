@@ -9,13 +9,20 @@ import VFIOCore
 /// directory is opened once (O_PATH) and every attribute relative to it; optional attributes
 /// are probed instead of listing the directory; values are parsed from a reused buffer without
 /// a String per value; config space is read with one pread and decoded by libpci in memory.
-struct FunctionReader {
+struct FunctionReader: Sendable {
     let root: HostRoot
+    /// sys/bus/pci/devices, open: each function's link there is read relative to it.
+    let busDevices: RootDirectory?
+
+    init(root: HostRoot) {
+        self.root = root
+        busDevices = root.pathDirectory(SysfsLayout.busDevices)
+    }
 
     /// The function's real directory under sys/devices, from its sys/bus/pci/devices entry.
     func devicePath(ofBusEntry name: String) -> String {
         let entry = SysfsLayout.busDevices + "/" + name
-        guard let target = FileRead.link(root.path(entry)) else { return entry } // a plain directory
+        guard let target = root.link(entry) else { return entry } // a plain directory
         return SysfsPaths.resolve(link: target, in: SysfsLayout.busDevices)
     }
 
@@ -31,8 +38,10 @@ struct FunctionReader {
     /// not a number, a count beyond its capability register, a FIFO or device for an attribute.
     func read(_ address: PCIAddress, busEntry: String, pci: LibPCI, scratch: Scratch) throws(VFIOError) -> PCIFunction? {
         let entry = SysfsLayout.busDevices + "/" + busEntry
-        let path = scratch.link(root.path(entry)) { SysfsPaths.resolve(link: $0, in: SysfsLayout.busDevices) } ?? entry
-        guard let directory = PathDirectory(root.path(path), scratch: scratch, shownAs: entry, root: root) else { return nil }
+        let path = busDevices.flatMap { bus in
+            scratch.link(at: bus.fd, busEntry) { SysfsPaths.resolve(link: $0, in: SysfsLayout.busDevices) }
+        } ?? entry
+        guard let directory = PathDirectory(path, scratch: scratch, shownAs: entry, root: root) else { return nil }
         let config = try readConfig(directory, address, pci)
 
         // Identity: `uevent` (one read for ids, class and subsystem, as the kernel derives them), else
@@ -134,7 +143,7 @@ struct FunctionReader {
     /// (64 bytes to unprivileged readers, 256 for conventional PCI, 4096 for PCIe).
     private func readConfig(_ directory: borrowing PathDirectory, _ address: PCIAddress, _ pci: LibPCI) throws(VFIOError) -> LibPCI.ConfigRead? {
         let fd: Int32
-        switch FileRead.openRegular(at: directory.fd, "config") {
+        switch FileRead.openRegular(at: directory.fd, "config", following: false) {
         case .success(let opened): fd = opened
         case .failure(.notRegular(let kind)): throw TreeDamage.notAFile(directory.shownAs + "/config", kind, root)
         case .failure: return nil
@@ -181,16 +190,18 @@ final class Scratch: @unchecked Sendable {
         config.deallocate()
     }
 
-    /// Parses a link's text (valid only inside `parse`); nil when `path` is not a link.
-    func link<T>(_ path: String, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
-        let count = readlink(path, text.baseAddress!.assumingMemoryBound(to: CChar.self), text.count)
+    /// Parses the text of link `name` in directory `fd` (valid only inside `parse`); nil when it is not a link.
+    func link<T>(at fd: Int32, _ name: String, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
+        let count = readlinkat(fd, name, text.baseAddress!.assumingMemoryBound(to: CChar.self), text.count)
         guard count > 0 else { return nil }
         return parse(UnsafeRawBufferPointer(rebasing: text[0..<count]))
     }
 }
 
 /// A directory opened with O_PATH: enough for openat/readlinkat/fstatat relative to it, and
-/// the cheapest open there is. Not copyable: it owns the descriptor.
+/// the cheapest open there is. Opened inside the root (HostRoot.open), and its attributes
+/// with O_NOFOLLOW: sysfs attributes are never links, so none leads out of the tree. Not
+/// copyable: it owns the descriptor.
 struct PathDirectory: ~Copyable {
     let fd: Int32
     let scratch: Scratch
@@ -199,7 +210,7 @@ struct PathDirectory: ~Copyable {
     let root: HostRoot
 
     init?(_ path: String, scratch: Scratch, shownAs: String, root: HostRoot) {
-        let fd = open(path, PathDirectory.oPath | O_DIRECTORY | O_CLOEXEC)
+        let fd = root.open(path, PathDirectory.oPath | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         self.fd = fd
         self.scratch = scratch
@@ -218,7 +229,7 @@ struct PathDirectory: ~Copyable {
     func attribute<T>(_ name: StaticString, _ parse: (UnsafeRawBufferPointer) -> T) throws(VFIOError) -> T? {
         let path = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
         let file: Int32
-        switch FileRead.openRegular(at: fd, path) {
+        switch FileRead.openRegular(at: fd, path, following: false) {
         case .success(let opened): file = opened
         case .failure(.notRegular(let kind)): throw TreeDamage.notAFile(shownAs + "/" + name.description, kind, root)
         case .failure: return nil

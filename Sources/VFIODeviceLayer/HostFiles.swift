@@ -1,15 +1,22 @@
+import CSysShim
 import Glibc
 import VFIOCore
 
 /// The injected root every path is read under: "/" on a live host, a directory in tests and
-/// for snapshots (`--root DIR`, `VFIOCTL_ROOT`).
+/// for snapshots (`--root DIR`, `VFIOCTL_ROOT`). The device layer reads a tree under a root
+/// through its open directory (RootFiles.swift), so no link in the tree leads outside it.
 public struct HostRoot: Sendable, Equatable, CustomStringConvertible {
     /// Absolute, without a trailing slash ("" stands for "/").
     public let prefix: String
+    /// The root directory, open; nil for the live root.
+    let directory: RootDirectory?
 
     public static let live = HostRoot(validated: "")
 
-    private init(validated prefix: String) { self.prefix = prefix }
+    private init(validated prefix: String) {
+        self.prefix = prefix
+        self.directory = nil
+    }
 
     /// A root directory; relative paths are taken from the current directory.
     public init(_ path: String) throws(VFIOError) {
@@ -33,7 +40,18 @@ public struct HostRoot: Sendable, Equatable, CustomStringConvertible {
                          hint: "--root names a directory holding a sys/ tree, e.g. one made by 'vfioctl snapshot DIR'")
         }
         self.prefix = normalized == "/" ? "" : normalized
+        if normalized == "/" {
+            directory = nil
+        } else {
+            guard let opened = RootDirectory(normalized) else {
+                throw .usage("root '\(path.printable)' cannot be opened: \(Errno.describe(errno))",
+                             hint: "--root names a directory holding a sys/ tree, e.g. one made by 'vfioctl snapshot DIR'")
+            }
+            directory = opened
+        }
     }
+
+    public static func == (a: HostRoot, b: HostRoot) -> Bool { a.prefix == b.prefix }
 
     public var isLive: Bool { prefix.isEmpty }
 
@@ -73,12 +91,40 @@ public enum Errno {
     }
 }
 
+/// A directory held open (O_PATH) for the lookups made relative to it: the root, or a
+/// directory under it read many times.
+final class RootDirectory: Sendable {
+    let fd: Int32
+
+    convenience init?(_ path: String) {
+        self.init(descriptor: open(path, vfioctl_o_path() | O_DIRECTORY | O_CLOEXEC))
+    }
+
+    /// Takes over `fd` (nil when it is -1).
+    init?(descriptor fd: Int32) {
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
 /// An open directory, read once for its entry names.
 final class Directory {
     private let stream: OpaquePointer
 
     init?(_ path: String) {
         guard let stream = opendir(path) else { return nil }
+        self.stream = stream
+    }
+
+    /// Takes over `fd`, a directory opened for reading (closed when this goes, or now on failure).
+    init?(descriptor fd: Int32) {
+        guard fd >= 0 else { return nil }
+        guard let stream = fdopendir(fd) else {
+            close(fd)
+            return nil
+        }
         self.stream = stream
     }
 
@@ -95,6 +141,25 @@ final class Directory {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// Entry names with whether each is a directory (a link is not), read once.
+    func entriesAndKinds() -> [(name: String, isDirectory: Bool)] {
+        rewinddir(stream)
+        var entries: [(String, Bool)] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name != "." && name != ".." else { continue }
+            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
+            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                var info = stat()
+                isDirectory = fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFDIR
+            }
+            entries.append((name, isDirectory))
+        }
+        return entries
     }
 }
 
@@ -154,20 +219,30 @@ public enum FileRead {
         }
     }
 
-    /// Opens a file for reading in a way that can never block or reach a device's read: O_NONBLOCK
-    /// (a FIFO opens at once instead of waiting for a writer), O_NOCTTY, then fstat, and only a
-    /// regular file is kept. sysfs attributes, /proc files and configuration files are all regular.
-    static func openRegular(at directory: Int32, _ path: UnsafePointer<CChar>) -> Result<Int32, Failure> {
-        let fd = openat(directory, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+    /// How every file is opened for reading: O_NONBLOCK, so a FIFO opens at once instead of
+    /// waiting for a writer; O_NOCTTY, so a terminal is never taken over.
+    static let readFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
+
+    /// Opens a file for reading in a way that can never block: `readFlags`, then fstat, and only
+    /// a regular file is kept. sysfs attributes, /proc files and configuration files are all
+    /// regular. `following: false` refuses a link (sysfs attributes are never links).
+    static func openRegular(at directory: Int32, _ path: UnsafePointer<CChar>, following: Bool = true) -> Result<Int32, Failure> {
+        let fd = openat(directory, path, readFlags | (following ? 0 : O_NOFOLLOW))
         guard fd >= 0 else {
             let code = errno
-            // open(2) refuses a socket with ENXIO: say what it is.
+            // open(2) refuses a socket with ENXIO, and a link with ELOOP under O_NOFOLLOW: say what is there.
             var info = stat()
-            if code == ENXIO, fstatat(directory, path, &info, 0) == 0, info.st_mode & S_IFMT != S_IFREG {
+            if code == ENXIO || code == ELOOP, fstatat(directory, path, &info, following ? 0 : AT_SYMLINK_NOFOLLOW) == 0,
+               info.st_mode & S_IFMT != S_IFREG {
                 return .failure(.notRegular(Kind(mode: info.st_mode)))
             }
             return .failure(.system(code))
         }
+        return regular(fd)
+    }
+
+    /// `fd` when it is a regular file; otherwise it is closed and what it is comes back.
+    static func regular(_ fd: Int32) -> Result<Int32, Failure> {
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let code = errno
@@ -212,11 +287,11 @@ public enum FileRead {
 
     /// Up to `limit` bytes of a regular file, or why not.
     public static func read(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int) -> Result<[UInt8], Failure> {
-        let fd: Int32
-        switch openRegular(at: directory, path) {
-        case .success(let opened): fd = opened
-        case .failure(let failure): return .failure(failure)
-        }
+        openRegular(at: directory, path).flatMap { read(opened: $0, limit: limit) }
+    }
+
+    /// Up to `limit` bytes from `fd`, which is closed.
+    static func read(opened fd: Int32, limit: Int) -> Result<[UInt8], Failure> {
         defer { close(fd) }
         var result: [UInt8] = []
         var failure: Failure?

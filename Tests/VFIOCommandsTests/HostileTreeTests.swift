@@ -222,6 +222,40 @@ struct HostileTreeTests {
         Self.expectError(result, "the pci.ids file \(fake.root)/pci.ids is a FIFO, not a regular file", "list")
     }
 
+    @Test("links in the tree lead inside it: an attribute link is refused, a facts file linked outside is not read, snapshot copies nothing from outside")
+    func linksOutside() throws {
+        let outside = FakeSysfs()
+        defer { outside.remove() }
+        outside.write("secret", "intel_iommu=on iommu=pt\n")
+        let secret = outside.root + "/secret"
+        let numa = Self.tree { fake in
+            let path = fake.root + "/" + fake.devicePath(PCIAddress(Self.nic)!) + "/numa_node"
+            unlink(path)
+            symlink(secret, path)
+        }
+        defer { numa.remove() }
+        for command in Self.commands(Self.nic) {
+            let result = try Self.run(command + ["--root", numa.root])
+            Self.expectError(result, "sys/bus/pci/devices/\(Self.nic)/numa_node is a symbolic link, not a file the kernel writes", "\(command)")
+        }
+        let facts = Self.tree { fake in
+            unlink(fake.root + "/proc/cmdline")
+            symlink(secret, fake.root + "/proc/cmdline")
+            FakeSysfs.removeTree(fake.root + "/proc/sys")
+            symlink(String(repeating: "../", count: 30) + "proc/sys", fake.root + "/proc/sys")
+        }
+        defer { facts.remove() }
+        // The outside file's iommu=pt would show as a finding if it were read.
+        let check = try Self.run(["check", Self.nic, "--root", facts.root])
+        #expect(!check.timedOut && check.out.contains("iommu.enabled") && !check.out.contains("iommu.passthrough"), "\(check.out)")
+        let copy = facts.root + "-copy"
+        defer { FakeSysfs.removeTree(copy) }
+        let snapshot = try Self.run(["snapshot", copy, "--root", facts.root])
+        #expect(snapshot.status == 0, "\(snapshot.err)")
+        var info = stat()
+        #expect(lstat(copy + "/proc/cmdline", &info) != 0 && lstat(copy + "/proc/sys/kernel/osrelease", &info) != 0)
+    }
+
     @Test("snapshot of a tree with FIFOs finishes and leaves them out")
     func snapshotSkipsFIFOs() throws {
         let fake = Self.tree { fake in
