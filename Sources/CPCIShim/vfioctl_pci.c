@@ -104,6 +104,8 @@ void vfioctl_pci_close(vfioctl_pci *p) {
 
 const char *vfioctl_pci_last_warning(vfioctl_pci *p) { return p->warning; }
 
+const char *vfioctl_pci_ids_path(vfioctl_pci *p) { return p->access->id_file_name; }
+
 int vfioctl_pci_load_names(vfioctl_pci *p) {
     int loaded;
     ARM(p, 0);

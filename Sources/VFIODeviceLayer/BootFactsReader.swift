@@ -11,9 +11,8 @@ extension FactsReader {
     /// The files of a drop-in directory (name → text); subdirectories are not files.
     func dropIns(_ relative: String) throws(VFIOError) -> [String: String] {
         var files: [String: String] = [:]
-        for name in FileRead.entries(root.path(relative)) ?? [] {
-            var info = stat()
-            if stat(root.path(relative + "/" + name), &info) == 0 && info.st_mode & S_IFMT == S_IFDIR { continue }
+        for name in root.entries(relative) ?? [] {
+            if let info = root.status(relative + "/" + name), info.st_mode & S_IFMT == S_IFDIR { continue }
             files[name] = try configText(relative + "/" + name) ?? ""
         }
         return files
@@ -27,13 +26,13 @@ extension FactsReader {
         facts.grubDropIns = try dropIns("etc/default/grub.d").filter { $0.key.hasSuffix(".cfg") }
         for tool in ["update-grub", "grub2-mkconfig", "grub-mkconfig", "grubby", "kernelstub", "bootctl",
                      "update-initramfs", "dracut", "mkinitcpio"] {
-            if ["usr/sbin/", "usr/bin/", "sbin/", "bin/"].contains(where: { FileRead.exists(root.path($0 + tool)) }) { facts.tools.insert(tool) }
+            if ["usr/sbin/", "usr/bin/", "sbin/", "bin/"].contains(where: { root.exists($0 + tool) }) { facts.tools.insert(tool) }
         }
         facts.kernelCmdlineBytes = try config("etc/kernel/cmdline")
-        facts.blsEntries = !(FileRead.entries(root.path("boot/loader/entries")) ?? []).isEmpty
-        facts.efi = FileRead.exists(root.path("sys/firmware/efi"))
-        var configs = ["/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"].filter { FileRead.exists(root.path(String($0.dropFirst()))) }
-        for vendor in (FileRead.entries(root.path("boot/efi/EFI")) ?? []).sorted() where FileRead.exists(root.path("boot/efi/EFI/\(vendor)/grub.cfg")) {
+        facts.blsEntries = !(root.entries("boot/loader/entries") ?? []).isEmpty
+        facts.efi = root.exists("sys/firmware/efi")
+        var configs = ["/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"].filter { root.exists(String($0.dropFirst())) }
+        for vendor in (root.entries("boot/efi/EFI") ?? []).sorted() where root.exists("boot/efi/EFI/\(vendor)/grub.cfg") {
             configs.append("/boot/efi/EFI/\(vendor)/grub.cfg")
         }
         facts.grubConfigs = configs
@@ -49,20 +48,20 @@ extension FactsReader {
         facts.dracutDropIns = try dropIns("etc/dracut.conf.d")
         facts.mkinitcpioConfBytes = try config("etc/mkinitcpio.conf")
         facts.mkinitcpioDropIns = try dropIns("etc/mkinitcpio.conf.d")
-        facts.kernelReleases = (FileRead.entries(root.path("lib/modules")) ?? []).sorted()
+        facts.kernelReleases = (root.entries("lib/modules") ?? []).sorted()
         facts.runningRelease = text("proc/sys/kernel/osrelease").map { String($0.filter { $0 != "\n" }) }
         facts.kernelsWithVirqfd = facts.kernelReleases.filter { release in
-            ["", ".xz", ".zst", ".gz"].contains { FileRead.exists(root.path("lib/modules/\(release)/kernel/drivers/vfio/vfio_virqfd.ko" + $0)) }
+            ["", ".xz", ".zst", ".gz"].contains { root.exists("lib/modules/\(release)/kernel/drivers/vfio/vfio_virqfd.ko" + $0) }
         }
         let images = facts.runningRelease.map { ["boot/initrd.img-\($0)", "boot/initramfs-\($0).img"] } ?? []
-        if let image = (images + ["boot/initramfs-linux.img"]).first(where: { FileRead.exists(root.path($0)) }) {
+        if let image = (images + ["boot/initramfs-linux.img"]).first(where: { root.exists($0) }) {
             facts.initramfsImage = "/" + image
-            facts.initramfsBuilt = FileRead.modified(root.path(image))
+            facts.initramfsBuilt = root.modified(image)
         }
         var inputs = ["etc/initramfs-tools/modules", "etc/mkinitcpio.conf", "etc/dracut.conf"]
         inputs += facts.dracutDropIns.keys.map { "etc/dracut.conf.d/" + $0 }
-        inputs += (FileRead.entries(root.path("etc/modprobe.d")) ?? []).map { "etc/modprobe.d/" + $0 }
-        for input in inputs { if let time = FileRead.modified(root.path(input)) { facts.initramfsInputs["/" + input] = time } }
+        inputs += (root.entries("etc/modprobe.d") ?? []).map { "etc/modprobe.d/" + $0 }
+        for input in inputs { if let time = root.modified(input) { facts.initramfsInputs["/" + input] = time } }
         if let release = facts.runningRelease, let builtin = text("lib/modules/\(release)/modules.builtin", limit: 4 << 20) {
             facts.vfioPCIBuiltin = builtin.split(separator: "\n").contains { $0.hasSuffix("/vfio-pci.ko") }
         }

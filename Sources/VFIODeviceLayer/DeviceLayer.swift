@@ -34,8 +34,8 @@ public struct DeviceLayer: Sendable {
         let namer = options.contains(.names) ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
         let loading = DispatchGroup()
         if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
-        let net = FileRead.entries(root.path(SysfsLayout.classNet))?.sorted() ?? []
-        let block = FileRead.entries(root.path(SysfsLayout.classBlock))?.sorted() ?? []
+        let net = root.entries(SysfsLayout.classNet)?.sorted() ?? []
+        let block = root.entries(SysfsLayout.classBlock)?.sorted() ?? []
         let read = try readAll(entries, net: net, block: block)
         var functions = read.functions
         loading.wait()
@@ -53,30 +53,30 @@ public struct DeviceLayer: Sendable {
         }
         var groups = HostSnapshot.groups(of: functions)
         if options.contains(.groupDetails) {
-            for position in groups.indices { readGroupDetails(&groups[position]) }
+            for position in groups.indices { try readGroupDetails(&groups[position]) }
         }
         return HostSnapshot(functions: functions, groups: groups, iommu: iommuState(), cpuVendor: cpuVendor())
     }
 
     func iommuState() -> IOMMUState {
-        let groupCount = FileRead.count(root.path(SysfsLayout.iommuGroups))
-        return IOMMUState(units: (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted(),
+        let groupCount = root.count(SysfsLayout.iommuGroups)
+        return IOMMUState(units: (root.entries(SysfsLayout.classIOMMU) ?? []).sorted(),
                           groupsDirectoryExists: groupCount != nil,
                           groupCount: groupCount ?? 0,
                           acpiTables: SysfsLayout.iommuTables.filter {
-                              FileRead.exists(root.path(SysfsLayout.acpiTables + "/" + $0))
+                              root.exists(SysfsLayout.acpiTables + "/" + $0)
                           })
     }
 
     public func cpuVendor() -> CPUVendor {
-        let cpuinfo = FileRead.text(root.path(SysfsLayout.cpuinfo), limit: 16384) ?? ""
+        let cpuinfo = root.text(SysfsLayout.cpuinfo, limit: 16384) ?? ""
         return CPUVendor(vendorID: SysfsValues.cpuVendorID(cpuinfo: cpuinfo))
     }
 
     /// The entries of sys/bus/pci/devices that name PCI functions, by address.
     public func busEntries() throws(VFIOError) -> [(PCIAddress, String)] {
         let path = root.path(SysfsLayout.busDevices)
-        guard let names = FileRead.entries(path) else {
+        guard let names = root.entries(SysfsLayout.busDevices) else {
             let reason = Errno.describe(errno)
             throw .failed("cannot read \(path): \(reason)",
                           hint: root.isLive ? "is sysfs mounted on /sys?"
@@ -95,6 +95,7 @@ public struct DeviceLayer: Sendable {
     private enum Item {
         case function(PCIFunction?)
         case owner(PCIAddress?)
+        case damaged(VFIOError)
     }
 
     /// Reads function directories and /sys/class links in one pass on `workers` threads, each
@@ -104,19 +105,24 @@ public struct DeviceLayer: Sendable {
         let total = entries.count + net.count + block.count
         var handles: [LibPCI] = []
         for _ in 0..<workerCount(for: total) { handles.append(try LibPCI(root: root, idsPath: idsPath)) }
-        let root = self.root
+        let classNet = root.pathDirectory(SysfsLayout.classNet)
+        let classBlock = root.pathDirectory(SysfsLayout.classBlock)
         let perWorker = SendableBox(handles.map { pci -> (LibPCI, Scratch) in (pci, Scratch()) })
         let items = parallelMap(total) { worker, position -> Item in
             let (pci, scratch) = perWorker.value[worker]
             if position < entries.count {
                 let (address, name) = entries[position]
-                return .function(reader.read(address, busEntry: name, pci: pci, scratch: scratch))
+                do throws(VFIOError) {
+                    return .function(try reader.read(address, busEntry: name, pci: pci, scratch: scratch))
+                } catch {
+                    return .damaged(error)
+                }
             }
             // The link text names the PCI path itself ("../../devices/pci0000:00/0000:00:03.0/net/eth0").
             let isNet = position < entries.count + net.count
             let name = isNet ? net[position - entries.count] : block[position - entries.count - net.count]
-            let directory = isNet ? SysfsLayout.classNet : SysfsLayout.classBlock
-            return .owner(scratch.link(root.path(directory + "/" + name), SysfsPaths.owningFunction(bytes:)) ?? nil)
+            guard let directory = isNet ? classNet : classBlock else { return .owner(nil) }
+            return .owner(scratch.link(at: directory.fd, name, SysfsPaths.owningFunction(bytes:)) ?? nil)
         }
         var read = Read()
         read.functions.reserveCapacity(entries.count)
@@ -125,6 +131,8 @@ public struct DeviceLayer: Sendable {
             case .function(let function): if let function { read.functions.append(function) }
             case .owner(let owner):
                 if position < entries.count + net.count { read.netOwners.append(owner) } else { read.blockOwners.append(owner) }
+            // The first in address order, whichever worker met it first.
+            case .damaged(let error): throw error
             case nil: continue
             }
         }
@@ -197,17 +205,27 @@ public struct DeviceLayer: Sendable {
         for position in functions.indices {
             guard let driver = functions[position].driver else { continue }
             if modules[driver] == nil {
-                let link = FileRead.link(root.path(SysfsLayout.drivers + "/" + driver + "/module"))
+                let link = root.link(SysfsLayout.drivers + "/" + driver + "/module")
                 modules[driver] = .some(link.map(SysfsPaths.lastComponent))
             }
             functions[position].driverModule = modules[driver] ?? nil
         }
     }
 
-    private func readGroupDetails(_ group: inout IOMMUGroup) {
-        let path = root.path(SysfsLayout.iommuGroups + "/\(group.id)")
-        group.type = FileRead.text(path + "/type")?.trimmingWhitespace()
-        group.reservedRegions = FileRead.text(path + "/reserved_regions").map(SysfsValues.reservedRegions) ?? []
+    private func readGroupDetails(_ group: inout IOMMUGroup) throws(VFIOError) {
+        let path = SysfsLayout.iommuGroups + "/\(group.id)"
+        group.type = try attribute(path + "/type")?.trimmingWhitespace()
+        group.reservedRegions = try attribute(path + "/reserved_regions").map(SysfsValues.reservedRegions) ?? []
+    }
+
+    /// A sysfs attribute outside a function's directory: nil when absent or unreadable, an error
+    /// naming it when something other than a regular file is there.
+    func attribute(_ relative: String) throws(VFIOError) -> String? {
+        switch root.read(relative, limit: 65536) {
+        case .success(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .failure(.notRegular(let kind)): throw TreeDamage.notAFile(relative, kind, root)
+        case .failure: return nil
+        }
     }
 }
 

@@ -20,10 +20,10 @@ public struct FactsReader: Sendable {
         facts.modules = modules(release: facts.kernelRelease)
         facts.parameters = parameters()
         if let mode = mode(Layout.vfioContainer) { facts.vfioContainer = DeviceNode(mode: mode) }
-        facts.vfioGroupNodes = Set((FileRead.entries(root.path(Layout.devVFIO)) ?? []).compactMap { Int($0) })
+        facts.vfioGroupNodes = Set((root.entries(Layout.devVFIO) ?? []).compactMap { ParsedInteger($0, .name).value })
         facts.memlock = text(Layout.limits).flatMap { ProcFiles.limit($0, named: "Max locked memory") }
         facts.cpuFlags = ProcFiles.cpuFlags(text(SysfsLayout.cpuinfo, limit: 65536) ?? "")
-        facts.iommuUnits = (FileRead.entries(root.path(SysfsLayout.classIOMMU)) ?? []).sorted().map { unit in
+        facts.iommuUnits = (root.entries(SysfsLayout.classIOMMU) ?? []).sorted().map { unit in
             let base = SysfsLayout.classIOMMU + "/" + unit
             return IOMMUUnit(name: unit, intelECAP: text(base + "/intel-iommu/ecap").flatMap(SysfsValues.hex),
                              amdFeatures: text(base + "/amd-iommu/features").flatMap(SysfsValues.hex))
@@ -34,7 +34,7 @@ public struct FactsReader: Sendable {
         let interfaces = Set(functions.flatMap(\.netInterfaces))
         if !interfaces.isEmpty { facts.network = network(interfaces) }
         facts.framebuffers = framebuffers()
-        facts.pciDrivers = FileRead.entries(root.path(Layout.pciDrivers)).map(Set.init)
+        facts.pciDrivers = root.entries(Layout.pciDrivers).map(Set.init)
         return facts
     }
 
@@ -42,18 +42,18 @@ public struct FactsReader: Sendable {
     /// per open file on the host, so only detach and reattach ask.
     public func vfioUsers() -> [Int: [VFIOUser]] {
         var users: [Int: [VFIOUser]] = [:]
-        for entry in FileRead.entries(root.path("proc")) ?? [] {
-            guard let pid = Int(entry) else { continue }
-            let fdDirectory = root.path("proc/\(entry)/fd")
+        for entry in root.entries("proc") ?? [] {
+            guard let pid = ParsedInteger(entry, .name).value else { continue }
+            let fdDirectory = "proc/\(entry)/fd"
             var groups: Set<Int> = []
-            for fd in FileRead.entries(fdDirectory) ?? [] {
-                guard let target = FileRead.link(fdDirectory + "/" + fd), target.hasPrefix("/dev/vfio/"),
-                      let group = Int(target.dropFirst("/dev/vfio/".count)) else { continue }
+            for fd in root.entries(fdDirectory) ?? [] {
+                guard let target = root.link(fdDirectory + "/" + fd), target.hasPrefix("/dev/vfio/"),
+                      let group = ParsedInteger(target.dropFirst("/dev/vfio/".count), .name).value else { continue }
                 groups.insert(group)
             }
             guard !groups.isEmpty else { continue }
             let command = text("proc/\(entry)/comm")?.trimmingWhitespace() ?? "?"
-            let arguments = (FileRead.bytes(root.path("proc/\(entry)/cmdline"), limit: 1 << 20) ?? [])
+            let arguments = (root.bytes("proc/\(entry)/cmdline", limit: 1 << 20) ?? [])
                 .split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
             let user = VFIOUser(pid: pid, command: command, guest: VFIOUser.guestName(arguments))
             for group in groups { users[group, default: []].append(user) }
@@ -83,12 +83,12 @@ public struct FactsReader: Sendable {
         static func libModules(_ release: String) -> String { "lib/modules/" + release }
     }
 
-    func text(_ relative: String, limit: Int = 1 << 20) -> String? { FileRead.text(root.path(relative), limit: limit) }
+    /// A file under the root; nil when absent, unreadable, or not a regular file (a FIFO there
+    /// is never opened for a read that would block: the fact is unknown, as for an unreadable file).
+    func text(_ relative: String, limit: Int = 1 << 20) -> String? { root.text(relative, limit: limit) }
 
     func mode(_ relative: String) -> UInt32? {
-        var info = stat()
-        guard stat(root.path(relative), &info) == 0 else { return nil }
-        return UInt32(info.st_mode & 0o7777)
+        root.status(relative).map { UInt32($0.st_mode & 0o7777) }
     }
 
     func modules(release: String?) -> ModuleFacts {
@@ -98,8 +98,8 @@ public struct FactsReader: Sendable {
         facts.builtin = ProcFiles.builtinModules(text(base + "/modules.builtin", limit: 4 << 20) ?? "")
         // Built-in modules with parameters also show up in /sys/module.
         for module in Self.modulesOfInterest where !facts.loaded.contains(module) && !facts.builtin.contains(module) {
-            if FileRead.exists(root.path(Layout.sysModule + "/" + module + "/parameters"))
-                && !FileRead.exists(root.path(Layout.sysModule + "/" + module + "/initstate")) {
+            if root.exists(Layout.sysModule + "/" + module + "/parameters")
+                && !root.exists(Layout.sysModule + "/" + module + "/initstate") {
                 facts.builtin.insert(module)
             }
         }
@@ -114,7 +114,7 @@ public struct FactsReader: Sendable {
         var parameters: [String: String] = [:]
         for module in Self.modulesOfInterest {
             let directory = Layout.sysModule + "/" + module + "/parameters"
-            for name in FileRead.entries(root.path(directory)) ?? [] {
+            for name in root.entries(directory) ?? [] {
                 if let value = text(directory + "/" + name, limit: 4096) {
                     parameters[module + "." + name] = value.trimmingWhitespace()
                 }
@@ -125,14 +125,14 @@ public struct FactsReader: Sendable {
 
     /// "/dev/mapper/vg-swap" → "/dev/dm-1" (the link under the root), so swaps compare by kernel name.
     func resolveDevicePath(_ path: String) -> String {
-        guard path.hasPrefix("/dev/"), let target = FileRead.link(root.path(String(path.dropFirst()))) else { return path }
+        guard path.hasPrefix("/dev/"), let target = root.link(String(path.dropFirst())) else { return path }
         return "/" + SysfsPaths.resolve(link: target, in: SysfsPaths.directory(of: String(path.dropFirst())))
     }
 
     func readBlock(_ name: String, into devices: inout [String: BlockDevice]) {
         guard devices[name] == nil else { return }
         let base = SysfsLayout.classBlock + "/" + name
-        let holders = (FileRead.entries(root.path(base + "/holders")) ?? []).sorted()
+        let holders = (root.entries(base + "/holders") ?? []).sorted()
         devices[name] = BlockDevice(name: name, device: text(base + "/dev")?.trimmingWhitespace(), holders: holders)
         for holder in holders { readBlock(holder, into: &devices) }
     }
@@ -149,7 +149,7 @@ public struct FactsReader: Sendable {
             let v6 = ipv6[name] ?? (false, false)
             interfaces[name] = NetInterface(
                 name: name, operstate: text(base + "/operstate")?.trimmingWhitespace(),
-                master: FileRead.link(root.path(base + "/master")).map(SysfsPaths.lastComponent),
+                master: root.link(base + "/master").map(SysfsPaths.lastComponent),
                 addresses: (ipv4Addresses[name] ?? []) + (ipv6Addresses[name] ?? []),
                 hasRoutes: v4.any || v6.any, carriesDefaultRoute: v4.isDefault || v6.isDefault)
             interfaces[name]?.adminUp = text(base + "/flags").flatMap(SysfsValues.hex).map { $0 & 1 != 0 }
@@ -159,8 +159,8 @@ public struct FactsReader: Sendable {
 
     func framebuffers() -> [String: PCIAddress] {
         var owners: [String: PCIAddress] = [:]
-        for name in FileRead.entries(root.path(Layout.classGraphics)) ?? [] where name.hasPrefix("fb") {
-            guard let target = FileRead.link(root.path(Layout.classGraphics + "/" + name)) else { continue }
+        for name in root.entries(Layout.classGraphics) ?? [] where name.hasPrefix("fb") {
+            guard let target = root.link(Layout.classGraphics + "/" + name) else { continue }
             // /sys/class/graphics/fb0 -> ../../devices/pci0000:00/0000:00:02.0/graphics/fb0
             if let owner = SysfsPaths.owningFunction(of: SysfsPaths.resolve(link: target, in: Layout.classGraphics)) {
                 owners[name] = owner

@@ -9,26 +9,44 @@ import VFIOCore
 /// directory is opened once (O_PATH) and every attribute relative to it; optional attributes
 /// are probed instead of listing the directory; values are parsed from a reused buffer without
 /// a String per value; config space is read with one pread and decoded by libpci in memory.
-struct FunctionReader {
+struct FunctionReader: Sendable {
     let root: HostRoot
+    /// sys/bus/pci/devices, open: each function's link there is read relative to it.
+    let busDevices: RootDirectory?
+
+    init(root: HostRoot) {
+        self.root = root
+        busDevices = root.pathDirectory(SysfsLayout.busDevices)
+    }
 
     /// The function's real directory under sys/devices, from its sys/bus/pci/devices entry.
     func devicePath(ofBusEntry name: String) -> String {
         let entry = SysfsLayout.busDevices + "/" + name
-        guard let target = FileRead.link(root.path(entry)) else { return entry } // a plain directory
+        guard let target = root.link(entry) else { return entry } // a plain directory
         return SysfsPaths.resolve(link: target, in: SysfsLayout.busDevices)
     }
 
+    /// The counts and positions in an SR-IOV capability are 16-bit registers (TotalVFs, NumVFs,
+    /// First VF Offset, VF Stride: PCIe 6.0 9.3.3.5-9.3.3.10).
+    static let sriovRegister = 0...0xffff
+    /// A `%d` attribute of the kernel (numa_node) and an IOMMU group id (an ida id: a non-negative int).
+    static let kernelInt = Int(Int32.min)...Int(Int32.max)
+    static let groupID = 0...Int(Int32.max)
+
     /// Reads the function; nil when its directory cannot be opened or it has no usable identity.
-    func read(_ address: PCIAddress, busEntry: String, pci: LibPCI, scratch: Scratch) -> PCIFunction? {
+    /// Throws when the directory holds what the kernel never writes: a number out of its range or
+    /// not a number, a count beyond its capability register, a FIFO or device for an attribute.
+    func read(_ address: PCIAddress, busEntry: String, pci: LibPCI, scratch: Scratch) throws(VFIOError) -> PCIFunction? {
         let entry = SysfsLayout.busDevices + "/" + busEntry
-        let path = scratch.link(root.path(entry)) { SysfsPaths.resolve(link: $0, in: SysfsLayout.busDevices) } ?? entry
-        guard let directory = PathDirectory(root.path(path), scratch: scratch) else { return nil }
-        let config = readConfig(directory, address, pci)
+        let path = busDevices.flatMap { bus in
+            scratch.link(at: bus.fd, busEntry) { SysfsPaths.resolve(link: $0, in: SysfsLayout.busDevices) }
+        } ?? entry
+        guard let directory = PathDirectory(path, scratch: scratch, shownAs: entry, root: root) else { return nil }
+        let config = try readConfig(directory, address, pci)
 
         // Identity: `uevent` (one read for ids, class and subsystem, as the kernel derives them), else
         // the separate attributes, else config space for what a damaged tree lacks.
-        let uevent = directory.attribute("uevent", PCIUevent.init(bytes:)) ?? nil
+        let uevent = try directory.attribute("uevent", PCIUevent.init(bytes:)) ?? nil
         let vendor: UInt16
         let device: UInt16
         let classCode: UInt32
@@ -37,9 +55,9 @@ struct FunctionReader {
             (vendor, device, classCode) = (uevent.vendorID, uevent.deviceID, uevent.classCode)
             subsystem = (uevent.subsystemVendorID, uevent.subsystemDeviceID)
         } else {
-            guard let v = directory.hex16("vendor") ?? config?.vendorID,
-                  let d = directory.hex16("device") ?? config?.deviceID,
-                  let c = directory.attribute("class", Bytes.hex).flatMap({ $0.flatMap { $0 <= 0xffffff ? UInt32($0) : nil } })
+            guard let v = try directory.hex16("vendor") ?? config?.vendorID,
+                  let d = try directory.hex16("device") ?? config?.deviceID,
+                  let c = try directory.attribute("class", Bytes.hex).flatMap({ $0.flatMap { $0 <= 0xffffff ? UInt32($0) : nil } })
                     ?? config?.classCode
             else { return nil }
             (vendor, device, classCode) = (v, d, c)
@@ -52,25 +70,25 @@ struct FunctionReader {
         if let config, genuine {
             f.revision = config.revision
         } else {
-            f.revision = directory.attribute("revision", Bytes.hex).flatMap { $0.flatMap(UInt8.init(exactly:)) }
+            f.revision = try directory.attribute("revision", Bytes.hex).flatMap { $0.flatMap(UInt8.init(exactly:)) }
                 ?? config?.revision
         }
         if uevent == nil || subsystem.0 == nil {
             if let config, genuine, config.vendorID != 0xffff, config.headerType & 0x7f == 0 {
                 subsystem = (config.subsystemVendorID, config.subsystemDeviceID)
             } else {
-                subsystem = (directory.hex16("subsystem_vendor"), directory.hex16("subsystem_device"))
+                subsystem = (try directory.hex16("subsystem_vendor"), try directory.hex16("subsystem_device"))
             }
         }
         (f.subsystemVendorID, f.subsystemDeviceID) = subsystem
         f.headerType = config?.headerType
         f.capabilities = config?.capabilities
-        f.driverOverride = directory.attribute("driver_override") { bytes -> String? in
+        f.driverOverride = try directory.attribute("driver_override") { bytes -> String? in
             let value = Bytes.trimmed(bytes)
             return value.isEmpty || Bytes.string(value) == "(null)" ? nil : Bytes.string(value)
         } ?? nil
-        f.numaNode = directory.attribute("numa_node", Bytes.int).flatMap { $0.flatMap { $0 >= 0 ? $0 : nil } }
-        if let methods = directory.attribute("reset_method", SysfsValues.words) {
+        f.numaNode = try directory.integer("numa_node", in: Self.kernelInt).flatMap { $0 >= 0 ? $0 : nil }
+        if let methods = try directory.attribute("reset_method", SysfsValues.words) {
             f.resetMethods = methods
             // The kernel creates `reset` exactly when some reset method exists.
             f.hasResetAttribute = !methods.isEmpty || directory.exists("reset")
@@ -78,7 +96,7 @@ struct FunctionReader {
             f.hasResetAttribute = directory.exists("reset")
         }
         if f.baseClass == 0x03 {
-            f.bootVGA = directory.attribute("boot_vga", Bytes.int).flatMap { $0.map { $0 != 0 } }
+            f.bootVGA = try directory.integer("boot_vga", in: 0...1).map { $0 != 0 }
         }
 
         if let (driver, isVFIO) = directory.link("driver", { link -> (String, Bool) in
@@ -89,14 +107,19 @@ struct FunctionReader {
             // vfio-pci and its variant drivers (mlx5_vfio_pci, pds_vfio_pci, ...) create vfio-dev/.
             if isVFIO { f.hasVFIODevice = directory.exists("vfio-dev") }
         }
-        f.iommuGroup = directory.link("iommu_group") { Bytes.int(Bytes.lastComponent($0)) } ?? nil
+        f.iommuGroup = try directory.group()
         f.physfn = directory.link("physfn") { PCIAddress(bytes: Bytes.lastComponent($0)) } ?? nil
 
         // A VF never has SR-IOV of its own.
-        if f.physfn == nil, let total = directory.attribute("sriov_totalvfs", Bytes.int) ?? nil {
-            let numVFs = directory.attribute("sriov_numvfs", Bytes.int).flatMap { $0 } ?? 0
+        if f.physfn == nil, let total = try directory.integer("sriov_totalvfs", in: Self.sriovRegister) {
+            let numVFs = try directory.integer("sriov_numvfs", in: Self.sriovRegister) ?? 0
+            guard numVFs <= total else {
+                throw .failed("\(entry)/sriov_numvfs holds '\(numVFs)', more than the \(total) VFs its sriov_totalvfs allows",
+                              hint: TreeDamage.hint(root))
+            }
+            // At most 65535 links: the count is bounded by its register above.
             var vfs: [Int: PCIAddress] = [:]
-            for index in 0..<max(0, min(numVFs, total)) {
+            for index in 0..<numVFs {
                 if let vf = directory.link("virtfn\(index)", { PCIAddress(bytes: Bytes.lastComponent($0)) }) ?? nil {
                     vfs[index] = vf
                 }
@@ -104,11 +127,11 @@ struct FunctionReader {
             f.sriov = SRIOVInfo(
                 totalVFs: total,
                 numVFs: numVFs,
-                driversAutoprobe: directory.attribute("sriov_drivers_autoprobe", Bytes.int).flatMap { $0.map { $0 != 0 } },
+                driversAutoprobe: try directory.integer("sriov_drivers_autoprobe", in: 0...1).map { $0 != 0 },
                 vfIndices: vfs,
-                vfDeviceID: directory.hex16("sriov_vf_device"),
-                offset: directory.attribute("sriov_offset", Bytes.int) ?? nil,
-                stride: directory.attribute("sriov_stride", Bytes.int) ?? nil)
+                vfDeviceID: try directory.hex16("sriov_vf_device"),
+                offset: try directory.integer("sriov_offset", in: Self.sriovRegister),
+                stride: try directory.integer("sriov_stride", in: Self.sriovRegister))
         }
 
         let ancestors = SysfsPaths.pciAncestors(in: path)
@@ -118,9 +141,13 @@ struct FunctionReader {
 
     /// One pread of up to 4096 bytes; the length read says how much config space is visible
     /// (64 bytes to unprivileged readers, 256 for conventional PCI, 4096 for PCIe).
-    private func readConfig(_ directory: borrowing PathDirectory, _ address: PCIAddress, _ pci: LibPCI) -> LibPCI.ConfigRead? {
-        let fd = openat(directory.fd, "config", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+    private func readConfig(_ directory: borrowing PathDirectory, _ address: PCIAddress, _ pci: LibPCI) throws(VFIOError) -> LibPCI.ConfigRead? {
+        let fd: Int32
+        switch FileRead.openRegular(at: directory.fd, "config", following: false) {
+        case .success(let opened): fd = opened
+        case .failure(.notRegular(let kind)): throw TreeDamage.notAFile(directory.shownAs + "/config", kind, root)
+        case .failure: return nil
+        }
         defer { close(fd) }
         let buffer = directory.scratch.config
         var count = 0
@@ -134,6 +161,25 @@ struct FunctionReader {
     }
 }
 
+/// Errors for a tree that holds what the kernel never writes: the file (relative to the root)
+/// and what is in it, and how to get a sound tree.
+enum TreeDamage {
+    static func hint(_ root: HostRoot) -> String {
+        root.isLive ? "the kernel wrote what vfioctl does not expect: report it with a copy made by 'vfioctl snapshot DIR'"
+            : "the tree under \(root) is damaged or was not written by the kernel: take a fresh 'vfioctl snapshot DIR' of the host"
+    }
+
+    /// An attribute whose text is not a number, or a number outside `range`.
+    static func value(_ path: String, _ text: String, range: ClosedRange<Int>? = nil, _ root: HostRoot) -> VFIOError {
+        let bounds = range.map { " (\($0.lowerBound) to \($0.upperBound))" } ?? ""
+        return .failed("\(path) holds '\(text.printable)', not a number the kernel writes\(bounds)", hint: hint(root))
+    }
+
+    static func notAFile(_ path: String, _ kind: FileRead.Kind, _ root: HostRoot) -> VFIOError {
+        .failed("\(path) is \(kind), not a file the kernel writes", hint: hint(root))
+    }
+}
+
 /// Per-worker buffers, reused for every attribute, link and config read.
 final class Scratch: @unchecked Sendable {
     let text = UnsafeMutableRawBufferPointer.allocate(byteCount: 4097, alignment: 8)
@@ -144,42 +190,50 @@ final class Scratch: @unchecked Sendable {
         config.deallocate()
     }
 
-    /// Parses a link's text (valid only inside `parse`); nil when `path` is not a link.
-    func link<T>(_ path: String, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
-        let count = readlink(path, text.baseAddress!.assumingMemoryBound(to: CChar.self), text.count)
+    /// Parses the text of link `name` in directory `fd` (valid only inside `parse`); nil when it is not a link.
+    func link<T>(at fd: Int32, _ name: String, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
+        let count = readlinkat(fd, name, text.baseAddress!.assumingMemoryBound(to: CChar.self), text.count)
         guard count > 0 else { return nil }
         return parse(UnsafeRawBufferPointer(rebasing: text[0..<count]))
     }
 }
 
 /// A directory opened with O_PATH: enough for openat/readlinkat/fstatat relative to it, and
-/// the cheapest open there is. Not copyable: it owns the descriptor.
+/// the cheapest open there is. Opened inside the root (HostRoot.open), and its attributes
+/// with O_NOFOLLOW: sysfs attributes are never links, so none leads out of the tree. Not
+/// copyable: it owns the descriptor.
 struct PathDirectory: ~Copyable {
     let fd: Int32
     let scratch: Scratch
+    /// The directory as messages name it, relative to the root (a function's sys/bus/pci/devices entry).
+    let shownAs: String
+    let root: HostRoot
 
-    init?(_ path: String, scratch: Scratch) {
-        let fd = open(path, PathDirectory.oPath | O_DIRECTORY | O_CLOEXEC)
+    init?(_ path: String, scratch: Scratch, shownAs: String, root: HostRoot) {
+        let fd = root.open(path, PathDirectory.oPath | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         self.fd = fd
         self.scratch = scratch
+        self.shownAs = shownAs
+        self.root = root
     }
 
     deinit { close(fd) }
 
     static let oPath = vfioctl_o_path()
 
-    /// Parses an attribute's bytes (valid only inside `parse`); nil when the attribute is absent.
+    /// Parses an attribute's bytes (valid only inside `parse`); nil when the attribute is absent
+    /// or unreadable. Something other than a regular file there (a FIFO, a device, a directory)
+    /// is an error naming it: it is never opened for a read that could block.
     /// A sysfs attribute is at most a page and comes back in one read.
-    func attribute<T>(_ name: StaticString, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
-        name.withUTF8Buffer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { attribute(path: $0.baseAddress!, parse) }
+    func attribute<T>(_ name: StaticString, _ parse: (UnsafeRawBufferPointer) -> T) throws(VFIOError) -> T? {
+        let path = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+        let file: Int32
+        switch FileRead.openRegular(at: fd, path, following: false) {
+        case .success(let opened): file = opened
+        case .failure(.notRegular(let kind)): throw TreeDamage.notAFile(shownAs + "/" + name.description, kind, root)
+        case .failure: return nil
         }
-    }
-
-    private func attribute<T>(path name: UnsafePointer<CChar>, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
-        let file = openat(fd, name, O_RDONLY | O_CLOEXEC)
-        guard file >= 0 else { return nil }
         defer { close(file) }
         let buffer = scratch.text
         var count = 0
@@ -193,15 +247,57 @@ struct PathDirectory: ~Copyable {
         return parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
     }
 
-    func hex16(_ name: StaticString) -> UInt16? {
-        attribute(name, Bytes.hex).flatMap { $0.flatMap(UInt16.init(exactly:)) }
+    /// What an attribute or link holds that should be a number.
+    private enum Number {
+        case value(Int)
+        case out(of: ClosedRange<Int>, text: String)
+        case notANumber(String)
+    }
+
+    /// A decimal attribute the kernel writes as a number in `range`: nil when absent; an error
+    /// naming the file and its text when it holds anything else (junk, a number beyond Int or
+    /// outside the range, nothing).
+    func integer(_ name: StaticString, in range: ClosedRange<Int>) throws(VFIOError) -> Int? {
+        let number = try attribute(name) { bytes -> Number in
+            switch Bytes.integer(bytes) {
+            case .value(let value) where range.contains(value): .value(value)
+            case .value: .out(of: range, text: Bytes.string(Bytes.trimmed(bytes)))
+            case .empty, .malformed, .overflow: .notANumber(Bytes.string(Bytes.trimmed(bytes)))
+            }
+        }
+        switch number {
+        case nil: return nil
+        case .value(let value)?: return value
+        case .out(let range, let text)?: throw TreeDamage.value(shownAs + "/" + name.description, text, range: range, root)
+        case .notANumber(let text)?: throw TreeDamage.value(shownAs + "/" + name.description, text, root)
+        }
+    }
+
+    /// The IOMMU group the `iommu_group` link names ("../../../kernel/iommu_groups/14" → 14); nil
+    /// without the link; an error when its last component is not a group number.
+    func group() throws(VFIOError) -> Int? {
+        let number = link("iommu_group") { target -> Number in
+            if case .value(let id) = Bytes.integer(Bytes.lastComponent(target), .name), FunctionReader.groupID.contains(id) {
+                return .value(id)
+            }
+            return .notANumber(Bytes.string(target))
+        }
+        switch number {
+        case nil: return nil
+        case .value(let id)?: return id
+        case .out(_, let target)?, .notANumber(let target)?:
+            throw .failed("\(shownAs)/iommu_group links to '\(target.printable)', not an IOMMU group the kernel makes "
+                          + "(sys/kernel/iommu_groups/N, N from 0 to \(Int32.max))", hint: TreeDamage.hint(root))
+        }
+    }
+
+    func hex16(_ name: StaticString) throws(VFIOError) -> UInt16? {
+        try attribute(name, Bytes.hex).flatMap { $0.flatMap(UInt16.init(exactly:)) }
     }
 
     /// Parses a link's text (valid only inside `parse`); nil when there is no such link.
     func link<T>(_ name: StaticString, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
-        name.withUTF8Buffer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { link(path: $0.baseAddress!, parse) }
-        }
+        link(path: UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), parse)
     }
 
     func link<T>(_ name: String, _ parse: (UnsafeRawBufferPointer) -> T) -> T? {
@@ -217,8 +313,6 @@ struct PathDirectory: ~Copyable {
 
     func exists(_ name: StaticString) -> Bool {
         var info = stat()
-        return name.withUTF8Buffer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { fstatat(fd, $0.baseAddress!, &info, AT_SYMLINK_NOFOLLOW) == 0 }
-        }
+        return fstatat(fd, UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), &info, AT_SYMLINK_NOFOLLOW) == 0
     }
 }

@@ -1,15 +1,22 @@
+import CSysShim
 import Glibc
 import VFIOCore
 
 /// The injected root every path is read under: "/" on a live host, a directory in tests and
-/// for snapshots (`--root DIR`, `VFIOCTL_ROOT`).
+/// for snapshots (`--root DIR`, `VFIOCTL_ROOT`). The device layer reads a tree under a root
+/// through its open directory (RootFiles.swift), so no link in the tree leads outside it.
 public struct HostRoot: Sendable, Equatable, CustomStringConvertible {
     /// Absolute, without a trailing slash ("" stands for "/").
     public let prefix: String
+    /// The root directory, open; nil for the live root.
+    let directory: RootDirectory?
 
     public static let live = HostRoot(validated: "")
 
-    private init(validated prefix: String) { self.prefix = prefix }
+    private init(validated prefix: String) {
+        self.prefix = prefix
+        self.directory = nil
+    }
 
     /// A root directory; relative paths are taken from the current directory.
     public init(_ path: String) throws(VFIOError) {
@@ -33,7 +40,18 @@ public struct HostRoot: Sendable, Equatable, CustomStringConvertible {
                          hint: "--root names a directory holding a sys/ tree, e.g. one made by 'vfioctl snapshot DIR'")
         }
         self.prefix = normalized == "/" ? "" : normalized
+        if normalized == "/" {
+            directory = nil
+        } else {
+            guard let opened = RootDirectory(normalized) else {
+                throw .usage("root '\(path.printable)' cannot be opened: \(Errno.describe(errno))",
+                             hint: "--root names a directory holding a sys/ tree, e.g. one made by 'vfioctl snapshot DIR'")
+            }
+            directory = opened
+        }
     }
+
+    public static func == (a: HostRoot, b: HostRoot) -> Bool { a.prefix == b.prefix }
 
     public var isLive: Bool { prefix.isEmpty }
 
@@ -73,16 +91,41 @@ public enum Errno {
     }
 }
 
-/// An open directory, for reading many attributes with short relative opens (openat), which
-/// costs far less than resolving the full sysfs path (and its bus symlink) for every file.
+/// A directory held open (O_PATH) for the lookups made relative to it: the root, or a
+/// directory under it read many times.
+final class RootDirectory: Sendable {
+    let fd: Int32
+
+    convenience init?(_ path: String) {
+        self.init(descriptor: open(path, vfioctl_o_path() | O_DIRECTORY | O_CLOEXEC))
+    }
+
+    /// Takes over `fd` (nil when it is -1).
+    init?(descriptor fd: Int32) {
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
+/// An open directory, read once for its entry names.
 final class Directory {
     private let stream: OpaquePointer
-    let fd: Int32
 
     init?(_ path: String) {
         guard let stream = opendir(path) else { return nil }
         self.stream = stream
-        self.fd = dirfd(stream)
+    }
+
+    /// Takes over `fd`, a directory opened for reading (closed when this goes, or now on failure).
+    init?(descriptor fd: Int32) {
+        guard fd >= 0 else { return nil }
+        guard let stream = fdopendir(fd) else {
+            close(fd)
+            return nil
+        }
+        self.stream = stream
     }
 
     deinit { closedir(stream) }
@@ -100,38 +143,124 @@ final class Directory {
         return names
     }
 
-    /// A small text attribute, or nil when it is absent or unreadable.
-    func read(_ name: String) -> String? { FileRead.attribute(at: fd, name) }
-
-    func readLink(_ name: String) -> String? { FileRead.link(at: fd, name) }
-
-    func size(_ name: String) -> Int? {
-        var info = stat()
-        guard fstatat(fd, name, &info, 0) == 0 else { return nil }
-        return Int(info.st_size)
+    /// Entry names with whether each is a directory (a link is not), read once.
+    func entriesAndKinds() -> [(name: String, isDirectory: Bool)] {
+        rewinddir(stream)
+        var entries: [(String, Bool)] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name != "." && name != ".." else { continue }
+            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
+            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                var info = stat()
+                isDirectory = fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFDIR
+            }
+            entries.append((name, isDirectory))
+        }
+        return entries
     }
 }
 
 /// Reads of small files and links, relative to a directory descriptor or absolute.
 public enum FileRead {
-    /// A sysfs attribute: at most a page, which the kernel returns in one read, so a read that
-    /// does not fill the buffer is the whole file (one read syscall, not two).
-    static func attribute(at directory: Int32, _ name: String) -> String? {
-        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4097) { buffer -> String? in
-            guard let base = buffer.baseAddress else { return nil }
-            var count = 0
-            while count < buffer.count {
-                let got = Glibc.read(fd, base + count, buffer.count - count)
-                if got < 0 && errno == EINTR { continue }
-                if got < 0 { return nil }
-                count += got
-                if got == 0 || count < 4096 { break }
+    /// What sits where a regular file was expected.
+    public enum Kind: Sendable, Equatable, CustomStringConvertible {
+        case directory, fifo, socket, characterDevice, blockDevice, symbolicLink, other
+
+        init(mode: mode_t) {
+            switch mode & S_IFMT {
+            case S_IFDIR: self = .directory
+            case S_IFIFO: self = .fifo
+            case S_IFSOCK: self = .socket
+            case S_IFCHR: self = .characterDevice
+            case S_IFBLK: self = .blockDevice
+            case S_IFLNK: self = .symbolicLink
+            default: self = .other
             }
-            return String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self)
         }
+
+        public var description: String {
+            switch self {
+            case .directory: "a directory"
+            case .fifo: "a FIFO"
+            case .socket: "a socket"
+            case .characterDevice: "a character device"
+            case .blockDevice: "a block device"
+            case .symbolicLink: "a symbolic link"
+            case .other: "not a regular file"
+            }
+        }
+    }
+
+    /// Why a file could not be read.
+    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        /// open or read failed with this errno.
+        case system(Int32)
+        /// Something other than a regular file is there; it was not read.
+        case notRegular(Kind)
+
+        /// "No such file or directory", "it is a FIFO, not a regular file".
+        public var description: String {
+            switch self {
+            case .system(let code): Errno.describe(code)
+            case .notRegular(let kind): "it is \(kind), not a regular file"
+            }
+        }
+
+        /// The errno this stands for (EISDIR for a directory, EINVAL for other non-files), for
+        /// callers that report errno.
+        var code: Int32 {
+            switch self {
+            case .system(let code): code
+            case .notRegular(let kind): kind == .directory ? EISDIR : EINVAL
+            }
+        }
+    }
+
+    /// How every file is opened for reading: O_NONBLOCK, so a FIFO opens at once instead of
+    /// waiting for a writer; O_NOCTTY, so a terminal is never taken over.
+    static let readFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
+
+    /// Opens a file for reading in a way that can never block: `readFlags`, then fstat, and only
+    /// a regular file is kept. sysfs attributes, /proc files and configuration files are all
+    /// regular. `following: false` refuses a link (sysfs attributes are never links).
+    static func openRegular(at directory: Int32, _ path: UnsafePointer<CChar>, following: Bool = true) -> Result<Int32, Failure> {
+        let fd = openat(directory, path, readFlags | (following ? 0 : O_NOFOLLOW))
+        guard fd >= 0 else {
+            let code = errno
+            // open(2) refuses a socket with ENXIO, and a link with ELOOP under O_NOFOLLOW: say what is there.
+            var info = stat()
+            if code == ENXIO || code == ELOOP, fstatat(directory, path, &info, following ? 0 : AT_SYMLINK_NOFOLLOW) == 0,
+               info.st_mode & S_IFMT != S_IFREG {
+                return .failure(.notRegular(Kind(mode: info.st_mode)))
+            }
+            return .failure(.system(code))
+        }
+        return regular(fd)
+    }
+
+    /// `fd` when it is a regular file; otherwise it is closed and what it is comes back.
+    static func regular(_ fd: Int32) -> Result<Int32, Failure> {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            return .failure(.system(code))
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            return .failure(.notRegular(Kind(mode: info.st_mode)))
+        }
+        return .success(fd)
+    }
+
+    /// What is at `path` (links followed) when it is there but is not a regular file.
+    static func nonRegular(_ path: String) -> Kind? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return info.st_mode & S_IFMT == S_IFREG ? nil : Kind(mode: info.st_mode)
     }
 
     /// When the file was last modified (seconds since the epoch), or nil when it does not exist.
@@ -141,35 +270,59 @@ public enum FileRead {
         return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
     }
 
-    /// Up to 64 KiB of text (sysfs attributes are at most a page).
+    /// Up to 64 KiB of text (sysfs attributes are at most a page); nil when the file is absent,
+    /// unreadable or not a regular file (errno tells which).
     public static func text(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int = 65536) -> String? {
         bytes(at: directory, path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
 
     static func bytes(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int) -> [UInt8]? {
-        let fd = openat(directory, path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        return bytes(descriptor: fd, limit: limit)
+        switch read(at: directory, path, limit: limit) {
+        case .success(let bytes): return bytes
+        case .failure(let failure):
+            errno = failure.code
+            return nil
+        }
     }
 
-    /// At most `limit` bytes from an open file (nil on a read error, errno set).
+    /// Up to `limit` bytes of a regular file, or why not.
+    public static func read(at directory: Int32 = AT_FDCWD, _ path: String, limit: Int) -> Result<[UInt8], Failure> {
+        openRegular(at: directory, path).flatMap { read(opened: $0, limit: limit) }
+    }
+
+    /// Up to `limit` bytes from `fd`, which is closed.
+    static func read(opened fd: Int32, limit: Int) -> Result<[UInt8], Failure> {
+        defer { close(fd) }
+        return readAll(fd, limit: limit)
+    }
+
+    /// At most `limit` bytes from an open file, left open (nil on a read error, errno set).
     public static func bytes(descriptor fd: Int32, limit: Int) -> [UInt8]? {
+        switch readAll(fd, limit: limit) {
+        case .success(let bytes): return bytes
+        case .failure(let failure):
+            errno = failure.code
+            return nil
+        }
+    }
+
+    private static func readAll(_ fd: Int32, limit: Int) -> Result<[UInt8], Failure> {
         var result: [UInt8] = []
-        var failed = false
+        var failure: Failure?
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer in
             while result.count < limit {
                 let count = Glibc.read(fd, buffer.baseAddress, min(buffer.count, limit - result.count))
                 if count < 0 {
                     if errno == EINTR { continue }
-                    failed = true
+                    failure = .system(errno)
                     return
                 }
                 if count == 0 { return }
                 result.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: count))
             }
         }
-        return failed ? nil : result
+        if let failure { return .failure(failure) }
+        return .success(result)
     }
 
     public static func link(at directory: Int32 = AT_FDCWD, _ path: String) -> String? {

@@ -13,6 +13,18 @@ final class LibPCI {
             throw .failed("libpci could not start: " + message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
                           hint: "check that libpci3 is installed and the root holds sys/bus/pci")
         }
+        // libpci reads pci.ids with a blocking gzopen: a FIFO or device there would hang it. It
+        // opens the name given, and for a name ending in .gz also the name without it.
+        if let ids = vfioctl_pci_ids_path(handle).map({ String(cString: $0) }) {
+            for path in ids.hasSuffix(".gz") ? [ids, String(ids.dropLast(3))] : [ids] {
+                if let kind = FileRead.nonRegular(path) {
+                    vfioctl_pci_close(handle)
+                    throw .failed("the pci.ids file \(path.printable) is \(kind), not a regular file",
+                                  hint: idsPath != nil ? "point VFIOCTL_PCI_IDS at a pci.ids file, or unset it"
+                                      : "reinstall pci.ids (apt-get install --reinstall pci.ids, or pciutils)")
+                }
+            }
+        }
         self.handle = handle
     }
 

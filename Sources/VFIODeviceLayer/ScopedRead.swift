@@ -19,7 +19,7 @@ extension DeviceLayer {
             let batch = wanted
             wanted = []
             for address in batch where functions[address] == nil {
-                guard let f = reader.read(address, busEntry: address.description, pci: pci, scratch: scratch) else { continue }
+                guard let f = try reader.read(address, busEntry: address.description, pci: pci, scratch: scratch) else { continue }
                 functions[address] = f
                 if let group = f.iommuGroup { wanted.formUnion(groupMembers(group)) }
                 if let parent = f.parent { wanted.insert(parent) }
@@ -28,7 +28,7 @@ extension DeviceLayer {
                 // the other functions there matter (the root bus of a big host holds hundreds).
                 let busDirectory = SysfsPaths.directory(of: f.sysfsPath)
                 if !f.isBridge && !f.resetsAlone && expandedBuses.insert(busDirectory).inserted {
-                    for entry in FileRead.entries(root.path(busDirectory)) ?? [] {
+                    for entry in root.entries(busDirectory) ?? [] {
                         if let sibling = PCIAddress(entry), sibling.isOnSameBus(as: address) { wanted.insert(sibling) }
                     }
                 }
@@ -38,7 +38,7 @@ extension DeviceLayer {
         var list = functions.values.sorted { $0.address < $1.address }
         attachDriverModules(&list)
         for position in list.indices {
-            let attached = AttachedDevices.find(under: root.path(list[position].sysfsPath))
+            let attached = AttachedDevices.find(under: list[position].sysfsPath, in: root)
             list[position].netInterfaces = attached.net
             list[position].blockDevices = attached.block
         }
@@ -49,7 +49,7 @@ extension DeviceLayer {
     }
 
     func groupMembers(_ id: Int) -> [PCIAddress] {
-        (FileRead.entries(root.path(SysfsLayout.iommuGroups + "/\(id)/devices")) ?? []).compactMap { PCIAddress($0) }
+        (root.entries(SysfsLayout.iommuGroups + "/\(id)/devices") ?? []).compactMap { PCIAddress($0) }
     }
 }
 
@@ -62,16 +62,17 @@ enum AttachedDevices {
                                        "physfn", "ptp", "hwmon", "drm", "sound", "queues", "mq", "holders", "slaves",
                                        "queue", "trace", "integrity", "statistics", "vfio-dev", "infiniband", "mdio_bus"]
 
-    static func find(under path: String) -> (net: [String], block: [String]) {
+    /// `path` is relative to `root`.
+    static func find(under path: String, in root: HostRoot) -> (net: [String], block: [String]) {
         var net: [String] = []
         var block: [String] = []
-        walk(path, depth: 0, parentName: "", net: &net, block: &block)
+        walk(path, root, depth: 0, parentName: "", net: &net, block: &block)
         return (net.sorted(), block.sorted())
     }
 
-    private static func walk(_ path: String, depth: Int, parentName: String, net: inout [String], block: inout [String]) {
+    private static func walk(_ path: String, _ root: HostRoot, depth: Int, parentName: String, net: inout [String], block: inout [String]) {
         guard depth <= 6 else { return }
-        for (name, isDirectory) in directories(path) where isDirectory {
+        for (name, isDirectory) in directories(path, root) where isDirectory {
             if skipped.contains(name) || name.hasPrefix("virtfn") || name.hasPrefix("consumer:") || name.hasPrefix("supplier:") {
                 continue
             }
@@ -82,9 +83,9 @@ enum AttachedDevices {
                 net.append(name)
             } else if parentName == "block" || isNVMeNamespace(name, in: path) {
                 block.append(name)
-                block += partitions(of: child, disk: name)
+                block += partitions(of: child, disk: name, root)
             } else {
-                walk(child, depth: depth + 1, parentName: name, net: &net, block: &block)
+                walk(child, root, depth: depth + 1, parentName: name, net: &net, block: &block)
             }
         }
     }
@@ -97,26 +98,12 @@ enum AttachedDevices {
         return name.dropFirst(controller.count + 1).allSatisfy(\.isNumber)
     }
 
-    static func partitions(of path: String, disk: String) -> [String] {
-        directories(path).filter { $0.isDirectory && $0.name.hasPrefix(disk) && $0.name != disk }.map(\.name)
+    static func partitions(of path: String, disk: String, _ root: HostRoot) -> [String] {
+        directories(path, root).filter { $0.isDirectory && $0.name.hasPrefix(disk) && $0.name != disk }.map(\.name)
     }
 
-    static func directories(_ path: String) -> [(name: String, isDirectory: Bool)] {
-        guard let stream = opendir(path) else { return [] }
-        defer { closedir(stream) }
-        var entries: [(String, Bool)] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            guard name != "." && name != ".." else { continue }
-            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
-            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
-                var info = stat()
-                isDirectory = lstat(path + "/" + name, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-            }
-            entries.append((name, isDirectory))
-        }
-        return entries
+    /// The entries of directory `path` (relative to `root`), links not followed.
+    static func directories(_ path: String, _ root: HostRoot) -> [(name: String, isDirectory: Bool)] {
+        root.openDirectory(path)?.entriesAndKinds() ?? []
     }
 }

@@ -26,7 +26,7 @@ public struct SnapshotWriter {
             copier.link(SysfsLayout.busDevices + "/" + name)
             let path = reader.devicePath(ofBusEntry: name)
             copier.directoryChain(path)
-            guard let names = FileRead.entries(source.path(path)) else { continue }
+            guard let names = source.entries(path) else { continue }
             let present = Set(names)
             for attribute in SysfsLayout.functionAttributes where present.contains(attribute) {
                 copier.file(path + "/" + attribute)
@@ -35,7 +35,7 @@ public struct SnapshotWriter {
             if present.contains("reset") { copier.marker(path + "/reset", mode: 0o200) }
             if present.contains("vfio-dev") {
                 copier.directory(path + "/vfio-dev")
-                for child in FileRead.entries(source.path(path + "/vfio-dev")) ?? [] {
+                for child in source.entries(path + "/vfio-dev") ?? [] {
                     copier.directory(path + "/vfio-dev/" + child)
                 }
             }
@@ -54,27 +54,27 @@ public struct SnapshotWriter {
             }
         }
         // Every group directory, not only the groups of functions that were read.
-        for group in FileRead.entries(source.path(SysfsLayout.iommuGroups)) ?? [] {
+        for group in source.entries(SysfsLayout.iommuGroups) ?? [] {
             groups.insert(SysfsLayout.iommuGroups + "/" + group)
         }
         copier.directory(SysfsLayout.iommuGroups)
         for group in groups.sorted() {
             copier.directory(group + "/devices")
             for attribute in SysfsLayout.groupAttributes { copier.file(group + "/" + attribute) }
-            for member in FileRead.entries(source.path(group + "/devices")) ?? [] {
+            for member in source.entries(group + "/devices") ?? [] {
                 copier.link(group + "/devices/" + member)
             }
         }
-        for unit in FileRead.entries(source.path(SysfsLayout.classIOMMU)) ?? [] {
+        for unit in source.entries(SysfsLayout.classIOMMU) ?? [] {
             let link = SysfsLayout.classIOMMU + "/" + unit
             guard let target = copier.link(link) else { continue }
             let unitPath = SysfsPaths.resolve(link: target, in: SysfsLayout.classIOMMU)
             copier.directory(unitPath)
             for attribute in SysfsLayout.iommuUnitAttributes { copier.file(unitPath + "/" + attribute) }
         }
-        if FileRead.entries(source.path(SysfsLayout.classIOMMU)) != nil { copier.directory(SysfsLayout.classIOMMU) }
+        if source.entries(SysfsLayout.classIOMMU) != nil { copier.directory(SysfsLayout.classIOMMU) }
         for classDirectory in [SysfsLayout.classNet, SysfsLayout.classBlock, FactsReader.Layout.classGraphics] {
-            guard let names = FileRead.entries(source.path(classDirectory)) else { continue }
+            guard let names = source.entries(classDirectory) else { continue }
             copier.directory(classDirectory)
             for name in names {
                 guard let target = copier.link(classDirectory + "/" + name) else { continue }
@@ -83,7 +83,7 @@ public struct SnapshotWriter {
                 // What the checks read of each: state, stacking, the bond or bridge above.
                 for attribute in ["operstate", "dev", "partition"] { copier.file(device + "/" + attribute) }
                 copier.link(device + "/master")
-                for holder in FileRead.entries(source.path(device + "/holders")) ?? [] {
+                for holder in source.entries(device + "/holders") ?? [] {
                     copier.link(device + "/holders/" + holder)
                 }
             }
@@ -92,7 +92,7 @@ public struct SnapshotWriter {
         for table in SysfsLayout.iommuTables {
             let path = SysfsLayout.acpiTables + "/" + table
             // Readable by root only; without root its presence is still what matters.
-            if FileRead.exists(source.path(path)) { copier.file(path, limit: 1 << 20, orMarker: true) }
+            if source.exists(path) { copier.file(path, limit: 1 << 20, orMarker: true) }
         }
         copier.file(SysfsLayout.cpuinfo, limit: 1 << 22)
         if let failure = copier.firstFailure { throw failure }
@@ -112,24 +112,23 @@ public struct SnapshotWriter {
         copier.file(Layout.mountinfo, limit: 4 << 20)
         for module in FactsReader.modulesOfInterest {
             let base = Layout.sysModule + "/" + module
-            for name in FileRead.entries(source.path(base + "/parameters")) ?? [] {
+            for name in source.entries(base + "/parameters") ?? [] {
                 copier.file(base + "/parameters/" + name, orMarker: true)
             }
             copier.file(base + "/initstate")
         }
-        if let nodes = FileRead.entries(source.path(Layout.devVFIO)) {
+        if let nodes = source.entries(Layout.devVFIO) {
             copier.directory(Layout.devVFIO)
             for node in nodes {
-                var info = stat()
-                guard stat(source.path(Layout.devVFIO + "/" + node), &info) == 0 else { continue }
+                guard let info = source.status(Layout.devVFIO + "/" + node) else { continue }
                 copier.marker(Layout.devVFIO + "/" + node, mode: info.st_mode & 0o7777)
             }
         }
-        for link in FileRead.entries(source.path("dev/mapper")) ?? [] { copier.link("dev/mapper/" + link) }
-        if let release = FileRead.text(source.path(Layout.osrelease))?.trimmingWhitespace() {
+        for link in source.entries("dev/mapper") ?? [] { copier.link("dev/mapper/" + link) }
+        if let release = source.text(Layout.osrelease)?.trimmingWhitespace() {
             let base = Layout.libModules(release)
             copier.file(base + "/modules.builtin", limit: 4 << 20)
-            if let dep = FileRead.text(source.path(base + "/modules.dep"), limit: 16 << 20) {
+            if let dep = source.text(base + "/modules.dep", limit: 16 << 20) {
                 let kept = dep.split(separator: "\n").filter { line in
                     line.split(separator: ":").first.flatMap { ProcFiles.moduleName(fromPath: String($0)) }
                         .map(FactsReader.modulesOfInterest.contains) ?? false
@@ -138,7 +137,7 @@ public struct SnapshotWriter {
             }
         }
         let addresses = source.isLive ? InterfaceAddresses.ipv4()
-            : InterfaceAddresses.parse(FileRead.text(source.path(Layout.recordedAddresses)) ?? "")
+            : InterfaceAddresses.parse(source.text(Layout.recordedAddresses) ?? "")
         copier.write(Layout.recordedAddresses, InterfaceAddresses.render(addresses))
     }
 
@@ -208,7 +207,7 @@ struct Copier {
     /// Copies a readable file; a missing or unreadable file is skipped (the reader skips it too),
     /// or left as an empty file when only its presence is read (`orMarker`).
     mutating func file(_ relative: String, limit: Int = 65536, orMarker: Bool = false) {
-        guard let bytes = FileRead.bytes(source.path(relative), limit: limit) else {
+        guard let bytes = source.bytes(relative, limit: limit) else {
             if orMarker { marker(relative, mode: 0o400) }
             return
         }
@@ -237,7 +236,7 @@ struct Copier {
     /// Recreates a link with the same text; returns the text.
     @discardableResult
     mutating func link(_ relative: String) -> String? {
-        guard let target = FileRead.link(source.path(relative)) else { return nil }
+        guard let target = source.link(relative) else { return nil }
         let parent = SysfsPaths.directory(of: relative)
         directory(parent)
         guard let directory = open(parent) else { return target }

@@ -142,7 +142,7 @@ public struct VFLinkReader: Sendable {
     /// The driver bound to the netdev's device (/sys/class/net/NAME/device/driver), nil if none
     /// (a virtual netdev) or unknown.
     public func driver(ofInterface name: String) -> String? {
-        FileRead.link(root.path("sys/class/net/\(name)/device/driver")).map { SysfsPaths.lastComponent(of: $0) }
+        root.link("sys/class/net/\(name)/device/driver").map { SysfsPaths.lastComponent(of: $0) }
     }
 
     /// "eth0 (driver ixgbe)", or "eth0" when no driver is known: how messages name a PF.

@@ -22,6 +22,9 @@ typedef struct vfioctl_pci vfioctl_pci;
 vfioctl_pci *vfioctl_pci_open(const char *sysfs_path, const char *ids_path, char *err, int errlen);
 void vfioctl_pci_close(vfioctl_pci *p);
 
+/// The pci.ids file libpci will read names from (its default, or `ids_path`).
+const char *vfioctl_pci_ids_path(vfioctl_pci *p);
+
 /// The last warning libpci reported (empty if none); cleared by each call below.
 const char *vfioctl_pci_last_warning(vfioctl_pci *p);
 

@@ -5,6 +5,10 @@
 /// O_PATH: open a directory only as a base for *at() calls (hidden behind _GNU_SOURCE).
 int vfioctl_o_path(void);
 
+/// openat2(root, path, flags) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` and every
+/// link met on the way resolve as if `root` were "/" (Linux 5.6+; -1 with ENOSYS before).
+int vfioctl_open_in_root(int root, const char *path, int flags);
+
 /// Lets malloc grow its heaps in large steps and never trim before exit: a short-lived tool
 /// building megabytes of output otherwise makes a brk/mprotect call per 128 KiB.
 void vfioctl_tune_malloc(void);

@@ -29,22 +29,36 @@ public enum Bytes {
         return value
     }
 
-    /// A decimal integer with an optional sign.
-    public static func int(_ raw: UnsafeRawBufferPointer) -> Int? {
-        let bytes = trimmed(raw)
-        guard !bytes.isEmpty, bytes.count <= 19 else { return nil }
+    /// A decimal integer with an optional sign, or nil for anything else (see `integer`).
+    @inline(__always)
+    public static func int(_ raw: UnsafeRawBufferPointer) -> Int? { integer(raw).value }
+
+    /// The one parser for decimal integers read from a host (sysfs attributes, the numbers in
+    /// link targets and directory names, /proc fields): it tells a value from empty text, junk
+    /// and a number beyond Int, and never traps. `.attribute` syntax allows the whitespace and
+    /// NULs sysfs puts around a value and one leading sign; `.name` only digits.
+    public static func integer(_ raw: UnsafeRawBufferPointer, _ syntax: IntegerSyntax = .attribute) -> ParsedInteger {
+        let bytes = syntax == .attribute ? trimmed(raw) : raw
+        guard !bytes.isEmpty else { return .empty }
+        var start = 0
         var negative = false
-        var value = 0
-        for (position, byte) in bytes.enumerated() {
-            if position == 0 && (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")) {
-                guard bytes.count > 1 else { return nil }
-                negative = byte == UInt8(ascii: "-")
-                continue
-            }
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        if syntax == .attribute, bytes[0] == UInt8(ascii: "-") || bytes[0] == UInt8(ascii: "+") {
+            negative = bytes[0] == UInt8(ascii: "-")
+            start = 1
+            guard bytes.count > 1 else { return .malformed }
         }
-        return negative ? -value : value
+        var value = 0
+        var overflow = false
+        for index in start..<bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return .malformed }
+            guard !overflow else { continue } // keep checking the rest is digits: junk wins over overflow
+            // Negative values accumulate downwards, so Int.min itself parses.
+            let (shifted, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = negative ? shifted.subtractingReportingOverflow(Int(digit)) : shifted.addingReportingOverflow(Int(digit))
+            if o1 || o2 { overflow = true } else { value = next }
+        }
+        return overflow ? .overflow : .value(value)
     }
 
     /// The text after the last '/' (the whole text when there is none), trailing slashes ignored.
@@ -85,5 +99,34 @@ public enum Bytes {
             return result
         }
         return Array(text.utf8).withUnsafeBytes(body)
+    }
+}
+
+/// Where a decimal integer's text comes from, which decides what may surround its digits.
+public enum IntegerSyntax: Sendable {
+    /// An attribute's text: whitespace or NULs around it, an optional '-' or '+'.
+    case attribute
+    /// A name (a directory entry, a link's last component, "virtfn12" after its prefix): digits only.
+    case name
+}
+
+/// What the text of a decimal integer holds (`Bytes.integer`).
+public enum ParsedInteger: Sendable, Equatable {
+    case value(Int)
+    /// No text (or only whitespace).
+    case empty
+    /// Something other than digits with an optional sign: "abc", "0x10", "1.5", "-", "１２".
+    case malformed
+    /// Digits whose value does not fit in Int.
+    case overflow
+
+    public var value: Int? {
+        if case .value(let value) = self { return value }
+        return nil
+    }
+
+    /// Parses a String's UTF-8 bytes.
+    public init(_ text: some StringProtocol, _ syntax: IntegerSyntax = .attribute) {
+        self = Bytes.with(text) { Bytes.integer($0, syntax) }
     }
 }

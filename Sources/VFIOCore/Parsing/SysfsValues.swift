@@ -13,7 +13,7 @@ public enum SysfsValues {
     }
 
     /// A decimal integer ("-1", "4").
-    public static func int(_ text: String) -> Int? { Bytes.with(text, Bytes.int) }
+    public static func int(_ text: String) -> Int? { ParsedInteger(text).value }
 
     /// `numa_node`: "-1" means unknown.
     public static func numaNode(_ text: String) -> Int? {
@@ -55,13 +55,13 @@ public enum SysfsValues {
     /// A group link's last component: "../../../kernel/iommu_groups/14" → 14.
     public static func groupNumber(fromLink target: String) -> Int? {
         let last = SysfsPaths.lastComponent(of: target)
-        return last.isEmpty ? nil : Int(last)
+        return ParsedInteger(last, .name).value
     }
 
     /// "virtfn12" → 12.
     public static func virtfnIndex(_ entry: String) -> Int? {
         guard entry.hasPrefix("virtfn") else { return nil }
-        return Int(entry.dropFirst(6))
+        return ParsedInteger(entry.dropFirst(6), .name).value
     }
 
     /// `reserved_regions`: one "start end type" per line.
