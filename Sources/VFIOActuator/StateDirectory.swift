@@ -105,7 +105,7 @@ public struct StateDirectory: Sendable {
         guard let text = FileRead.text(journalPath, limit: 16 << 20) else {
             throw .failed("cannot read \(journalPath): \(Errno.describe(errno))", hint: "run as root")
         }
-        return try JournalState.parse(text)
+        return try JournalState.parse(text, path: journalPath)
     }
 
     /// Starts a new journal; fails if one exists (an unfinished run must be recovered first).
