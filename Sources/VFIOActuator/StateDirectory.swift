@@ -63,7 +63,7 @@ public struct StateDirectory: Sendable {
                 close(fd)
                 throw .failed("cannot lock \(lockPath): \(Errno.describe(errno))")
             }
-            let other = FileRead.text(lockPath)?.trimmingWhitespace() ?? ""
+            let other = ((try? readFile(lockPath, limit: 4096)) ?? nil)?.trimmingWhitespace() ?? ""
             let who = other.isEmpty ? "another vfioctl" : other
             if Self.now() >= deadline {
                 close(fd)
@@ -101,11 +101,51 @@ public struct StateDirectory: Sendable {
 
     /// The unfinished run's journal, or nil when there is none.
     public func readJournal() throws(VFIOError) -> JournalState? {
-        guard hasJournal else { return nil }
-        guard let text = FileRead.text(journalPath, limit: 16 << 20) else {
-            throw .failed("cannot read \(journalPath): \(Errno.describe(errno))", hint: "run as root")
-        }
+        guard let text = try readFile(journalPath) else { return nil }
         return try JournalState.parse(text, path: journalPath)
+    }
+
+    /// A file of the state directory, nil when there is none. Opened without blocking and without
+    /// following a symlink, and read only if it is a regular file: a FIFO would hang every command
+    /// that reads it, dry runs included. At most `limit` bytes: a larger file is not vfioctl's.
+    func readFile(_ file: String, limit: Int = 16 << 20) throws(VFIOError) -> String? {
+        let fd = open(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP {
+                throw .failed("\(file) is a symbolic link: vfioctl does not follow links in its state directory",
+                              hint: "check where it points, then replace it with the file itself or remove it")
+            }
+            throw .failed("cannot read \(file): \(Errno.describe(errno))", hint: "run as root")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .failed("cannot read \(file): \(Errno.describe(errno))", hint: "run as root") }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFIFO: "a FIFO"
+            case S_IFDIR: "a directory"
+            case S_IFSOCK: "a socket"
+            case S_IFCHR, S_IFBLK: "a device node"
+            default: "not a regular file"
+            }
+            throw .failed("\(file) is \(kind), not a file vfioctl wrote",
+                          hint: "vfioctl keeps plain files in \(path): move it aside (nothing reads it then)")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while bytes.count <= limit {
+            let count = Glibc.read(fd, &buffer, min(buffer.count, limit + 1 - bytes.count))
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw .failed("cannot read \(file): \(Errno.describe(errno))", hint: "run as root") }
+            if count == 0 { break }
+            bytes += buffer[0..<count]
+        }
+        guard bytes.count <= limit else {
+            throw .failed("\(file) is larger than \(limit >> 20) MiB, more than vfioctl writes",
+                          hint: "it is damaged or not vfioctl's: move it aside")
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Starts a new journal; fails if one exists (an unfinished run must be recovered first).
@@ -155,10 +195,7 @@ public struct StateDirectory: Sendable {
 
     /// A records file: one journal record of one kind per line ([] when there is no file).
     func read<Record>(_ file: String, consequence: String, _ extract: (JournalRecord.Kind) -> Record?) throws(VFIOError) -> [Record] {
-        guard FileRead.exists(file) else { return [] }
-        guard let text = FileRead.text(file, limit: 16 << 20) else {
-            throw .failed("cannot read \(file): \(Errno.describe(errno))", hint: "run as root")
-        }
+        guard let text = try readFile(file) else { return [] }
         var records: [Record] = []
         for (number, line) in text.split(separator: "\n").enumerated() {
             guard let record = JournalRecord(line: line).flatMap({ extract($0.kind) }) else {
