@@ -51,6 +51,7 @@ extension Vfioctl {
         }
 
         func run() throws {
+            try GroupTargets.validate(group)
             let addresses = try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) }
             var request = CheckRequest(addresses: addresses, groups: group, nested: nested)
             if libvirtHook || domain != nil {
