@@ -55,7 +55,9 @@ public enum TestProcess {
         var timedOut = false
         if group.wait(timeout: .now() + timeout) == .timedOut {
             timedOut = true
-            process.terminate()
+            // SIGKILL, not terminate(): a child spawned from a dispatch thread inherits its
+            // blocked signals, SIGTERM included, so a hung child would never end.
+            kill(process.processIdentifier, SIGKILL)
             _ = group.wait(timeout: .now() + 5)
         }
         process.waitUntilExit()
