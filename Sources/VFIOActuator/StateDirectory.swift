@@ -132,7 +132,7 @@ public struct StateDirectory: Sendable {
     public func readJournal() throws(VFIOError) -> JournalState? {
         guard hasJournal else { return nil }
         guard let (bytes, _) = try directory(create: false).read("journal", limit: SafeFiles.stateLimit) else { return nil }
-        return try JournalState.parse(String(decoding: bytes, as: UTF8.self))
+        return try JournalState.parse(String(decoding: bytes, as: UTF8.self), path: journalPath)
     }
 
     /// Starts a new journal; fails if one exists (an unfinished run must be recovered first).

@@ -45,7 +45,15 @@ struct GroupTargets: ParsableArguments {
     var group: [Int] = []
 
     func parsed() throws(VFIOError) -> (addresses: [PCIAddress], groups: [Int]) {
-        (try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) }, group)
+        try Self.validate(group)
+        return (try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) }, group)
+    }
+
+    /// IOMMU group numbers are the kernel's: 0 and up (an int).
+    static func validate(_ groups: [Int]) throws(VFIOError) {
+        for group in groups where !(0...Int(Int32.max)).contains(group) {
+            throw .usage("'\(group)' is not an IOMMU group number", hint: "groups are numbered from 0: 'vfioctl groups' lists them")
+        }
     }
 }
 
@@ -129,7 +137,7 @@ struct BindingSession {
         }
         if plan.refused || dryRun || plan.steps.isEmpty {
             emit(BindingOutput.Report(plan: plan, dryRun: dryRun))
-            if plan.refused { throw ExitCode(2) }
+            if plan.refused { throw Self.refusal(plan) }
             if !dryRun { try commit(plan) }
             return
         }
@@ -149,6 +157,15 @@ struct BindingSession {
         var after: [PCIAddress: String?] = [:]
         for original in plan.originals { after[original.address] = .some(try? kernel.driver(of: original.address)) }
         emit(BindingOutput.Report(plan: plan, dryRun: false, results: outcome.results.map(\.rawValue), driversAfter: after))
+    }
+
+    /// Exit 2 with its first reason on stderr (the report on stdout lists them all).
+    static func refusal(_ plan: BindingPlan) -> VFIOError {
+        let errors = Finding.ordered(plan.findings).filter { $0.severity == .error }
+        guard let first = errors.first else { return VFIOError(.refused, "\(plan.operation.rawValue) refused: nothing was changed") }
+        let more = errors.count > 1 ? " (and \(errors.count - 1) more reason\(errors.count > 2 ? "s" : ""), listed with the plan)" : ""
+        return VFIOError(.refused, "\(plan.operation.rawValue) refused, nothing was changed: \(first.subject): \(first.message)\(more)",
+                         hint: first.hint)
     }
 
     /// The run is done: records, then the journal goes, then history.

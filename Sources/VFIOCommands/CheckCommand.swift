@@ -18,7 +18,8 @@ extension Vfioctl {
 
                 As a libvirt hook (/etc/libvirt/hooks/qemu.d/vfioctl, see scripts/libvirt-hook): \
                 --libvirt-hook reads the domain XML libvirt passes on stdin for 'prepare begin', prints \
-                the reasons on stderr and exits 2 to stop the guest from starting.
+                the reasons on stderr and exits 2 to stop the guest from starting (also when the domain \
+                XML cannot be read: malformed, nested too deep, too large).
                 """)
 
         @Argument(help: ArgumentHelp("Functions to check: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
@@ -50,11 +51,12 @@ extension Vfioctl {
         }
 
         func run() throws {
+            try GroupTargets.validate(group)
             let addresses = try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) }
             var request = CheckRequest(addresses: addresses, groups: group, nested: nested)
             if libvirtHook || domain != nil {
                 let source = libvirtHook || domain == "-" ? "stdin" : domain!
-                request.domain = try DomainDevices.parse(try InputFile.read(domain ?? "-", what: "domain XML file"), source: source)
+                request.domain = try Self.readDomain(domain ?? "-", source: source, hook: libvirtHook)
             }
             let layer = try global.deviceLayer()
             let snapshot = try layer.scopedSnapshot(addresses: addresses + (request.domain?.devices.map(\.address) ?? []),
@@ -69,6 +71,18 @@ extension Vfioctl {
                 Output.emit(output.format, json: { CheckOutput.json(report) }, text: { CheckOutput.text(report, verbose: !brief) })
             }
             if !report.passed { throw ExitCode(2) }
+        }
+
+        /// The domain to check. As the hook, one that cannot be read is refused (exit 2): the hook
+        /// lets the guest start on any other exit (vfioctl's own trouble), and a definition that
+        /// cannot be checked must not be how the check is skipped.
+        static func readDomain(_ path: String, source: String, hook: Bool) throws(VFIOError) -> DomainDevices {
+            do {
+                return try DomainDevices.parse(try InputFile.read(path, what: "domain XML file"), source: source)
+            } catch {
+                guard hook else { throw error }
+                throw VFIOError(.refused, error.message, hint: error.hint)
+            }
         }
 
         /// Addresses and groups given on the command line must exist (exit 1 otherwise).

@@ -174,7 +174,18 @@ extension Vfioctl {
                 let records = try Persist.records(layer.root).records
                 let states = VFIOCore.Persist.verify(records, try layer.snapshot([]))
                 Output.emit(output.format, json: { PersistOutput.json(states) }, text: { PersistOutput.text(states) })
-                if states.contains(where: { !$0.ready }) { throw ExitCode(1) }
+                let refused = states.filter { !$0.ready }
+                if !refused.isEmpty {
+                    // Exit 1 comes with its reason on stderr, as every failure does.
+                    for state in refused.dropLast() {
+                        for problem in state.problems { Output.diagnostic("error", "set \(state.set) is refused: \(problem)") }
+                    }
+                    let last = refused[refused.count - 1]
+                    for problem in last.problems.dropLast() { Output.diagnostic("error", "set \(last.set) is refused: \(problem)") }
+                    throw VFIOError.failed("set \(last.set) is refused: \(last.problems.last ?? "it does not match this host")",
+                                           hint: "'vfioctl persist ADDRESS --write' records a moved device again; "
+                                               + "'vfioctl persist remove ADDRESS' forgets one that is gone")
+                }
             }
         }
 

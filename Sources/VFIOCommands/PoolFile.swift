@@ -50,6 +50,7 @@ public enum PoolFile {
         if let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex(where: { $0.contains("\0") }) {
             throw .usage("\(name):\(line + 1): a NUL character in the file", hint: "a pool file is plain text")
         }
+        try checkTOML(text, name: name)
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -93,6 +94,7 @@ public enum PoolFile {
     // MARK: YAML
 
     static func yamlTree(_ text: String, name: String) throws(VFIOError) -> PoolValue {
+        try checkYAML(text, name: name)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -111,6 +113,8 @@ public enum PoolFile {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
+            // libyaml's own limit (1000 levels) can fire before the walk reaches ours.
+            if problem.hasPrefix("Maximum nesting level reached") { return tooDeep(name, line: mark.line) }
             let around = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
             return .usage("\(name):\(mark.line):\(mark.column): \(problem)\(around)", hint: hint)
         case .duplicatedKeysInMapping(let duplicates, let context):

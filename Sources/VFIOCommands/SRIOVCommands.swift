@@ -73,6 +73,10 @@ extension Vfioctl {
             @OptionGroup var output: FormatOptions
 
             func run() throws {
+                guard count >= 1 else {
+                    throw VFIOError.usage("--count \(count) is not a number of VFs to create",
+                                          hint: "give 1 to the PF's sriov_totalvfs; 'vfioctl sriov destroy PF' removes its VFs")
+                }
                 guard let choice = SRIOVPlanner.VFDriver(rawValue: driver) else {
                     throw VFIOError.usage("--driver '\(driver.printable)' is not vfio-pci, host or none",
                                           hint: "vfio-pci for guests (<hostdev>, hostdev networks), host for VF netdevs on the host")

@@ -12,7 +12,8 @@ public struct Vfioctl: ParsableCommand {
             JSON output (--format json) is a stable contract; text output is for people.
 
             Exit status: 0 ok · 1 the operation failed · 2 a check found a blocking problem or a \
-            guard refused · 64 usage error.
+            guard refused · 64 usage error. Every non-zero status comes with an 'error:' line on stderr, \
+            except the verdicts of check and cpu compare (exit 2), whose report gives the reasons.
             """,
         version: "0.1.0",
         subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, Apply.self, XML.self,
@@ -24,7 +25,7 @@ public struct Vfioctl: ParsableCommand {
     /// `error:` / `hint:` lines; results go to stdout.
     public static func run(_ arguments: [String]) -> Int32 {
         do {
-            let arguments = hoistingGlobalOptions(arguments)
+            let arguments = joiningNegativeNumbers(hoistingGlobalOptions(arguments))
             if let name = arguments.first, !name.hasPrefix("-"), name != "help" {
                 let names = configuration.subcommands.map { $0._commandName }
                 guard names.contains(name) else {
@@ -59,6 +60,30 @@ public struct Vfioctl: ParsableCommand {
         }
         guard !leading.isEmpty, let command = rest.first, !command.hasPrefix("-") else { return arguments }
         return Array(rest) + leading
+    }
+
+    /// Options whose value is a number.
+    static let numericOptions: Set<String> = ["--group", "--count", "--vf", "--qos", "--min-tx-rate", "--max-tx-rate", "--wait", "--vlan"]
+
+    /// `--group -1` means `--group=-1`: the parser would take "-1" for an option and say the value
+    /// is missing; joined, the command itself says why -1 is not a group.
+    static func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" { return out + arguments[index...] }
+            if numericOptions.contains(argument), index + 1 < arguments.count,
+               let next = arguments[index + 1].utf8.dropFirst().first, arguments[index + 1].hasPrefix("-"),
+               next >= UInt8(ascii: "0") && next <= UInt8(ascii: "9") || next == UInt8(ascii: ".") {
+                out.append(argument + "=" + arguments[index + 1])
+                index += 2
+                continue
+            }
+            out.append(argument)
+            index += 1
+        }
+        return out
     }
 
     /// Runs with output captured (for tests): (exit status, stdout, stderr).

@@ -163,6 +163,73 @@ struct PoolFileTests {
         #expect(Self.refusal("", .toml, name: "p.toml")?.message.hasPrefix("p.toml: asks for nothing") == true)
     }
 
+    @Test("YAML aliases expanding to more than 100000 values are refused before anything expands them, keys included")
+    func aliasBudget() throws {
+        #expect(PoolFile.maxAliasedValues == 100_000)
+        // Each level holds 9 of the one before: the anchors cost 74718 values, *e alone 66430 more.
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        for (level, previous) in zip(["b", "c", "d", "e"], ["a", "b", "c", "d"]) {
+            bomb += "\(level): &\(level) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        #expect(Self.refusal(bomb, .yaml, name: "p.yaml")?.message == "p.yaml:1: a: unknown key 'a'")
+        for tail in ["pf: [*e]\n", "pf: {? *e : 1}\n"] {
+            let refused = Self.refusal(bomb + tail, .yaml, name: "p.yaml")
+            #expect(refused?.kind == .usage && refused?.message == "p.yaml:6: aliases (*e and the others) expand to more than 100000 values",
+                    "\(refused?.message ?? "parsed")")
+            #expect(refused?.hint?.contains("few aliases") == true)
+        }
+        // A map of defaults merged into 300 PFs is far inside the budget.
+        var pools = "pf:\n  - &defaults {device: eth0, vfs: 2, spoofchk: true, trust: false}\n"
+        for index in 1..<300 { pools += "  - {<<: *defaults, device: eth\(index)}\n" }
+        let spec = try PoolFile.parse(pools, name: "p.yaml", format: .yaml)
+        #expect(spec.pfs.count == 300 && spec.pfs[299].pf == .interface("eth299") && spec.pfs[299].defaults.spoofchk == true)
+    }
+
+    @Test("values nested deeper than 64 levels are refused with the line and a hint, in YAML and TOML (brackets, dotted keys, headers)",
+          arguments: [
+              ("p.yaml", PoolFile.Format.yaml, "pf:\n  - device: x\n    vf: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n", 3),
+              ("p.yaml", .yaml, "pf: " + String(repeating: "{a: ", count: 100) + "1" + String(repeating: "}", count: 100) + "\n", 1),
+              ("p.toml", .toml, "# deep\npf = " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n", 2),
+              ("p.toml", .toml, "pf = " + String(repeating: "{a = ", count: 100) + "1" + String(repeating: "}", count: 100) + "\n", 1),
+              ("p.toml", .toml, "\n\n" + Array(repeating: "a", count: 100).joined(separator: ".") + " = 1\n", 3),
+              ("p.toml", .toml, "[" + Array(repeating: "a", count: 100).joined(separator: ".") + "]\nb = 1\n", 1),
+              ("p.toml", .toml, "[[pf]]\ndevice = \"x\"\nvf = [{index = 0, x = " + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}]\n", 3),
+          ] as [(String, PoolFile.Format, String, Int)])
+    func depthLimit(name: String, format: PoolFile.Format, text: String, line: Int) {
+        #expect(PoolFile.maxDepth == 64)
+        let refused = Self.refusal(text, format, name: name)
+        #expect(refused?.kind == .usage && refused?.message == "\(name):\(line): values nested deeper than 64 levels", "\(refused?.message ?? "parsed")")
+        #expect(refused?.hint?.contains("docs/pools.md") == true)
+    }
+
+    @Test("the TOML depth count skips strings and comments, and follows multi-line arrays")
+    func tomlDepthCount() throws {
+        let brackets = String(repeating: "[", count: 100), braces = String(repeating: "{", count: 100)
+        let dots = Array(repeating: "a", count: 100).joined(separator: ".")
+        let text = """
+            # \(brackets) \(dots)
+            [[pf]]
+            device = "enp1s0f0"
+            vfs = 2
+            [[pf.vf]]
+            index = 0
+            "trust" = true # \(braces)
+            [detach]
+            groups = [
+              1, # ]]]]
+              2,
+            ]
+
+            """
+        let spec = try PoolFile.parse(text, name: "p.toml", format: .toml)
+        #expect(spec.pfs.count == 1 && spec.pfs[0].ranges.count == 1 && spec.detachGroups == [1, 2])
+        // Strings: the file passes the count and toml++; the builder judges the value.
+        for value in ["'''\n\(brackets)\n'''", "\"\(dots)\"", "'\(braces)'", "\"\\\"\(brackets)\""] {
+            let refused = Self.refusal("[[pf]]\ndevice = \(value)\nvfs = 2\n", .toml, name: "p.toml")
+            #expect(refused?.message.contains("is not a network interface name") == true, "\(value): \(refused?.message ?? "parsed")")
+        }
+    }
+
     @Test("TOML dates are refused; formats come from the extension")
     func formats() throws {
         let date = Self.refusal("[[pf]]\ndevice = \"enp1s0f0\"\nvfs = 2\nstate = 2024-01-01\n", .toml, name: "p.toml")

@@ -44,6 +44,24 @@ struct XMLTests {
         }
     }
 
+    @Test("elements nested deeper than 256 levels are refused with the line and a hint; 256 levels parse, render and compare")
+    func depthLimit() throws {
+        func nested(_ depth: Int) -> String {
+            String(repeating: "<a>\n", count: depth) + String(repeating: "</a>", count: depth)
+        }
+        let deepest = try XMLParser.parse(nested(XMLParser.maxDepth))
+        #expect(XMLParser.maxDepth == 256)
+        let rendered = deepest.rendered()
+        #expect(try XMLParser.parse(rendered).rendered() == rendered && deepest == deepest)
+        do {
+            _ = try XMLParser.parse(nested(XMLParser.maxDepth + 1))
+            Issue.record("a document nested \(XMLParser.maxDepth + 1) levels was read")
+        } catch {
+            #expect(error.line == 257 && error.message == "elements nested deeper than 256 levels", "\(error)")
+            #expect(error.hint?.contains("nest fewer than 10 levels") == true)
+        }
+    }
+
     @Test("rendering escapes text and attribute values")
     func render() {
         let element = XMLElement("network", children: [

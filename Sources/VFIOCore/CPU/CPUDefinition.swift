@@ -78,7 +78,7 @@ public struct CPUDefinition: Sendable, Equatable {
         do {
             container = try XMLParser.parse("<container>" + body + "</container>")
         } catch {
-            throw .usage("\(file): malformed XML at \(error)", hint: "check it with 'xmllint --noout \(file)'")
+            throw .usage("\(file): malformed XML at \(error)", hint: error.hint ?? "check it with 'xmllint --noout \(file)'")
         }
         var found: [XMLElement] = []
         for element in container.elements {

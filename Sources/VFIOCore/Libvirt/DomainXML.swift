@@ -35,7 +35,7 @@ public struct DomainDevices: Sendable, Equatable {
         do {
             root = try XMLParser.parse(xml)
         } catch {
-            throw .usage("\(source): malformed XML at \(error)", hint: "check the file with 'virt-xml-validate \(source) domain'")
+            throw .usage("\(source): malformed XML at \(error)", hint: error.hint ?? "check the file with 'virt-xml-validate \(source) domain'")
         }
         guard root.name == "domain" else {
             throw .usage("\(source): the root element is <\(root.name)>, not <domain>",

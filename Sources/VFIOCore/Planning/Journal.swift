@@ -16,6 +16,8 @@
 ///
 /// Fields are separated by single spaces and escaped (%XX) so no value can split a line; "-"
 /// stands for none. A torn last line (no newline: the process died mid-write) is ignored.
+/// Reading back accepts only what the writer writes: numbers are unsigned decimals within the
+/// range of what they count, step indices name recorded steps, and nothing is recorded twice.
 public struct JournalRecord: Sendable, Equatable {
     public static let magic = "vfioctl-journal 1"
 
@@ -103,7 +105,7 @@ public struct JournalRecord: Sendable, Equatable {
             guard f.count == 2, let mac = MACAddress(rawText: f[1]) else { return nil }
             return .mac(mac)
         case "vlan":
-            guard f.count == 4, let id = Int(f[1]), let qos = Int(f[2]), let proto = UInt16(f[3], radix: 16) else { return nil }
+            guard f.count == 4, let id = number(f[1], in: vlanIDs), let qos = number(f[2], in: qosValues), let proto = Self.proto(f[3]) else { return nil }
             return .vlan(id: id, qos: qos, proto: VLANProtocol(rawValue: proto))
         case "spoofchk", "trust":
             guard f.count == 2, let on = bit(1) else { return nil }
@@ -112,10 +114,16 @@ public struct JournalRecord: Sendable, Equatable {
             guard f.count == 2, let state = VFLinkState.allCases.first(where: { $0.description == f[1] }) else { return nil }
             return .linkState(state)
         case "rate":
-            guard f.count == 3, let min = Int(f[1]), let max = Int(f[2]) else { return nil }
+            guard f.count == 3, let min = number(f[1], in: rates), let max = number(f[2], in: rates) else { return nil }
             return .txRate(min: min, max: max)
         default: return nil
         }
+    }
+
+    /// A VLAN protocol as written: four hex digits.
+    static func proto(_ field: Substring) -> UInt16? {
+        guard field.utf8.count == 4, field.utf8.allSatisfy({ $0 < 0x80 && Character(Unicode.Scalar($0)).isHexDigit }) else { return nil }
+        return UInt16(field, radix: 16)
     }
 
     static func flag(_ value: Bool?) -> String { value.map { $0 ? "1" : "0" } ?? "-" }
@@ -167,6 +175,20 @@ public struct JournalRecord: Sendable, Equatable {
 
     // MARK: decoding
 
+    /// Ranges of the numbers a record holds (what the kernel and netlink take).
+    static let indices = 0...Int(Int32.max)
+    static let vfCounts = 0...0xffff
+    static let vlanIDs = 0...4095
+    static let qosValues = 0...7
+    static let rates = 0...Int(UInt32.max)
+
+    /// An unsigned decimal within `range`, as the writer writes it (no sign, no spaces).
+    static func number(_ field: Substring, in range: ClosedRange<Int>) -> Int? {
+        guard !field.isEmpty, field.utf8.count <= 19, field.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let value = Int(field), range.contains(value) else { return nil }
+        return value
+    }
+
     public init?(line: Substring) {
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
         guard let head = fields.first else { return nil }
@@ -177,7 +199,8 @@ public struct JournalRecord: Sendable, Equatable {
         switch head {
         case "run":
             guard rest.count == 3, let operation = BindingPlan.Operation(rawValue: String(rest[0])),
-                  let pid = value(rest[1], "pid").flatMap({ Int($0) }), let started = value(rest[2], "started").flatMap({ Int($0) })
+                  let pid = value(rest[1], "pid").flatMap({ Self.number($0, in: Self.indices) }),
+                  let started = value(rest[2], "started").flatMap({ Self.number($0, in: 0...Int.max) })
             else { return nil }
             kind = .run(operation: operation, pid: pid, started: started)
         case "command":
@@ -189,18 +212,21 @@ public struct JournalRecord: Sendable, Equatable {
                   let module = value(rest[3], "module").flatMap(Self.optional), let override = value(rest[4], "override").flatMap(Self.optional)
             else { return nil }
             let groupNumber: Int?
-            if group == "-" { groupNumber = nil } else if let n = Int(group) { groupNumber = n } else { return nil }
+            if group == "-" { groupNumber = nil } else if let n = Self.number(group, in: Self.indices) { groupNumber = n } else { return nil }
             kind = .original(FunctionBinding(address: address, group: groupNumber, driver: driver, module: module, override: override))
         case "sriov":
-            guard rest.count == 3, let pf = PCIAddress(String(rest[0])), let count = value(rest[1], "numvfs").flatMap({ Int($0) }),
+            guard rest.count == 3, let pf = PCIAddress(String(rest[0])), let count = value(rest[1], "numvfs").flatMap({ Self.number($0, in: Self.vfCounts) }),
                   let probe = value(rest[2], "autoprobe"), ["0", "1", "-"].contains(probe) else { return nil }
             kind = .sriov(SRIOVOriginal(pf: pf, numVFs: count, autoprobe: probe == "-" ? nil : probe == "1"))
         case "vf":
-            guard rest.count == 11, let pf = PCIAddress(String(rest[0])), let interface = Self.optional(rest[1]) ?? nil, let index = Int(rest[2]),
-                  let macField = value(rest[3], "mac"), let vlan = value(rest[4], "vlan").flatMap({ Int($0) }),
-                  let qos = value(rest[5], "qos").flatMap({ Int($0) }), let proto = value(rest[6], "proto").flatMap({ UInt16($0, radix: 16) }),
+            guard rest.count == 11, let pf = PCIAddress(String(rest[0])), let interface = Self.optional(rest[1]) ?? nil,
+                  let index = Self.number(rest[2], in: Self.vfCounts),
+                  let macField = value(rest[3], "mac"), let vlan = value(rest[4], "vlan").flatMap({ Self.number($0, in: Self.vlanIDs) }),
+                  let qos = value(rest[5], "qos").flatMap({ Self.number($0, in: Self.qosValues) }),
+                  let proto = value(rest[6], "proto").flatMap(Self.proto),
                   let spoof = value(rest[7], "spoofchk"), let trust = value(rest[8], "trust"), let state = value(rest[9], "state"),
-                  let rate = value(rest[10], "rate")?.split(separator: ","), rate.count == 2, let minRate = Int(rate[0]), let maxRate = Int(rate[1])
+                  let rate = value(rest[10], "rate")?.split(separator: ","), rate.count == 2,
+                  let minRate = Self.number(rate[0], in: Self.rates), let maxRate = Self.number(rate[1], in: Self.rates)
             else { return nil }
             func flag(_ f: Substring) -> Bool?? { f == "-" ? .some(nil) : f == "1" ? true : f == "0" ? false : nil }
             guard let spoofchk = flag(spoof), let trusted = flag(trust) else { return nil }
@@ -215,13 +241,14 @@ public struct JournalRecord: Sendable, Equatable {
             guard rest.count == 1, let address = PCIAddress(String(rest[0])) else { return nil }
             kind = .record(address)
         case "step":
-            guard rest.count >= 2, let index = Int(rest[0]), let step = Self.decodeStep(Array(rest.dropFirst())) else { return nil }
+            guard rest.count >= 2, let index = Self.number(rest[0], in: Self.indices), let step = Self.decodeStep(Array(rest.dropFirst()))
+            else { return nil }
             kind = .step(index, step)
         case "begin", "done":
-            guard rest.count == 1, let index = Int(rest[0]) else { return nil }
+            guard rest.count == 1, let index = Self.number(rest[0], in: Self.indices) else { return nil }
             kind = head == "begin" ? .begin(index) : .done(index)
         case "failed":
-            guard rest.count == 2, let index = Int(rest[0]), let message = Self.unescape(rest[1]) else { return nil }
+            guard rest.count == 2, let index = Self.number(rest[0], in: Self.indices), let message = Self.unescape(rest[1]) else { return nil }
             kind = .failed(index, message)
         case "rollback" where rest.isEmpty: kind = .rollback
         case "rolled-back" where rest.isEmpty: kind = .rolledBack
@@ -257,19 +284,19 @@ public struct JournalRecord: Sendable, Equatable {
             default: return nil
             }
         case "await-node":
-            guard f.count == 2, let group = Int(f[1]) else { return nil }
+            guard f.count == 2, let group = number(f[1], in: indices) else { return nil }
             return .awaitGroupNode(group)
         case "set-attribute":
             guard f.count == 4, let a = address(1), let name = optional(2) ?? nil, let value = optional(3) ?? nil else { return nil }
             return .setAttribute(a, name, value)
         case "await-vfs":
-            guard f.count == 3, let a = address(1), let count = Int(f[2]) else { return nil }
+            guard f.count == 3, let a = address(1), let count = number(f[2], in: vfCounts) else { return nil }
             return .awaitVFs(a, count)
         case "bind-vfs":
             guard f.count == 3, let a = address(1), let driver = optional(2) else { return nil }
             return .bindVFs(a, driver)
         case "set-vf":
-            guard f.count >= 5, let a = address(1), let interface = optional(2) ?? nil, let vf = Int(f[3]),
+            guard f.count >= 5, let a = address(1), let interface = optional(2) ?? nil, let vf = number(f[3], in: vfCounts),
                   let attribute = decodeAttribute(f[4...]) else { return nil }
             return .setVF(a, interface: interface, vf: vf, attribute)
         case "link-up":
@@ -321,38 +348,71 @@ public struct JournalState: Sendable, Equatable {
     /// Netdevs a begun step brought up.
     public var touchedLinks: [String] { BindingPlan.undoLinks(steps: steps, begun: begun) }
 
-    /// The journal's text read back. Lines after a torn one are not trusted.
-    public static func parse(_ text: String) throws(VFIOError) -> JournalState {
+    /// The journal's text read back; `path` names it in errors. A torn last line is ignored (the
+    /// process died writing it, so what it announces never started). Anything else the writer
+    /// would not have written is an error naming the line: recovering from a journal that was
+    /// altered or corrupted could put the wrong drivers back.
+    public static func parse(_ text: String, path: String = "the journal") throws(VFIOError) -> JournalState {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         // The last element is "" when the text ends with a newline; anything else is a torn line.
         lines.removeLast()
         // Killed before the run record was durable: nothing was written to the host.
         if lines.isEmpty || lines == [Substring(JournalRecord.magic)] { return JournalState(operation: .detach, pid: 0, started: 0) }
-        guard lines.first == Substring(JournalRecord.magic) else {
-            throw .failed("the journal does not start with '\(JournalRecord.magic)'", hint: "it is not a vfioctl journal; move it aside")
+        func damaged(_ number: Int, _ why: String? = nil) -> VFIOError {
+            .failed("\(path) line \(number + 1) is damaged: '\(String(lines[number]).printable)'" + (why.map { " (\($0))" } ?? ""),
+                    hint: "check the functions it names on the host ('vfioctl show ADDRESS'), put back by hand what the run left "
+                        + "half done, then move \(path) aside; vfioctl recover cannot use it")
         }
-        guard lines.count >= 2, let head = JournalRecord(line: lines[1]), case .run(let operation, let pid, let started) = head.kind else {
-            throw .failed("the journal has no run record", hint: "vfioctl was killed before its first write: the journal can be deleted")
+        guard lines[0] == Substring(JournalRecord.magic) else {
+            throw damaged(0, "a vfioctl journal starts with '\(JournalRecord.magic)'")
+        }
+        guard let head = JournalRecord(line: lines[1]), case .run(let operation, let pid, let started) = head.kind else {
+            throw damaged(1, "the second line is the run record")
         }
         var state = JournalState(operation: operation, pid: pid, started: started)
+        var seen: Set<String> = []
         for (number, line) in lines.enumerated().dropFirst(2) {
-            guard let record = JournalRecord(line: line) else {
-                throw .failed("journal line \(number + 1) is damaged: '\(String(line).printable)'",
-                              hint: "inspect the journal; the functions it names may need vfioctl reattach by hand")
+            guard let record = JournalRecord(line: line) else { throw damaged(number) }
+            /// Records of one thing appear once.
+            func once(_ key: String, _ what: String) throws(VFIOError) {
+                guard seen.insert(key).inserted else { throw damaged(number, "a second \(what)") }
+            }
+            /// A begin, done or failed names a step recorded before it.
+            func recorded(_ index: Int) throws(VFIOError) {
+                guard index < state.steps.count else {
+                    throw damaged(number, "the journal records \(state.steps.count) step\(state.steps.count == 1 ? "" : "s")")
+                }
             }
             switch record.kind {
-            case .run: throw .failed("journal line \(number + 1) starts a second run")
-            case .command(let text): state.command = text
-            case .original(let binding): state.originals.append(binding)
-            case .sriov(let original): state.sriovOriginals.append(original)
-            case .vf(let original): state.vfOriginals.append(original)
-            case .record(let address): state.records.append(address)
+            case .run: throw damaged(number, "a second run record")
+            case .command(let text):
+                try once("command", "command record")
+                state.command = text
+            case .original(let binding):
+                try once("original \(binding.address)", "original binding of \(binding.address)")
+                state.originals.append(binding)
+            case .sriov(let original):
+                try once("sriov \(original.pf)", "SR-IOV record of \(original.pf)")
+                state.sriovOriginals.append(original)
+            case .vf(let original):
+                try once("vf \(original.pf) \(original.config.index)", "record of VF \(original.config.index) of \(original.pf)")
+                state.vfOriginals.append(original)
+            case .record(let address):
+                try once("record \(address)", "record line for \(address)")
+                state.records.append(address)
             case .step(let index, let step):
-                guard index == state.steps.count else { throw .failed("journal line \(number + 1): step \(index) out of order") }
+                guard index == state.steps.count else { throw damaged(number, "step \(state.steps.count) comes next") }
                 state.steps.append(step)
-            case .begin(let index): state.begun.insert(index)
-            case .done(let index): state.done.insert(index)
+            case .begin(let index):
+                try recorded(index)
+                state.begun.insert(index)
+            case .done(let index):
+                try recorded(index)
+                guard state.begun.contains(index) else { throw damaged(number, "step \(index) did not begin") }
+                state.done.insert(index)
             case .failed(let index, let message):
+                try recorded(index)
+                guard state.begun.contains(index) else { throw damaged(number, "step \(index) did not begin") }
                 state.failedStep = index
                 state.failure = message
             case .rollback: state.rollingBack = true

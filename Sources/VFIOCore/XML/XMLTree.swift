@@ -1,7 +1,9 @@
 /// A small, strict XML reader and writer for the documents vfioctl handles (libvirt domain,
 /// network and CPU XML): elements, attributes, text, CDATA, comments, processing instructions
 /// and a skipped DOCTYPE; the five predefined entities and character references. Errors carry
-/// the line. No DTD processing, so no external entities.
+/// the line. No DTD processing, so no external entities. Elements nest at most
+/// `XMLParser.maxDepth` levels, which bounds every recursive walk over a parsed tree (rendering,
+/// equality, the readers of domain and CPU definitions).
 public struct XMLElement: Sendable, Equatable {
     public var name: String
     public var attributes: [(name: String, value: String)]
@@ -44,10 +46,23 @@ public enum XMLNode: Sendable, Equatable {
 public struct XMLParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     public var message: String
+    /// What fixes it, when the error says more than "malformed" (callers have a generic hint).
+    public var hint: String?
     public var description: String { "line \(line): \(message)" }
+
+    public init(line: Int, message: String, hint: String? = nil) {
+        self.line = line
+        self.message = message
+        self.hint = hint
+    }
 }
 
 public enum XMLParser {
+    /// How deep elements may nest (the root is level 1). libvirt's documents nest fewer than 10
+    /// levels; the parser, and every walk over what it returns, recurses once per level, so a
+    /// deeper document is refused rather than allowed to exhaust the stack.
+    public static let maxDepth = 256
+
     /// Parses a document and returns its root element.
     public static func parse(_ text: String) throws(XMLParseError) -> XMLElement {
         var reader = Reader(Array(text.utf8))
@@ -58,6 +73,8 @@ public enum XMLParser {
         let bytes: [UInt8]
         var position = 0
         var line = 1
+        /// Elements open around the one being read.
+        var depth = 0
 
         init(_ bytes: [UInt8]) {
             self.bytes = bytes
@@ -144,6 +161,12 @@ public enum XMLParser {
 
         mutating func element() throws(XMLParseError) -> XMLElement {
             let startLine = line
+            guard depth < XMLParser.maxDepth else {
+                throw XMLParseError(line: line, message: "elements nested deeper than \(XMLParser.maxDepth) levels",
+                                    hint: "libvirt's domain, network and CPU XML nest fewer than 10 levels: check that this is the file you meant")
+            }
+            depth += 1
+            defer { depth -= 1 }
             advance() // <
             let name = try name()
             var attributes: [(String, String)] = []
