@@ -19,7 +19,7 @@ extension HostileInputTests {
         defer { FakeSysfs.removeTree(state) }
         #expect(mkfifo(state + "/" + name, 0o600) == 0)
         let result = try Self.run(arguments + ["--root", fake.root, "--state-dir", state], timeout: 20)
-        Self.expectError(result, status: 1, "\(state)/\(name) is a FIFO, not a file vfioctl wrote")
+        Self.expectError(result, status: 1, "\(state)/\(name) is a FIFO, not a regular file")
     }
 
     @Test("a FIFO as the journal: detach --dry-run says a run is unfinished instead of hanging on it")

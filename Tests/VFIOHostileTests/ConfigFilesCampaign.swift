@@ -83,7 +83,9 @@ extension Campaign {
         let script = ". \"$1\" || exit 3; printf '%s\\n%s' \"$GRUB_CMDLINE_LINUX\" \"$GRUB_CMDLINE_LINUX_DEFAULT\""
         guard let result = try? TestProcess.run(shell, ["-c", script, "sh", path], timeout: 20),
               result.status == 0, !result.timedOut, result.err.isEmpty else { return nil }
-        return result.out.split(whereSeparator: { " \t\n\r".contains($0) }).map(String.init)
+        // On bytes: "\r\n" is one Character, which a split on "\r" or "\n" would not see.
+        return Array(result.out.utf8).split(whereSeparator: { [0x20, 0x09, 0x0a, 0x0d].contains($0) })
+            .map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The ways an edit may be wrong, judged by the shell; nil when it is right.
@@ -127,10 +129,10 @@ extension Campaign {
                 what.append("bytes that are not UTF-8 in comments")
             case 3:
                 let padding = "# " + String(repeating: "p", count: 1000) + "\n"
-                let size = g.pick([1 << 20, (1 << 20) + 4096, (16 << 20) + 1])
+                let size = g.pick([1 << 20, (1 << 20) + 4096, (4 << 20) + 1])
                 bytes = Array(String(repeating: padding, count: size / padding.utf8.count + 1).utf8) + bytes
                 what.append("\(bytes.count) bytes")
-                editable = bytes.count <= 16 << 20
+                editable = bytes.count <= 4 << 20   // the limit for config files (SafeFiles)
             case 4:
                 bytes.insert(contentsOf: Array("GRUB_CMDLINE_LINUX=\"$(cat /proc/cmdline)\"\n".utf8), at: bytes.count)
                 what.append("a command substitution")
