@@ -50,6 +50,20 @@ struct HostileInputTests {
         Self.expectError(try Self.run(["xml", "cpu", "--baseline", file]), status: 64, nesting)
     }
 
+    @Test("50,000 attributes on one element: parsed in one pass (the duplicate check scanned every earlier attribute), a duplicate still refused")
+    func manyAttributes() throws {
+        let fake = commandFixture()
+        defer { fake.remove() }
+        let attributes = (0..<50_000).map { " a\($0)='\($0)'" }.joined()
+        let directory = try Self.directory(["wide.xml": "<domain type='kvm'\(attributes)><name>g</name></domain>",
+                                            "twice.xml": "<domain type='kvm'\(attributes) a17='x'><name>g</name></domain>"])
+        defer { FakeSysfs.removeTree(directory) }
+        let wide = try Self.run(["check", "--domain", directory + "/wide.xml", "--root", fake.root], timeout: 20)
+        #expect(!wide.timedOut && !wide.signaled && [0, 2].contains(wide.status), "exit \(wide.status): \(wide.err.prefix(500))")
+        Self.expectError(try Self.run(["check", "--domain", directory + "/twice.xml", "--root", fake.root], timeout: 20), status: 64,
+                         "attribute 'a17' appears twice in <domain>")
+    }
+
     @Test("XML nested 30000 levels on the libvirt hook's stdin: exit 2, so scripts/libvirt-hook stops the guest instead of starting it unchecked")
     func deepXMLHook() throws {
         let fake = commandFixture()
