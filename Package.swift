@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "VFIOTestSupport", dependencies: ["VFIOCore", "VFIOActuator"]),
         .executableTarget(name: "vfioctl-faketree", dependencies: ["VFIOCore", "VFIOTestSupport"]),
 
-        .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore"]),
+        .testTarget(name: "VFIOCoreTests", dependencies: ["VFIOCore", "VFIOTestSupport"]),
         // Fixtures live in fixtures/, outside every target: real sysfs snapshots hold symlink
         // cycles (iommu_group <-> devices) that SwiftPM would follow when it walks a target.
         .testTarget(name: "VFIODeviceLayerTests", dependencies: ["VFIODeviceLayer", "VFIOTestSupport"]),

@@ -74,30 +74,17 @@ enum LibvirtCPU {
     }
 }
 
-/// A deterministic generator (SplitMix64), so a failing set can be reproduced by its number.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Host CPUs as `virsh capabilities` would show them for CPUs of libvirt's models across Intel
 /// and AMD generations, each with features taken away and added at random.
 struct CPUSetGenerator {
     let map: CPUMap
     let models: CPUModels
-    var rng: SplitMix64
+    var rng: SeededGenerator
 
     init(map: CPUMap, seed: UInt64) {
         self.map = map
         self.models = CPUModels(map: map)
-        self.rng = SplitMix64(seed: seed)
+        self.rng = SeededGenerator(seed: seed)
     }
 
     enum Vendor: CaseIterable { case intel, amd, unnamed }

@@ -1,4 +1,5 @@
 import Testing
+import VFIOTestSupport
 import VFIOCore
 
 /// The shell reading behind the GRUB and mkinitcpio edits: which assignment takes effect and
@@ -74,7 +75,7 @@ struct ShellScriptTests {
         #expect(ShellScript(Array(doubling.utf8)).error == nil)
         let copying = "A=" + String(repeating: "a", count: 100_000) + "\n" + String(repeating: "V=\"$A$A\"\n", count: 200)
         #expect(ShellScript(Array(copying.utf8)).error?.message.contains("too much to follow") == true)
-        var generator = SplitMix(seed: 15)
+        var generator = SeededGenerator(seed: 15)
         let alphabet = Array("V=\"'$`\\(){}[]#;&|<>\n\r\t abc-~:=+!*?@0123456789".utf8) + [0xff, 0xc3, 0x00]
         for _ in 0..<3000 {
             let length = Int(generator.next() % 80)
@@ -92,18 +93,5 @@ struct ShellScriptTests {
                                      label: nil, changes: &changes)
         #expect(String(decoding: new, as: UTF8.self) == "root=/dev/sda1 intel_iommu=on quiet iommu=pt\n")
         #expect(changes == ["intel_iommu=off -> intel_iommu=on", "add iommu=pt"])
-    }
-}
-
-/// A small deterministic generator (the same inputs on every run).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

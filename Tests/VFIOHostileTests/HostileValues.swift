@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import VFIOTestSupport
 
 /// The values a damaged tree, a hostile file or a careless admin can present.
 enum HostileValues {

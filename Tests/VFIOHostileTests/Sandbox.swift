@@ -2,26 +2,6 @@ import Foundation
 import Glibc
 import VFIOTestSupport
 
-/// A deterministic generator (SplitMix64): a case is fully determined by the campaign's seed and
-/// its index, so a failure is replayed with VFIOCTL_HOSTILE_SEED and VFIOCTL_HOSTILE_ONLY.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) } }
-}
-
 /// One campaign's playground: a tree vfioctl is pointed at (`root`), a directory beside it that
 /// nothing may ever change (`outside`: links in the tree point at it), and the state directory.
 ///
