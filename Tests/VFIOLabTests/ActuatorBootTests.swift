@@ -210,6 +210,40 @@ struct ActuatorBootTests {
         for nic in nics { #expect(Kernel.driver(nic) == "vfio-pci", "\(nic): \(Kernel.driver(nic) ?? "no driver")") }
     }
 
+    @Test("config initramfs --write: the real mkinitramfs, for the booted kernel, puts the vfio modules into the image's load list")
+    func initramfsImage() throws {
+        let release = try #require(Kernel.read("/proc/sys/kernel/osrelease"))
+        let modules = "/etc/initramfs-tools/modules"
+        let before = try #require(Kernel.read(modules), "initramfs-tools is not installed (linux-image-amd64 brings it)")
+        // /etc is an overlay in the guest: the write stays inside it, and is put back for the other tests.
+        let written = try Self.vfioctl(["config", "initramfs", "--write"])
+        #expect(written.status == 0 && written.out.contains("wrote /etc/initramfs-tools/modules"), "\(written.out)\(written.err)")
+        defer { try? (before + "\n").write(toFile: modules, atomically: true, encoding: .utf8) }
+        let virqfd = (try FileManager.default.contentsOfDirectory(atPath: "/lib/modules")).contains { installed in
+            ["", ".xz", ".zst", ".gz"].contains { Kernel.exists("/lib/modules/\(installed)/kernel/drivers/vfio/vfio_virqfd.ko" + $0) }
+        }
+        let expected = ["vfio_pci", "vfio", "vfio_iommu_type1"] + (virqfd ? ["vfio_virqfd"] : [])
+        // A quick image: only the listed modules, gzip.
+        let work = "/tmp/vfioctl-initramfs"
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        #expect(try TestProcess.run("cp", ["-r", "/etc/initramfs-tools", work + "/conf"]).status == 0)
+        let conf = work + "/conf/initramfs.conf"
+        let quick = try String(contentsOfFile: conf, encoding: .utf8).replacingOccurrences(of: "MODULES=most", with: "MODULES=list")
+            .replacingOccurrences(of: "COMPRESS=zstd", with: "COMPRESS=gzip")
+        try quick.write(toFile: conf, atomically: true, encoding: .utf8)
+        let image = work + "/initrd.img"
+        let built = try TestProcess.run("mkinitramfs", ["-d", work + "/conf", "-o", image, release], timeout: 600)
+        #expect(built.status == 0, "\(built.err)")
+        #expect(try TestProcess.run("unmkinitramfs", [image, work + "/unpacked"], timeout: 300).status == 0)
+        let loads = try String(contentsOfFile: work + "/unpacked/conf/modules", encoding: .utf8)
+        #expect(loads.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == expected, "\(loads)")
+        let listed = try TestProcess.run("lsinitramfs", [image], timeout: 300).out
+        for module in ["vfio-pci.ko", "vfio.ko", "vfio_iommu_type1.ko"] {
+            #expect(listed.contains("/kernel/drivers/vfio/") && listed.contains(module), "\(module) not in the image")
+        }
+    }
+
     /// udevd as the boot has it; started here when the guest's init did not.
     static func udev() throws {
         if try TestProcess.run("udevadm", ["control", "--ping"]).status != 0 {
