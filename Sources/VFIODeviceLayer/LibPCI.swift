@@ -56,8 +56,13 @@ final class LibPCI {
         lookup { vfioctl_pci_subsystem_vendor_name(handle, $0, $1, subvendor) }
     }
 
+    /// The class name without its code: when pci.ids knows the base class but not the subclass,
+    /// libpci answers "Unassigned class [ffff]", and every renderer adds the code itself.
     func className(_ classCode: UInt32) -> String? {
-        lookup { vfioctl_pci_class_name(handle, $0, $1, UInt16(truncatingIfNeeded: classCode >> 8)) }
+        let code = UInt16(truncatingIfNeeded: classCode >> 8)
+        guard let name = lookup({ vfioctl_pci_class_name(handle, $0, $1, code) }) else { return nil }
+        let suffix = " [" + HexDigits.padded(UInt64(code), width: 4) + "]"
+        return name.hasSuffix(suffix) ? String(name.dropLast(suffix.count)) : name
     }
 
     /// The header registers and capabilities of one function.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import VFIOCore
 import VFIOTestSupport
@@ -29,5 +30,19 @@ struct LibPCITests {
         let pci = try LibPCI(root: HostRoot(fake.root), idsPath: "/nonexistent/pci.ids")
         #expect(pci.vendorName(0x8086) == nil)
         #expect(pci.readConfig(PCIAddress(bus: 1, device: 0, function: 0), sizeHint: 4096) == nil)
+    }
+
+    @Test("a class pci.ids knows only by its base class is named without libpci's code ('Unassigned class', not 'Unassigned class [ffff]')")
+    func baseClassOnly() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.build()
+        let ids = fake.root + "/pci.ids"
+        let text = "C 02  Network controller\n\t00  Ethernet controller\nC ff  Unassigned class\n"
+        try text.write(toFile: ids, atomically: true, encoding: .utf8)
+        let pci = try LibPCI(root: HostRoot(fake.root), idsPath: ids)
+        #expect(pci.className(0x02_00_00) == "Ethernet controller")
+        #expect(pci.className(0x02_ff_00) == "Network controller")
+        #expect(pci.className(0xff_ff_00) == "Unassigned class")
     }
 }
