@@ -19,6 +19,9 @@ struct JournalTests {
         .sriov(SRIOVOriginal(pf: a, numVFs: 0, autoprobe: nil)), .step(10, .setAttribute(a, "sriov_numvfs", "4")),
         .step(11, .awaitVFs(a, 4)), .step(12, .bindVFs(a, "vfio-pci")), .step(13, .bindVFs(a, nil)),
         .begin(3), .done(3), .failed(4, "EBUSY: device busy"), .rollback, .rolledBack, .finished,
+        // Values the kernel refuses but a plan may send (the lab does, to see the refusal rolled back).
+        .step(14, .setVF(a, interface: "eth0", vf: 1, .vlan(id: 10, qos: 8, proto: .dot1Q))),
+        .step(15, .setVF(a, interface: "eth0", vf: 1, .vlan(id: 4096, qos: 0, proto: .dot1AD))),
     ])
     func roundTrip(kind: JournalRecord.Kind) {
         let line = JournalRecord(kind).line
@@ -60,8 +63,8 @@ struct DamagedJournalTests {
               ("begin -1", nil), ("begin 2", "the journal records 2 steps"), ("begin 99999999999999999999", nil), ("begin +1", nil),
               ("done 1", "step 1 did not begin"), ("failed 5 EBUSY", "the journal records 2 steps"), ("failed 1 EBUSY", "step 1 did not begin"),
               ("done -0", nil), ("begin 0x1", nil), ("step 2 await-node -1", nil), ("step 2 await-vfs 0000:01:00.0 -4", nil),
-              ("step 2 set-vf 0000:01:00.0 eth0 -1 trust 1", nil), ("step 2 set-vf 0000:01:00.0 eth0 0 vlan 4096 0 8100", nil),
-              ("step 2 set-vf 0000:01:00.0 eth0 0 vlan 5 8 8100", nil), ("step 2 set-vf 0000:01:00.0 eth0 0 rate -1 0", nil),
+              ("step 2 set-vf 0000:01:00.0 eth0 -1 trust 1", nil), ("step 2 set-vf 0000:01:00.0 eth0 0 vlan 4294967296 0 8100", nil),
+              ("step 2 set-vf 0000:01:00.0 eth0 0 vlan 5 4294967296 8100", nil), ("step 2 set-vf 0000:01:00.0 eth0 0 rate -1 0", nil),
               ("step 2 set-vf 0000:01:00.0 eth0 0 vlan 5 0 +100", nil), ("step 5 probe 0000:01:00.0", "step 2 comes next"),
               ("step 1 probe 0000:01:00.0", "step 2 comes next"),
               ("sriov 0000:01:00.0 numvfs=-1 autoprobe=1", nil), ("sriov 0000:01:00.0 numvfs=70000 autoprobe=1", nil),

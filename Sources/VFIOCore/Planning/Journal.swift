@@ -175,11 +175,14 @@ public struct JournalRecord: Sendable, Equatable {
 
     // MARK: decoding
 
-    /// Ranges of the numbers a record holds (what the kernel and netlink take).
+    /// Ranges of the numbers a record holds: what the kernel and netlink carry. A VLAN id and
+    /// its qos travel as u32 in IFLA_VF_VLAN(_INFO) and the kernel itself refuses what is past
+    /// 4095 and 7; the journal must read back a plan that sent such a value (the lab does, to see
+    /// the kernel's refusal rolled back), so it holds them to the wire's range, not the kernel's.
     static let indices = 0...Int(Int32.max)
     static let vfCounts = 0...0xffff
-    static let vlanIDs = 0...4095
-    static let qosValues = 0...7
+    static let vlanIDs = 0...Int(UInt32.max)
+    static let qosValues = 0...Int(UInt32.max)
     static let rates = 0...Int(UInt32.max)
 
     /// An unsigned decimal within `range`, as the writer writes it (no sign, no spaces).
