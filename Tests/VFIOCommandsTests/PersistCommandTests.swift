@@ -130,9 +130,9 @@ struct PersistCommandTests {
     @Test("each unit is valid for systemd (systemd-analyze verify) and is the one shipped in systemd/",
           arguments: [("vfioctl-persist.service", Persist.unit), ("vfioctl-pools.service", PoolSpec.unit)])
     func unit(name: String, unit: @Sendable (String) -> String) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-unit-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // One directory per case: the cases run in parallel, and each removes its own.
+        let directory = FakeSysfs().root
+        defer { FakeSysfs.removeTree(directory) }
         try unit("/bin/true").write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
         let verified = try TestProcess.run("systemd-analyze", ["verify", directory + "/" + name], timeout: 60)
         #expect(verified.status == 0 && verified.err.isEmpty && verified.out.isEmpty, "\(verified.out)\(verified.err)")
