@@ -35,7 +35,7 @@ public struct KernelWriteError: Error, Sendable, Equatable, CustomStringConverti
     /// What the errno means for this write, in words an admin can act on.
     public var description: String {
         let shown = value == "\n" ? "an empty value" : "'\(value.printable)'"
-        let name = ErrnoNames.name(code)
+        let name = Errno.name(code)
         var text = "writing \(shown) to \(path) failed: \(name) (\(Errno.describe(code)))"
         switch code {
         case EBUSY: text += "; the driver or device is busy (a guest or a host process holds it)"
@@ -46,10 +46,6 @@ public struct KernelWriteError: Error, Sendable, Equatable, CustomStringConverti
         }
         return text
     }
-}
-
-enum ErrnoNames {
-    static func name(_ code: Int32) -> String { Errno.name(code) }
 }
 
 /// The real kernel under a root: sysfs writes with one write(2) on an O_WRONLY descriptor (never

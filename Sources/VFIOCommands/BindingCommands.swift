@@ -120,7 +120,7 @@ struct BindingSession {
         return try LiveVFNetlink(root: layer.root)
     }
 
-    /// detach and reattach refuse to start on top of an unfinished run.
+    /// Changing commands refuse to start on top of an unfinished run.
     func requireNoJournal() throws {
         guard state.hasJournal else { return }
         let journal = try? state.readJournal()

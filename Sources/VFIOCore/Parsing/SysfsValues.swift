@@ -5,7 +5,6 @@ public enum SysfsValues {
     public static func hex(_ text: String) -> UInt64? { Bytes.with(text, Bytes.hex) }
 
     public static func hex16(_ text: String) -> UInt16? { hex(text).flatMap(UInt16.init(exactly:)) }
-    public static func hex8(_ text: String) -> UInt8? { hex(text).flatMap(UInt8.init(exactly:)) }
 
     /// `class`: "0x020000" → 0x020000 (24 bits).
     public static func classCode(_ text: String) -> UInt32? {

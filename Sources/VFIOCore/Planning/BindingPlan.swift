@@ -145,8 +145,9 @@ public enum BindingStep: Sendable, Equatable {
     }
 }
 
-/// What detach or reattach will do: the functions as they are, the steps in order, and the
-/// findings (a guard's refusal is an error finding). Made by BindingPlanner, pure.
+/// What a changing run will do (detach, reattach, persist apply, the sriov commands, apply):
+/// the functions as they are, the steps in order, and the findings (a guard's refusal is an
+/// error finding). Made by the planners (BindingPlanner, SRIOVPlanner, VFPlanner, PoolPlanner), pure.
 public struct BindingPlan: Sendable, Equatable {
     public enum Operation: String, Sendable, Equatable {
         case detach, reattach

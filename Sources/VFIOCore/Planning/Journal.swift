@@ -1,4 +1,5 @@
-/// The write-ahead journal of a detach or reattach, as text: one record per line, each line made
+/// The write-ahead journal of a changing run (detach, reattach, persist apply, the sriov
+/// commands, apply), as text: one record per line, each line made
 /// durable (fsync) before the write it announces. Pure encoding and decoding; the actuator owns
 /// the file.
 ///
