@@ -97,39 +97,24 @@ struct ConfigCommandTests {
         #expect(again.out.contains("/etc/modprobe.d/vfio.conf is already so") && again.out.contains("kvm-nested.conf is already so"))
     }
 
-    /// /etc/initramfs-tools/modules as Debian ships it.
-    static let initramfsToolsModules = """
-        # List of modules that you want to include in your initramfs.
-        # They will be loaded at boot time in the order below.
-        #
-        # Syntax:  module_name [args ...]
-        #
-        # You must run update-initramfs(8) to effect this change.
-        #
-        # Examples:
-        #
-        # raid1
-        # sd_mod
-
-        """
 
     @Test("initramfs: --write appends the vfio modules to /etc/initramfs-tools/modules, comments kept; vfio_virqfd while an installed kernel ships it")
     func initramfsTools() throws {
         // A fixed kernel under the root, not this machine's /lib/modules: the real mkinitramfs on
         // the booted kernel is the lab's (ActuatorBootTests, "config initramfs --write").
-        let fake = Self.host(["usr/sbin/update-initramfs": "#!/bin/sh\n", "etc/initramfs-tools/modules": Self.initramfsToolsModules,
+        let fake = Self.host(["usr/sbin/update-initramfs": "#!/bin/sh\n", "etc/initramfs-tools/modules": DebianFiles.initramfsToolsModules,
                               "lib/modules/6.1.0-99-amd64/kernel/drivers/vfio/vfio_virqfd.ko": ""])
         defer { fake.remove() }
         let shown = run(fake, ["initramfs"])
         #expect(shown.status == 0 && shown.out.contains("+vfio_pci\n+vfio\n+vfio_iommu_type1\n+vfio_virqfd\n")
                 && shown.out.contains("then: update-initramfs -u -k all, and reboot"), "\(shown.out)\(shown.err)")
-        #expect(read(fake, "/etc/initramfs-tools/modules") == Self.initramfsToolsModules)
+        #expect(read(fake, "/etc/initramfs-tools/modules") == DebianFiles.initramfsToolsModules)
         let written = run(fake, ["initramfs", "--write"])
         #expect(written.status == 0 && written.out.contains("wrote /etc/initramfs-tools/modules"), "\(written.err)")
         let after = read(fake, "/etc/initramfs-tools/modules") ?? ""
-        #expect(after.hasPrefix(Self.initramfsToolsModules) && after.hasSuffix("\nvfio_pci\nvfio\nvfio_iommu_type1\nvfio_virqfd\n"), "\(after)")
+        #expect(after.hasPrefix(DebianFiles.initramfsToolsModules) && after.hasSuffix("\nvfio_pci\nvfio\nvfio_iommu_type1\nvfio_virqfd\n"), "\(after)")
         #expect(run(fake, ["initramfs", "--write"]).out.contains("/etc/initramfs-tools/modules already loads vfio_pci vfio vfio_iommu_type1 vfio_virqfd"))
-        let newer = Self.host(["usr/sbin/update-initramfs": "#!/bin/sh\n", "etc/initramfs-tools/modules": Self.initramfsToolsModules,
+        let newer = Self.host(["usr/sbin/update-initramfs": "#!/bin/sh\n", "etc/initramfs-tools/modules": DebianFiles.initramfsToolsModules,
                                "lib/modules/6.12.0-99-amd64/kernel/drivers/vfio/vfio.ko": ""])
         defer { newer.remove() }
         let noVirqfd = run(newer, ["initramfs"])

@@ -1,4 +1,5 @@
 import Testing
+import VFIOTestSupport
 import VFIOCore
 
 /// `vfioctl config initramfs`'s edits, per generator, on the files real systems have.
@@ -13,20 +14,7 @@ struct InitramfsConfigTests {
         return facts
     }
 
-    static let debianModules = """
-        # List of modules that you want to include in your initramfs.
-        # They will be loaded at boot time in the order below.
-        #
-        # Syntax:  module_name [args ...]
-        #
-        # You must run update-initramfs(8) to effect this change.
-        #
-        # Examples:
-        #
-        # raid1
-        # sd_mod
-
-        """
+    static let debianModules = DebianFiles.initramfsToolsModules
 
     @Test("initramfs-tools: the modules appended after the comments, once; vfio_virqfd while a kernel before 6.2 has it")
     func initramfsTools() {
