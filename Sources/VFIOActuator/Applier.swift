@@ -1,9 +1,9 @@
 import Glibc
 import VFIOCore
 
-/// Does exactly what a BindingPlan says, journaling each step before it is taken. A step that
-/// fails rolls back every function a begun step touched (to its original binding); if the
-/// rollback fails too, the journal stays for `vfioctl recover`.
+/// Takes a plan's steps, journaling each before it is taken (the Transaction opens the journal and
+/// commits). A step that fails rolls back every function a begun step touched (to its original
+/// binding); if the rollback fails too, the journal stays for `vfioctl recover`.
 public struct Applier {
     public var kernel: any BindingKernel
     /// VF attributes over rtnetlink (nil: a plan with `set-vf` steps fails at its first one).
@@ -20,28 +20,13 @@ public struct Applier {
         self.pollInterval = pollInterval
     }
 
-    public enum StepResult: String, Sendable {
-        case planned, done, skipped
-    }
-
-    /// The result of a run: each step's result, in order.
-    public struct Outcome: Sendable {
-        public var results: [StepResult]
-    }
-
     // MARK: a run
-
-    /// Runs `plan` under a fresh journal. On failure: rolls back, then throws what failed.
-    public func run(_ plan: BindingPlan, journal: JournalFile, command: String, started: Int) throws(VFIOError) -> Outcome {
-        try journal.start(plan, command: command, started: started)
-        return try execute(plan.steps, originals: plan.originals, sriov: plan.sriovOriginals, vfs: plan.vfOriginals, journal: journal, begun: [])
-    }
 
     /// Executes steps (all of them: each converges, so replaying done ones is safe), journaling
     /// begin/done around each; `begun` are steps an earlier, interrupted run began.
     public func execute(_ steps: [BindingStep], originals: [FunctionBinding], sriov: [SRIOVOriginal] = [], vfs: [VFOriginal] = [],
-                        journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> Outcome {
-        var results = [StepResult](repeating: .planned, count: steps.count)
+                        journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> [RunReport.StepResult] {
+        var results = [RunReport.StepResult](repeating: .planned, count: steps.count)
         var touched = begun
         for (index, step) in steps.enumerated() {
             do {
@@ -50,7 +35,7 @@ public struct Applier {
                 results[index] = try perform(step) ? .done : .skipped
                 try journal.append(.done(index))
             } catch {
-                if error.message.hasPrefix(JournalFile.interruptedMessage) { throw error }
+                if case .interrupted = error.kind { throw error }
                 let failed = "step \(index + 1) of \(steps.count) (\(step.summary)) failed: \(error.message)"
                 try? journal.append(.failed(index, error.message))
                 let addresses = Set(touched.compactMap { steps[$0].address })
@@ -72,7 +57,7 @@ public struct Applier {
             }
         }
         try journal.append(.finished)
-        return Outcome(results: results)
+        return results
     }
 
     /// Puts `bindings` back as they were; returns what could not be restored. Every function is
@@ -99,7 +84,7 @@ public struct Applier {
         }
         for binding in BindingPlanner.restoreOrder(bindings) {
             do {
-                for step in BindingPlanner.restoreSteps(binding, pciDrivers: nil) { _ = try perform(step) }
+                for step in Recipe.restore(binding, pciDrivers: nil) { _ = try perform(step) }
             } catch {
                 problems.append(VFIOError(.failed, "\(binding.address) (back to \(binding.driverName)): \(error.message)"))
             }
@@ -159,7 +144,7 @@ public struct Applier {
     /// A PF's VF count (through 0) and autoprobe as they were.
     func restore(_ original: SRIOVOriginal) throws(VFIOError) {
         let pf = original.pf
-        let count = "/sys/bus/pci/devices/\(pf)/\(SRIOVPlanner.numVFsAttribute)"
+        let count = pf.sysfs(SRIOVPlanner.numVFsAttribute)
         let now = kernel.read(count).flatMap { Int($0.trimmingWhitespace()) }
         if let autoprobe = original.autoprobe {
             _ = try perform(.setAttribute(pf, SRIOVPlanner.autoprobeAttribute, autoprobe ? "1" : "0"))
@@ -233,21 +218,14 @@ public struct Applier {
         case .awaitVFs(let pf, let count):
             try wait(for: "\(count) VFs of \(pf) to appear in sysfs", progress: { "\(virtualFunctions(of: pf).count) of \(count) VFs" }) {
                 let vfs = virtualFunctions(of: pf)
-                return vfs.count >= count && vfs.allSatisfy { kernel.exists("/sys/bus/pci/devices/\($0)") }
+                return vfs.count >= count && vfs.allSatisfy { kernel.exists($0.sysfsDevice) }
             }
             return false
         case .bindVFs(let pf, let driver):
             var changed = false
             for vf in virtualFunctions(of: pf) {
-                let current = try kernel.driver(of: vf)
-                let steps: [BindingStep]
-                if let driver {
-                    steps = [.setOverride(vf, driver), .unbind(vf, current: current, keeping: driver), .probe(vf), .expect(vf, .driver(driver))]
-                } else {
-                    steps = [.setOverride(vf, nil)] + (current?.contains("vfio") == true ? [.unbind(vf, current: current, keeping: nil)] : [])
-                        + [.probe(vf), .expect(vf, .notVFIO)]
-                }
-                for step in steps { changed = try perform(step) || changed }
+                let now = Recipe.Now.bound(driver: try kernel.driver(of: vf), override: kernel.read(vf.sysfs("driver_override")).flatMap(SysfsValues.driverOverride))
+                for step in Recipe.bindVF(vf, to: driver, from: now) { changed = try perform(step) || changed }
             }
             return changed
         case .setVF(_, let interface, let vf, let attribute):
@@ -271,7 +249,7 @@ public struct Applier {
         switch expectation {
         case .driver(let name): driver == name
         case .unbound: driver == nil
-        case .notVFIO: !(driver?.contains("vfio") ?? false)
+        case .notVFIO: !StubDriver.isVFIO(driver)
         }
     }
 
@@ -285,7 +263,7 @@ public struct Applier {
 
     func hint(_ address: PCIAddress, _ expectation: DriverExpectation) -> String {
         switch expectation {
-        case .driver(BindingPlanner.vfioDriver):
+        case .driver(StubDriver.vfioPCI):
             "dmesg shows why vfio-pci refused \(address) (e.g. no IOMMU group: boot with the IOMMU on)"
         case .driver(let name): "dmesg shows why \(name) did not take \(address); modprobe \(name) if it is not loaded"
         default: "dmesg shows what bound \(address)"

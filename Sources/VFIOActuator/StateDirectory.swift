@@ -273,9 +273,6 @@ public final class JournalFile {
 
     deinit { close(fd) }
 
-    /// The run was cut short on purpose (JournalCrash.Mode.interrupt).
-    public static let interruptedMessage = "interrupted after journal record"
-
     public func append(_ kind: JournalRecord.Kind) throws(VFIOError) {
         try append(line: JournalRecord(kind).line)
     }
@@ -289,7 +286,7 @@ public final class JournalFile {
         if let crash, written == crash.after {
             switch crash.mode {
             case .kill: kill(getpid(), SIGKILL)
-            case .interrupt: throw .failed("\(Self.interruptedMessage) \(written)")
+            case .interrupt: throw VFIOError(.interrupted, "interrupted after journal record \(written)")
             }
         }
     }

@@ -4,7 +4,8 @@ import VFIOCore
 import VFIODeviceLayer
 
 extension Vfioctl {
-    struct Apply: ParsableCommand {
+    struct Apply: ChangingCommand {
+        static let name = "apply"
         static let configuration = CommandConfiguration(
             abstract: "Make the host match a pool file: VF counts, VF drivers, MAC/VLAN/trust/spoofchk/state, devices to detach.",
             discussion: """
@@ -22,18 +23,17 @@ extension Vfioctl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func run() throws {
-            // The file is read and checked before anything else: bad input changes nothing.
+        // The file is read and checked before anything else: bad input changes nothing.
+        func prepare() throws { _ = try PoolFile.load(file) }
+
+        func plan(_ transaction: Transaction) throws -> BindingPlan {
             let spec = try PoolFile.load(file)
-            let session = try BindingSession("apply", global: global, options: actuation, needsLock: true)
-            try session.requireNoJournal()
-            let snapshot = try session.layer.snapshot([])
-            let reader = FactsReader(root: session.layer.root)
+            let snapshot = try transaction.layer.snapshot([])
+            let reader = FactsReader(root: transaction.layer.root)
             var facts = reader.read(for: snapshot.functions)
             facts.vfioUsers = reader.vfioUsers()
-            let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
-            let plan = PoolPlanner.plan(spec, snapshot, facts, links, saved: try session.state.vfRecords())
-            try session.carryOut(plan, dryRun: actuation.dryRun, format: output.format)
+            let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
+            return PoolPlanner.plan(spec, snapshot, facts, links, saved: try transaction.state.vfRecords())
         }
     }
 }

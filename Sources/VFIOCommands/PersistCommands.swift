@@ -87,11 +87,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
 
             func run() throws {
-                let (addresses, groups) = try targets.parsed()
-                guard !addresses.isEmpty || !groups.isEmpty else {
-                    throw VFIOError.usage("persist needs a PCI address or --group N",
-                                          hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
-                }
+                let (addresses, groups) = try targets.required("persist", hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
                 let layer = try global.deviceLayer()
                 try writing.requireRoot(layer.root, "persist")
                 let existing = try Persist.records(layer.root)
@@ -104,7 +100,7 @@ extension Vfioctl {
                     Output.diagnostic("error", "not recorded: what 'vfioctl detach' refuses cannot be bound at boot either")
                     throw ExitCode(2)
                 }
-                let detached = Dictionary((try? BindingSession.stateDirectory(stateDir, root: layer.root).records())?.map { ($0.address, $0.driver) } ?? [],
+                let detached = Dictionary((try? Actuators.fromEnvironment().state(stateDir, root: layer.root).records())?.map { ($0.address, $0.driver) } ?? [],
                                           uniquingKeysWith: { first, _ in first })
                 var added: [VFIOCore.Persist.Record] = []
                 for group in plan.groups {
@@ -112,7 +108,7 @@ extension Vfioctl {
                     guard let set = endpoints.min() else { continue }
                     for address in endpoints {
                         guard let f = snapshot.function(address) else { continue }
-                        let driver = f.driver == BindingPlanner.vfioDriver ? (detached[address] ?? nil) : f.driver
+                        let driver = f.driver == StubDriver.vfioPCI ? (detached[address] ?? nil) : f.driver
                         guard let record = VFIOCore.Persist.Record(f, set: set, driver: driver) else {
                             throw VFIOError.failed("\(address) has no place under /sys/devices (\(f.sysfsPath)): vfioctl cannot tell if it moves",
                                                    hint: "run on the host itself, or on a snapshot taken with 'vfioctl snapshot'")
@@ -188,7 +184,8 @@ extension Vfioctl {
             }
         }
 
-        struct Apply: ParsableCommand {
+        struct Apply: ChangingCommand {
+            static let name = "persist apply"
             static let configuration = CommandConfiguration(
                 abstract: "Bind every recorded set that still matches to vfio-pci (what vfioctl-persist.service runs at boot).",
                 discussion: """
@@ -201,20 +198,28 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run() throws {
-                let session = try BindingSession("persist apply", global: global, options: actuation, needsLock: true)
-                try session.requireNoJournal()
-                let records = try Persist.records(session.layer.root).records
-                let snapshot = try session.layer.snapshot([])
-                let states = VFIOCore.Persist.verify(records, snapshot)
+            func plan(_ transaction: Transaction) throws -> BindingPlan {
+                let root = transaction.layer.root
+                let snapshot = try transaction.layer.snapshot([])
+                let states = VFIOCore.Persist.verify(try Persist.records(root).records, snapshot)
                 for state in states where !state.ready {
                     for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }
                 }
                 let ready = states.filter(\.ready).flatMap { $0.records.map(\.address) }
-                let facts = Persist.facts(ready, groups: [], snapshot, root: session.layer.root)
-                let plan = BindingPlanner.detach(.init(addresses: ready), snapshot, facts)
-                try session.carryOut(plan, dryRun: actuation.dryRun, format: output.format)
-                if states.contains(where: { !$0.ready }) {
+                var plan = BindingPlanner.detach(.init(addresses: ready), snapshot, Persist.facts(ready, groups: [], snapshot, root: root))
+                for state in states where !state.ready {
+                    plan.findings.append(Finding(Self.setRefused, .warning, state.set.description,
+                                                 "set \(state.set) is not bound: " + state.problems.joined(separator: "; ")))
+                }
+                return plan
+            }
+
+            static let setRefused = "persist.set-refused"
+
+            /// The report; then exit 1 if a set did not match (each was named on stderr).
+            func render(_ report: RunReport, _ transaction: Transaction) throws {
+                Output.emit(output.format, json: { RunOutput.json(report) }, text: { RunOutput.text(report) })
+                if report.plan.findings.contains(where: { $0.id == Self.setRefused }) {
                     Output.hint("'vfioctl persist status' shows each set; record a moved device again with 'vfioctl persist ADDRESS --write'")
                     throw ExitCode(1)
                 }

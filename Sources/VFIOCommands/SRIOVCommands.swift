@@ -22,7 +22,7 @@ extension Vfioctl {
                          hint: "'vfioctl sriov status' lists the SR-IOV PFs with their interfaces")
         }
 
-        struct Status: ParsableCommand {
+        struct Status: ActingCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Each SR-IOV PF: driver, interface and link, VFs enabled of total, autoprobe; each VF: index, address, driver, group, NUMA node.")
 
@@ -32,7 +32,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run() throws {
+            func run(with actuators: Actuators) throws {
                 let layer = try global.deviceLayer()
                 let snapshot = try layer.snapshot([])
                 let only = try pf.map { text throws(VFIOError) in try SRIOV.resolve(text, in: snapshot) }
@@ -42,12 +42,13 @@ extension Vfioctl {
                                            hint: "'vfioctl sriov status' lists the SR-IOV PFs")
                 }
                 let facts = FactsReader(root: layer.root).read(for: pfs + pfs.flatMap { $0.sriov?.vfs ?? [] }.compactMap { snapshot.function($0) })
-                let links = Actuation.vfNetlink(root: layer.root).map { SRIOV.readLinks($0, pfs) } ?? .init()
+                let links = actuators.vfNetlink(root: layer.root).map { SRIOV.readLinks($0, pfs) } ?? .init()
                 Output.emit(output.format, json: { SRIOVOutput.json(pfs, snapshot, facts, links) }, text: { SRIOVOutput.text(pfs, snapshot, facts, links) })
             }
         }
 
-        struct Create: ParsableCommand {
+        struct Create: PFChangingCommand {
+            static let name = "sriov create"
             static let configuration = CommandConfiguration(
                 abstract: "Enable N VFs on a PF and bind them, journaled and rolled back on failure.",
                 discussion: """
@@ -72,22 +73,27 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run() throws {
+            func choice() throws(VFIOError) -> SRIOVPlanner.VFDriver {
                 guard count >= 1 else {
-                    throw VFIOError.usage("--count \(count) is not a number of VFs to create",
-                                          hint: "give 1 to the PF's sriov_totalvfs; 'vfioctl sriov destroy PF' removes its VFs")
+                    throw .usage("--count \(count) is not a number of VFs to create",
+                                 hint: "give 1 to the PF's sriov_totalvfs; 'vfioctl sriov destroy PF' removes its VFs")
                 }
                 guard let choice = SRIOVPlanner.VFDriver(rawValue: driver) else {
-                    throw VFIOError.usage("--driver '\(driver.printable)' is not vfio-pci, host or none",
-                                          hint: "vfio-pci for guests (<hostdev>, hostdev networks), host for VF netdevs on the host")
+                    throw .usage("--driver '\(driver.printable)' is not vfio-pci, host or none",
+                                 hint: "vfio-pci for guests (<hostdev>, hostdev networks), host for VF netdevs on the host")
                 }
-                try SRIOV.carryOut("sriov create", actuation: actuation, global: global, format: output.format) { _, snapshot, facts throws(VFIOError) in
-                    SRIOVPlanner.create(.init(pf: try SRIOV.resolve(pf, in: snapshot), count: count, driver: choice), snapshot, facts)
-                }
+                return choice
+            }
+
+            func prepare() throws { _ = try choice() }
+
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+                SRIOVPlanner.create(.init(pf: pf, count: count, driver: try choice()), seen.snapshot, seen.facts)
             }
         }
 
-        struct Destroy: ParsableCommand {
+        struct Destroy: PFChangingCommand {
+            static let name = "sriov destroy"
             static let configuration = CommandConfiguration(
                 abstract: "Remove a PF's VFs (sriov_numvfs = 0); refused while one is in use.")
 
@@ -98,14 +104,13 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run() throws {
-                try SRIOV.carryOut("sriov destroy", actuation: actuation, global: global, format: output.format) { _, snapshot, facts throws(VFIOError) in
-                    SRIOVPlanner.destroy(try SRIOV.resolve(pf, in: snapshot), snapshot, facts)
-                }
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+                SRIOVPlanner.destroy(pf, seen.snapshot, seen.facts)
             }
         }
 
-        struct Set: ParsableCommand {
+        struct Set: PFChangingCommand {
+            static let name = "sriov set"
             static let configuration = CommandConfiguration(
                 abstract: "Set a VF's MAC, VLAN, spoof checking, trust, link state or rate through its PF (rtnetlink), each read back.",
                 discussion: """
@@ -180,17 +185,18 @@ extension Vfioctl {
                 return (choice, attributes)
             }
 
-            func run() throws {
+            func prepare() throws { _ = try settings() }
+
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
                 let (mac, attributes) = try settings()
-                try SRIOV.carryOut("sriov set", actuation: actuation, global: global, format: output.format) { session, snapshot, facts throws(VFIOError) in
-                    let request = VFPlanner.SetRequest(pf: try SRIOV.resolve(pf, in: snapshot), vf: vf, mac: mac, attributes: attributes)
-                    let links = SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot))
-                    return VFPlanner.set(request, snapshot, facts, links, saved: try session.state.vfRecords())
-                }
+                let request = VFPlanner.SetRequest(pf: pf, vf: vf, mac: mac, attributes: attributes)
+                let links = SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(seen.snapshot))
+                return VFPlanner.set(request, seen.snapshot, seen.facts, links, saved: try transaction.state.vfRecords())
             }
         }
 
-        struct Restore: ParsableCommand {
+        struct Restore: PFChangingCommand {
+            static let name = "sriov restore"
             static let configuration = CommandConfiguration(
                 abstract: "Put a PF's VFs (or one) back to the settings they had before vfioctl first changed them.",
                 discussion: """
@@ -209,14 +215,14 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run() throws {
+            func prepare() throws {
                 if let vf, vf < 0 { throw VFIOError.usage("--vf \(vf) is not a VF index", hint: "VFs are numbered from 0") }
-                try SRIOV.carryOut("sriov restore", actuation: actuation, global: global, format: output.format) { session, snapshot, facts throws(VFIOError) in
-                    let address = try SRIOV.resolve(pf, in: snapshot)
-                    let saved = try session.state.vfRecords()
-                    let links = saved.contains { $0.pf == address } ? SRIOV.readLinks(try session.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
-                    return VFPlanner.restore(address, vf: vf, snapshot, facts, links, saved: saved)
-                }
+            }
+
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+                let saved = try transaction.state.vfRecords()
+                let links = saved.contains { $0.pf == pf } ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(seen.snapshot)) : .init()
+                return VFPlanner.restore(pf, vf: vf, seen.snapshot, seen.facts, links, saved: saved)
             }
         }
 
@@ -246,24 +252,45 @@ extension Vfioctl {
             return links
         }
 
-        /// Lock, journal check, a full read (VFs and their network state, open groups), the plan,
-        /// and the journaled run; then the PF as it is now (text).
-        static func carryOut(_ name: String, actuation: ActuationOptions, global: GlobalOptions, format: OutputFormat,
-                             plan make: (BindingSession, HostSnapshot, HostFacts) throws(VFIOError) -> BindingPlan) throws {
-            let session = try BindingSession(name, global: global, options: actuation, needsLock: true)
-            try session.requireNoJournal()
-            let snapshot = try session.layer.snapshot([])
-            let reader = FactsReader(root: session.layer.root)
-            var facts = reader.read(for: snapshot.functions.filter { $0.sriov != nil || $0.physfn != nil })
-            facts.vfioUsers = reader.vfioUsers()
-            let plan = try make(session, snapshot, facts)
-            try session.carryOut(plan, dryRun: actuation.dryRun, format: format)
-            if format == .text && !actuation.dryRun, let pf = plan.sriovOriginals.first?.pf ?? plan.changed.first ?? plan.unchanged.first {
-                let after = try session.layer.snapshot([])
-                let pfs = SRIOVOutput.pfs(after, only: pf)
-                let links = session.netlink.map { readLinks($0, pfs) } ?? .init()
-                Output.write(SRIOVOutput.text(pfs, after, reader.read(for: pfs), links))
+        /// What the sriov commands plan from: every function (VFs and PFs), and the facts of the
+        /// SR-IOV ones (their network state, and who holds their groups open).
+        struct Seen {
+            var snapshot: HostSnapshot
+            var facts: HostFacts
+
+            static func observe(_ layer: DeviceLayer) throws -> Seen {
+                let snapshot = try layer.snapshot([])
+                let reader = FactsReader(root: layer.root)
+                var facts = reader.read(for: snapshot.functions.filter { $0.sriov != nil || $0.physfn != nil })
+                facts.vfioUsers = reader.vfioUsers()
+                return Seen(snapshot: snapshot, facts: facts)
             }
         }
+    }
+}
+
+/// The sriov commands that change one PF: the PF named by address or interface, a full read, the
+/// plan; after the report, the PF as it is now (text).
+protocol PFChangingCommand: ChangingCommand {
+    var pf: String { get }
+    func plan(_ pf: PCIAddress, _ seen: Vfioctl.SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan
+}
+
+extension PFChangingCommand {
+    func plan(_ transaction: Transaction) throws -> BindingPlan {
+        let seen = try Vfioctl.SRIOV.Seen.observe(transaction.layer)
+        return try plan(try Vfioctl.SRIOV.resolve(pf, in: seen.snapshot), seen, transaction)
+    }
+
+    func render(_ report: RunReport, _ transaction: Transaction) throws {
+        Output.emit(output.format, json: { RunOutput.json(report) }, text: { RunOutput.text(report) })
+        let plan = report.plan
+        guard output.format == .text && !report.dryRun && !plan.refused,
+              let pf = plan.sriovOriginals.first?.pf ?? plan.changed.first ?? plan.unchanged.first else { return }
+        let layer = transaction.layer
+        let after = try layer.snapshot([])
+        let pfs = SRIOVOutput.pfs(after, only: pf)
+        let links = transaction.netlink.map { Vfioctl.SRIOV.readLinks($0, pfs) } ?? .init()
+        Output.write("\n" + SRIOVOutput.text(pfs, after, FactsReader(root: layer.root).read(for: pfs), links))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import VFIOActuator
 import VFIOCore
 
 /// The root command.
@@ -22,8 +23,9 @@ public struct Vfioctl: ParsableCommand {
     public init() {}
 
     /// Runs the command line and returns the exit status. All diagnostics go to stderr as
-    /// `error:` / `hint:` lines; results go to stdout.
-    public static func run(_ arguments: [String]) -> Int32 {
+    /// `error:` / `hint:` lines; results go to stdout. Commands that act on the host do it through
+    /// `actuators` (the running kernel unless a test gives a simulation).
+    public static func run(_ arguments: [String], actuators: Actuators = .fromEnvironment()) -> Int32 {
         do {
             let arguments = joiningNegativeNumbers(hoistingGlobalOptions(arguments))
             if let name = arguments.first, !name.hasPrefix("-"), name != "help" {
@@ -34,7 +36,11 @@ public struct Vfioctl: ParsableCommand {
                 }
             }
             var command = try parseAsRoot(arguments)
-            try command.run()
+            if let acting = command as? any ActingCommand {
+                try acting.run(with: actuators)
+            } else {
+                try command.run()
+            }
             return 0
         } catch {
             return report(error)
@@ -87,9 +93,9 @@ public struct Vfioctl: ParsableCommand {
     }
 
     /// Runs with output captured (for tests): (exit status, stdout, stderr).
-    public static func capture(_ arguments: [String]) -> (status: Int32, out: String, err: String) {
+    public static func capture(_ arguments: [String], actuators: Actuators = .fromEnvironment()) -> (status: Int32, out: String, err: String) {
         let sink = OutputSink()
-        let status = Output.$sink.withValue(sink) { run(arguments) }
+        let status = Output.$sink.withValue(sink) { run(arguments, actuators: actuators) }
         return (status, sink.standardOutput, sink.standardError)
     }
 

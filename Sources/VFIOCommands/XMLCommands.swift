@@ -50,10 +50,7 @@ struct AssignedFunctions {
     let guest: [PCIAddress: (address: PCIAddress, multifunction: Bool)]?
 
     init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, global: GlobalOptions, command: String) throws {
-        let (addresses, groups) = try targets.parsed()
-        guard !addresses.isEmpty || !groups.isEmpty else {
-            throw VFIOError.usage("\(command) needs a PCI address or --group N", hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
-        }
+        let (addresses, groups) = try targets.required(command, hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
         let snapshot = try global.deviceLayer().scopedSnapshot(addresses: addresses, groups: groups)
         try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
         var chosen = Set<PCIAddress>()

@@ -8,6 +8,9 @@ public struct VFIOError: Error, Sendable, Equatable, CustomStringConvertible {
         case failed
         /// A check or guard refused (exit 2).
         case refused
+        /// A run cut short on purpose after a journal record (recovery tests): nothing may
+        /// clean up after it, as nothing would after a kill (exit 1).
+        case interrupted
     }
 
     public var kind: Kind
@@ -26,7 +29,7 @@ public struct VFIOError: Error, Sendable, Equatable, CustomStringConvertible {
     public var exitCode: Int32 {
         switch kind {
         case .usage: 64
-        case .failed: 1
+        case .failed, .interrupted: 1
         case .refused: 2
         }
     }

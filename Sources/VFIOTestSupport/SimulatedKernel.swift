@@ -126,7 +126,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
             guard let pf = PCIAddress(parts[4]), exists(path), trimmed == "0" || trimmed == "1" else { throw KernelWriteError(path: path, value: value, code: EINVAL) }
             tree.write(devicePath(pf) + "/sriov_drivers_autoprobe", trimmed + "\n")
         case (4, "drivers_probe"):
-            guard let address = PCIAddress(trimmed), exists("/sys/bus/pci/devices/\(address)") else {
+            guard let address = PCIAddress(trimmed), exists(address.sysfsDevice) else {
                 throw KernelWriteError(path: path, value: value, code: ENODEV)
             }
             probe(address)
@@ -164,8 +164,8 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
 
     func probe(_ address: PCIAddress) {
         guard (try? driver(of: address)) ?? nil == nil else { return }
-        let override = read("/sys/bus/pci/devices/\(address)/driver_override").flatMap(SysfsValues.driverOverride)
-        let physfn = FileRead.link(root + "/sys/bus/pci/devices/\(address)/physfn").flatMap { PCIAddress(SysfsPaths.lastComponent(of: $0)) }
+        let override = read(address.sysfs("driver_override")).flatMap(SysfsValues.driverOverride)
+        let physfn = FileRead.link(root + address.sysfs("physfn")).flatMap { PCIAddress(SysfsPaths.lastComponent(of: $0)) }
         guard let chosen = override ?? defaultDrivers[address] ?? physfn.flatMap({ vfDrivers[$0] }), exists("/sys/bus/pci/drivers/\(chosen)"),
               !(chosen.contains("vfio") && rejecting.contains(address)) else { return }
         let device = devicePath(address)
@@ -184,7 +184,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     func createVFs(of pf: PCIAddress, count: Int) {
         let pfPath = devicePath(pf)
         let parent = SysfsPaths.directory(of: pfPath)
-        func attribute(_ name: String) -> String { read("/sys/bus/pci/devices/\(pf)/\(name)")?.trimmingWhitespace() ?? "" }
+        func attribute(_ name: String) -> String { read(pf.sysfs(name))?.trimmingWhitespace() ?? "" }
         let offset = Int(attribute("sriov_offset")) ?? 1
         let stride = Int(attribute("sriov_stride")) ?? 1
         let autoprobe = attribute("sriov_drivers_autoprobe") != "0"
@@ -221,16 +221,32 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
             if let driver = (try? driver(of: vf)) ?? nil { unbind(vf, from: driver) }
             if let group = group(of: vf) { FakeSysfs.removeTree(root + "/sys/kernel/iommu_groups/\(group)") }
             FakeSysfs.removeTree(root + "/" + devicePath(vf))
-            unlink(root + "/sys/bus/pci/devices/\(vf)")
+            unlink(root + vf.sysfsDevice)
             unlink(root + "/" + link)
         }
     }
 
     func group(of address: PCIAddress) -> Int? {
-        FileRead.link(root + "/sys/bus/pci/devices/\(address)/iommu_group").flatMap(SysfsValues.groupNumber(fromLink:))
+        FileRead.link(root + address.sysfs("iommu_group")).flatMap(SysfsValues.groupNumber(fromLink:))
     }
 
     func members(of group: Int) -> [PCIAddress] {
         (FileRead.entries(root + "/sys/kernel/iommu_groups/\(group)/devices") ?? []).compactMap(PCIAddress.init)
+    }
+}
+
+extension Actuators {
+    /// A simulated kernel (and VF netlink) for a fake tree, with a short settle time.
+    public static func simulated(_ kernel: SimulatedKernel, netlink: (any VFNetlink)? = nil, crash: JournalCrash? = nil) -> Actuators {
+        Actuators(kernel: { _ in kernel }, netlink: netlink, crash: crash, settleTimeout: 0.1)
+    }
+}
+
+extension Transaction {
+    /// A transaction on the fake tree at `root` through a simulated kernel, as a command opens one.
+    public static func simulated(root: String, _ kernel: SimulatedKernel, netlink: (any VFNetlink)? = nil, crash: JournalCrash? = nil,
+                                 recovering: Bool = false, dryRun: Bool = false) throws -> Transaction {
+        try Transaction("test", layer: DeviceLayer(root: try HostRoot(root)), actuators: .simulated(kernel, netlink: netlink, crash: crash),
+                        stateDirectory: nil, command: "test", dryRun: dryRun, wait: 0, recovering: recovering, progress: { _ in })
     }
 }

@@ -30,14 +30,10 @@ struct ApplierTests {
             BindingPlanner.reattach(.init(addresses: addresses.map(pci)), records: try state.records(), try fake.snapshot(), try fake.facts())
         }
 
-        /// Runs a plan as the commands do: journal, run, records on success, journal gone.
+        /// Runs a plan in a transaction, as the commands do.
         @discardableResult
-        func run(_ plan: BindingPlan, crash: JournalCrash? = nil) throws -> Applier.Outcome {
-            let journal = try state.createJournal(crash: crash)
-            let outcome = try applier.run(plan, journal: journal, command: "test", started: 0)
-            try state.updateRecords(write: plan.recordsToWrite, drop: plan.recordsToDrop)
-            try state.removeJournal()
-            return outcome
+        func run(_ plan: BindingPlan, crash: JournalCrash? = nil) throws -> RunReport {
+            try Transaction.simulated(root: fake.root, kernel, crash: crash).run(plan)
         }
 
         func bindings(_ addresses: [String]) throws -> [String: String] {
@@ -65,6 +61,8 @@ struct ApplierTests {
             "/sys/bus/pci/drivers_probe <- 0000:02:02.0",
         ])
         #expect(outcome.results.filter { $0 == .done }.count == 6)
+        #expect(outcome.changes == [.binding(pci("0000:02:01.0"), before: "e1000", after: .bound("vfio-pci"), new: false),
+                                    .binding(pci("0000:02:02.0"), before: "e1000", after: .bound("vfio-pci"), new: false)])
         #expect(try rig.bindings(Self.bridged) == ["0000:02:01.0": "vfio-pci/vfio-pci", "0000:02:02.0": "vfio-pci/vfio-pci"])
         #expect(FileRead.exists(rig.fake.root + "/dev/vfio/3") && !rig.state.hasJournal)
         #expect(try rig.state.records().map(\.driver) == ["e1000", "e1000"])
@@ -85,14 +83,11 @@ struct ApplierTests {
         let kernel = try SimulatedKernel(fake, defaultDrivers: ["0000:01:00.0": "igb"])
         let state = StateDirectory(root: try HostRoot(fake.root))
         fake.makeDirectory("sys/bus/pci/drivers/igb")
-        let applier = Applier(kernel: kernel, settleTimeout: 0.1)
         let detach = BindingPlanner.detach(.init(addresses: [pci("0000:01:00.0")]), try fake.snapshot(), try fake.facts())
-        _ = try applier.run(detach, journal: try state.createJournal(crash: nil), command: "detach", started: 0)
-        try state.updateRecords(write: detach.recordsToWrite, drop: [])
-        try state.removeJournal()
+        _ = try Transaction.simulated(root: fake.root, kernel).run(detach)
         let reattach = BindingPlanner.reattach(.init(addresses: [pci("0000:01:00.0")]), records: try state.records(),
                                                try fake.snapshot(), try fake.facts())
-        _ = try applier.run(reattach, journal: try state.createJournal(crash: nil), command: "reattach", started: 0)
+        _ = try Transaction.simulated(root: fake.root, kernel).run(reattach)
         #expect(try fake.binding("0000:01:00.0") == ("e1000e", nil))
         #expect(!FileRead.exists(fake.root + "/dev/vfio/2"))
     }
@@ -105,17 +100,17 @@ struct ApplierTests {
         let code = index % 2 == 0 ? EBUSY : ENODEV
         rig.kernel.failWrite(index, with: code)
         let plan = try rig.detachPlan(["0000:02:01.0"])
-        let journal = try rig.state.createJournal(crash: nil)
         var message = ""
         do {
-            _ = try rig.applier.run(plan, journal: journal, command: "test", started: 0)
+            _ = try rig.run(plan)
         } catch {
-            message = error.message
+            message = (error as? VFIOError)?.message ?? "\(error)"
         }
         #expect(message.contains(code == EBUSY ? "EBUSY" : "ENODEV") && message.contains("Rolled back"), "\(message)")
         #expect(try rig.bindings(Self.bridged) == original, "write \(index): \(rig.kernel.writes)")
-        let recorded = try #require(try rig.state.readJournal())
-        #expect(recorded.failedStep != nil && recorded.rolledBack)
+        // Rolled back: the journal is closed, and the history says the run failed.
+        #expect(!rig.state.hasJournal)
+        #expect(FileRead.text(rig.state.path + "/history")?.contains(" detach failed ") == true)
         #expect(!FileRead.exists(rig.fake.root + "/dev/vfio/3"))
     }
 
@@ -124,11 +119,8 @@ struct ApplierTests {
         let fake = bindingHost()
         defer { fake.remove() }
         let kernel = try SimulatedKernel(fake, rejecting: ["0000:01:00.0"])
-        let state = StateDirectory(root: try HostRoot(fake.root))
         let plan = BindingPlanner.detach(.init(addresses: [pci("0000:01:00.0")]), try fake.snapshot(), try fake.facts())
-        #expect(throws: VFIOError.self) {
-            _ = try Applier(kernel: kernel, settleTimeout: 0.05).run(plan, journal: try state.createJournal(crash: nil), command: "t", started: 0)
-        }
+        #expect(throws: VFIOError.self) { _ = try Transaction.simulated(root: fake.root, kernel).run(plan) }
         #expect(try fake.binding("0000:01:00.0") == ("e1000e", nil))
     }
 
@@ -161,24 +153,30 @@ struct ApplierTests {
                 try rig.run(plan, crash: JournalCrash(after: record, mode: .interrupt))
                 Issue.record("record \(record): the run was not interrupted")
             } catch {
-                #expect("\(error)".hasPrefix(JournalFile.interruptedMessage), "\(error)")
+                #expect((error as? VFIOError)?.kind == .interrupted, "\(error)")
             }
             let journal = try #require(try rig.state.readJournal(), "record \(record)")
-            let file = try rig.state.openJournal(crash: nil)
+            let recovery = Recovery.decide(journal, finish: finish)
+            _ = try Transaction.simulated(root: rig.fake.root, rig.kernel, recovering: true).recover(journal, recovery)
+            #expect(!rig.state.hasJournal, "record \(record)")
             if journal.nothingBegan {
+                #expect(recovery.action == .closed)
                 #expect(try rig.bindings(Self.bridged) == original, "record \(record)")
-            } else if finish && !journal.finished {
-                _ = try rig.applier.execute(journal.steps, originals: journal.originals, journal: file, begun: journal.begun)
+            } else if journal.finished {
+                #expect(recovery.action == .committed)
+                #expect(try rig.state.records().count == 2, "record \(record)")
+            } else if finish {
+                #expect(recovery.action == .finished)
                 #expect(try rig.bindings(Self.bridged) == ["0000:02:01.0": "vfio-pci/vfio-pci", "0000:02:02.0": "vfio-pci/vfio-pci"],
                         "record \(record)")
-            } else if !journal.finished {
-                #expect(rig.applier.rollback(journal.touched, journal: file).isEmpty)
+            } else {
+                #expect(recovery.action == .undone)
                 #expect(try rig.bindings(Self.bridged) == original, "record \(record)")
             }
             for (_, value) in try rig.bindings(Self.bridged) { #expect(!value.hasPrefix("-/"), "record \(record): unbound") }
             // Back to the start for the next record.
             #expect(rig.applier.rollback(plan.originals, journal: nil).isEmpty)
-            try rig.state.removeJournal()
+            try rig.state.updateRecords(write: [], drop: plan.originals.map(\.address))
         }
         #expect(try rig.bindings(Self.bridged) == original)
     }

@@ -70,7 +70,7 @@ struct ApplyCommandTests {
         let again = host.run(["apply", file])
         #expect(again.status == 0, "\(again.err)")
         #expect(host.kernel.writes.count == writes1 && host.netlink?.sets.count == sets1, "\(again.out)")
-        #expect(again.out.contains("nothing to do"), "\(again.out)")
+        #expect(again.out.contains("nothing to change"), "\(again.out)")
     }
 
     @Test("the same pool in YAML plans the same")

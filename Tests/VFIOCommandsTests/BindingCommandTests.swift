@@ -22,15 +22,8 @@ struct BindingCommandTests {
 
         func run(_ arguments: [String], crash: JournalCrash? = nil) -> (status: Int32, out: String, err: String) {
             let kernel = self.kernel
-            return Actuation.$kernel.withValue({ _ in kernel }) {
-                Actuation.$settleTimeout.withValue(0.1) {
-                    Actuation.$crash.withValue(crash) {
-                        Actuation.$netlink.withValue(netlink) {
-                            Vfioctl.capture(arguments + ["--root", fake.root])
-                        }
-                    }
-                }
-            }
+            return Vfioctl.capture(arguments + ["--root", fake.root],
+                                   actuators: Actuators(kernel: { _ in kernel }, netlink: netlink, crash: crash, settleTimeout: 0.1))
         }
 
         func json(_ arguments: [String], crash: JournalCrash? = nil) throws -> (Int32, [String: Any], String) {
@@ -150,7 +143,7 @@ struct BindingCommandTests {
     func reattachAll() throws {
         let host = try Host()
         defer { host.fake.remove() }
-        #expect(host.run(["reattach", "--all"]).out.contains("nothing to do"))
+        #expect(host.run(["reattach", "--all"]).out.contains("nothing to change"))
         #expect(host.run(["detach", "0000:01:00.0"]).status == 0)
         #expect(host.run(["detach", "--group", "3"]).status == 0)
         let all = host.run(["reattach", "--all"])

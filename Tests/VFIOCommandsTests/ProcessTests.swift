@@ -40,7 +40,7 @@ struct ProcessTests {
             let result = try TestProcess.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestProcess.vfioctl] + command,
                                              environment: ["VFIOCTL_ROOT": ""])
             #expect(result.status == 1, "\(command): \(result.err)")
-            #expect(result.err.hasPrefix("error: \(command[0]) changes driver bindings under /sys: it needs root"), "\(result.err)")
+            #expect(result.err.hasPrefix("error: \(command[0]) changes the host's devices (sysfs, netlink): it needs root"), "\(result.err)")
         }
         let dryRun = try TestProcess.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestProcess.vfioctl,
                                                      "detach", "--group", "999999", "--dry-run"], environment: ["VFIOCTL_ROOT": ""])

@@ -149,6 +149,11 @@ struct SRIOVBootTests {
         let state = StateDirectory(path: NSTemporaryDirectory() + "vfioctl-lab-set-\(getpid())")
         var applier = Applier(kernel: LiveKernel(root: .live))
         applier.netlink = netlink
+        /// A transaction on this kernel, as a command opens one.
+        func transaction() throws -> Transaction {
+            try Transaction("lab", layer: DeviceLayer(root: .live), actuators: Actuators(netlink: netlink), stateDirectory: state.path,
+                            command: "lab", dryRun: false, wait: 0, progress: { _ in })
+        }
         let before = try netlink.vfs(ofInterface: pf.name)
         func plan(_ request: VFPlanner.SetRequest) throws -> BindingPlan {
             let (snapshot, facts) = Self.netdevsimHost(pf, count: 4)
@@ -161,21 +166,18 @@ struct SRIOVBootTests {
         // input was not validated here on purpose; the VLAN goes back.
         var refused = try plan(.init(pf: address, vf: 2, mac: .auto, attributes: [.vlan(id: 30, qos: 0, proto: .dot1Q), .spoofchk(true)]))
         refused.steps.insert(.setVF(address, interface: pf.name, vf: 2, .vlan(id: 31, qos: 8, proto: .dot1Q)), at: 2)
-        let journal = try state.createJournal(crash: nil)
-        #expect(throws: VFIOError.self) { _ = try applier.run(refused, journal: journal, command: "lab", started: 0) }
-        let journaled = try #require(try state.readJournal())
-        #expect(journaled.rolledBack && journaled.vfOriginals.map(\.config) == [before[2]])
+        #expect(refused.vfOriginals.map(\.config) == [before[2]])
+        #expect(throws: VFIOError.self) { _ = try transaction().run(refused) }
+        // Rolled back: the journal is closed, the VF is as it was.
+        #expect(!state.hasJournal)
         #expect(try netlink.vfs(ofInterface: pf.name) == before && pf.iproute2VFs() == before)
-        try state.removeJournal()
 
         // The whole plan: auto MAC from the PF's address, VLAN 802.1ad, spoofchk, trust, state.
         let set = try plan(.init(pf: address, vf: 2, mac: .auto,
                                  attributes: [.vlan(id: 30, qos: 5, proto: .dot1AD), .spoofchk(true), .trust(true), .linkState(.disable)]))
         #expect(set.steps.map(\.action) == Array(repeating: "set-vf", count: 5) && !set.refused, "\(set.findings)")
-        let outcome = try applier.run(set, journal: try state.createJournal(crash: nil), command: "lab", started: 0)
-        #expect(outcome.results.allSatisfy { $0 == .done })
-        try state.updateVFRecords(write: set.vfRecordsToWrite, drop: [], dropPFs: [])
-        try state.removeJournal()
+        let outcome = try transaction().run(set)
+        #expect(outcome.results.allSatisfy { $0 == .done } && outcome.changes.count == 5)
         let source = try #require(VFPlanner.macSource(pf.name, VFPlanner.Links(addresses: [pf.name: try netlink.addresses(ofInterface: pf.name)])))
         let vf2 = try pf.iproute2VFs()[2]
         #expect(vf2.mac == VFPlanner.autoMAC(source: source.mac, vf: 2) { _ in false })
@@ -189,8 +191,7 @@ struct SRIOVBootTests {
         let (snapshot, facts) = Self.netdevsimHost(pf, count: 4)
         let links = VFPlanner.Links(vfs: [pf.name: try netlink.vfs(ofInterface: pf.name)])
         let restore = VFPlanner.restore(address, vf: nil, snapshot, facts, links, saved: try state.vfRecords())
-        _ = try applier.run(restore, journal: try state.createJournal(crash: nil), command: "lab", started: 0)
-        try state.removeJournal()
+        _ = try transaction().run(restore)
         #expect(try pf.iproute2VFs() == before && netlink.vfs(ofInterface: pf.name) == before)
 
         // link-up: a down PF comes up, and a rollback takes it down again.

@@ -136,11 +136,14 @@ public enum DeviceChecks {
         return findings
     }
 
+    /// The host-critical guard's finding: the only one `detach --force` overrides.
+    public static let hostCritical = "device.host-critical"
+
     /// The host-critical guard's verdict on a function that would leave its host driver.
     public static func guardFindings(_ f: PCIFunction, _ facts: HostFacts) -> [Finding] {
         let reasons = HostCriticalGuard.reasons(f, facts: facts)
         if !reasons.isEmpty {
-            return [Finding("device.host-critical", .error, f.address.description,
+            return [Finding(hostCritical, .error, f.address.description,
                             "\(f.address) is in use by the host: " + reasons.joined(separator: "; ")
                                 + ". Taking it from \(f.driver ?? "its driver") would break that",
                             hint: "choose another device, or move what the host uses off it first "

@@ -48,15 +48,9 @@ public enum Viability {
     /// Before 5.19: vfio_driver_allowed[] in drivers/vfio/vfio.c.
     public static let allowedDriversBefore519: Set<String> = ["pci-stub"]
 
-    /// vfio-pci, or a vfio variant driver: its name says vfio, or the function has vfio-dev/.
-    public static func isVFIODriver(_ f: PCIFunction) -> Bool {
-        guard let driver = f.driver else { return false }
-        return driver == "vfio-pci" || driver.contains("vfio") || f.hasVFIODevice
-    }
-
     public static func state(of f: PCIFunction, facts: HostFacts) -> GroupViability.Member.State {
         guard let driver = f.driver else { return .unbound }
-        if isVFIODriver(f) { return .vfio(driver) }
+        if StubDriver.isVFIO(f) { return .vfio(driver) }
         if facts.driverManagedDMA {
             if driverManagedDMADrivers.contains(driver) { return .allowed(driver) }
         } else if allowedDriversBefore519.contains(driver) || (f.headerType.map { $0 & 0x7f != 0 } ?? f.isBridge) {

@@ -221,7 +221,7 @@ public enum Persist {
                     continue
                 }
                 if let group = f.iommuGroup { groups.insert(group) } else { problems.append("\(r.address) is in no IOMMU group (is the IOMMU on?)") }
-                if f.driver == BindingPlanner.vfioDriver { bound.append(f.address) }
+                if f.driver == StubDriver.vfioPCI { bound.append(f.address) }
             }
             var current: Int?
             if problems.isEmpty {

@@ -101,3 +101,11 @@ public enum SysfsPaths {
         return nil
     }
 }
+
+extension PCIAddress {
+    /// The function's device directory, from the root: "/sys/bus/pci/devices/0000:01:00.0".
+    public var sysfsDevice: String { "/sys/bus/pci/devices/\(self)" }
+
+    /// One of its attributes (or links): "/sys/bus/pci/devices/0000:01:00.0/driver_override".
+    public func sysfs(_ name: String) -> String { sysfsDevice + "/" + name }
+}

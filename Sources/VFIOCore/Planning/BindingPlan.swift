@@ -92,15 +92,15 @@ public enum BindingStep: Sendable, Equatable {
     public var path: String {
         switch self {
         case .loadModule(_, let driver): "/sys/bus/pci/drivers/\(driver)"
-        case .setOverride(let a, _): "/sys/bus/pci/devices/\(a)/driver_override"
+        case .setOverride(let a, _): a.sysfs("driver_override")
         case .unbind(let a, let current, _):
-            current.map { "/sys/bus/pci/drivers/\($0)/unbind" } ?? "/sys/bus/pci/devices/\(a)/driver/unbind"
+            current.map { "/sys/bus/pci/drivers/\($0)/unbind" } ?? a.sysfs("driver/unbind")
         case .probe: "/sys/bus/pci/drivers_probe"
-        case .expect(let a, _): "/sys/bus/pci/devices/\(a)/driver"
+        case .expect(let a, _): a.sysfs("driver")
         case .awaitGroupNode(let group): "/dev/vfio/\(group)"
-        case .setAttribute(let a, let name, _): "/sys/bus/pci/devices/\(a)/\(name)"
+        case .setAttribute(let a, let name, _): a.sysfs(name)
         case .awaitVFs(let a, let count): "/sys/bus/pci/devices/\(a)/virtfn\(max(0, count - 1))"
-        case .bindVFs(let a, _): "/sys/bus/pci/devices/\(a)/virtfn*"
+        case .bindVFs(let a, _): a.sysfs("virtfn*")
         case .setVF(_, let interface, let vf, let attribute): "rtnetlink:\(interface)/vf/\(vf)/\(attribute.name)"
         case .linkUp(let interface): "/sys/class/net/\(interface)/flags"
         }

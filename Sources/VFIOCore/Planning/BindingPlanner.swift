@@ -2,9 +2,6 @@
 /// returns what to write, in order, with the guard's findings. The guard and viability rules are
 /// the preflight's (HostCriticalGuard, Viability), not a second copy.
 public enum BindingPlanner {
-    public static let vfioDriver = "vfio-pci"
-    public static let vfioModule = "vfio_pci"
-
     /// What `detach` was asked: addresses (each stands for its whole group) and group numbers.
     public struct DetachRequest: Sendable, Equatable {
         public var addresses: [PCIAddress]
@@ -94,9 +91,9 @@ public enum BindingPlanner {
         }
         guard !moving.isEmpty else { return plan }
 
-        if facts.pciDrivers?.contains(vfioDriver) != true {
-            if facts.modules.isAvailable(vfioModule) || facts.pciDrivers == nil {
-                plan.steps.append(.loadModule(module: vfioDriver, driver: vfioDriver))
+        if let load = Recipe.loadVFIO(facts) {
+            if facts.modules.isAvailable(StubDriver.vfioModule) || facts.pciDrivers == nil {
+                plan.steps.append(load)
             } else {
                 plan.findings.append(Finding("vfio.module-missing", .error, Finding.host,
                                              "vfio-pci is neither loaded, built in, nor installed for this kernel",
@@ -105,10 +102,7 @@ public enum BindingPlanner {
         }
         for f in detachOrder(moving) {
             plan.originals.append(FunctionBinding(f))
-            if f.driverOverride != vfioDriver { plan.steps.append(.setOverride(f.address, vfioDriver)) }
-            if f.driver != nil { plan.steps.append(.unbind(f.address, current: f.driver, keeping: vfioDriver)) }
-            plan.steps.append(.probe(f.address))
-            plan.steps.append(.expect(f.address, .driver(vfioDriver)))
+            plan.steps += Recipe.bind(f.address, to: StubDriver.vfioPCI, from: .init(f))
             plan.recordsToWrite.append(FunctionBinding(f))
         }
         for id in Set(moving.compactMap(\.iommuGroup)).sorted() { plan.steps.append(.awaitGroupNode(id)) }
@@ -120,7 +114,7 @@ public enum BindingPlanner {
     static func guardFindings(_ f: PCIFunction, _ facts: HostFacts, force: Bool) -> [Finding] {
         guard case .hostDriver = Viability.state(of: f, facts: facts) else { return [] }
         return DeviceChecks.guardFindings(f, facts).map { finding in
-            guard force, finding.id == "device.host-critical" else { return finding }
+            guard force, finding.id == DeviceChecks.hostCritical else { return finding }
             var forced = finding
             forced.severity = .warning
             forced.message = "--force: detaching it anyway. " + finding.message
@@ -168,7 +162,7 @@ public enum BindingPlanner {
             let onVFIO: Bool
             switch Viability.state(of: f, facts: facts) {
             case .vfio: onVFIO = true
-            case .unbound: onVFIO = f.driverOverride == vfioDriver || (record != nil && record?.driver != nil)
+            case .unbound: onVFIO = f.driverOverride == StubDriver.vfioPCI || (record != nil && record?.driver != nil)
             default: onVFIO = false
             }
             guard onVFIO else {
@@ -198,11 +192,10 @@ public enum BindingPlanner {
         for (f, record) in moving.sorted(by: { reattachOrder($0.0, $1.0) }) {
             plan.originals.append(FunctionBinding(f))
             if let record {
-                plan.steps += restoreSteps(record, pciDrivers: facts.pciDrivers)
+                plan.steps += Recipe.restore(record, pciDrivers: facts.pciDrivers)
                 plan.recordsToDrop.append(f.address)
             } else {
-                plan.steps += [.setOverride(f.address, nil), .unbind(f.address, current: f.driver, keeping: nil), .probe(f.address),
-                               .expect(f.address, .notVFIO)]
+                plan.steps += Recipe.release(f.address, from: .init(f))
             }
         }
         return plan
@@ -216,24 +209,6 @@ public enum BindingPlanner {
     }
 
     // MARK: restore
-
-    /// Steps that put a function back exactly as `binding` says, from whatever state it is in:
-    /// driver_override names the recorded driver while the kernel probes (so that driver, and
-    /// no other that matches the ID, takes it), then gets its recorded value back. Used by
-    /// reattach, by the rollback of a failed run, and by recover.
-    public static func restoreSteps(_ binding: FunctionBinding, pciDrivers: Set<String>?) -> [BindingStep] {
-        let a = binding.address
-        guard let driver = binding.driver else {
-            return [.setOverride(a, binding.override), .unbind(a, current: nil, keeping: nil), .expect(a, .unbound)]
-        }
-        var steps: [BindingStep] = []
-        if pciDrivers?.contains(driver) != true, let module = binding.module {
-            steps.append(.loadModule(module: module, driver: driver))
-        }
-        steps += [.setOverride(a, driver), .unbind(a, current: nil, keeping: driver), .probe(a), .expect(a, .driver(driver))]
-        if binding.override != driver { steps.append(.setOverride(a, binding.override)) }
-        return steps
-    }
 
     /// The order a rollback or recover puts functions back in (by address); what `recover
     /// --dry-run` shows is what the rollback then does.

@@ -142,23 +142,20 @@ public enum PoolPlanner {
             let current = function?.driver
             switch driver {
             case .vfio:
-                if current == BindingPlanner.vfioDriver && !recount { continue }
-                steps += [.setOverride(vf, BindingPlanner.vfioDriver), .unbind(vf, current: current, keeping: BindingPlanner.vfioDriver),
-                          .probe(vf), .expect(vf, .driver(BindingPlanner.vfioDriver))]
+                if current == StubDriver.vfioPCI && !recount { continue }
+                steps += Recipe.bind(vf, to: StubDriver.vfioPCI, from: .init(function))
             case .host:
-                if !recount, function != nil, current?.contains("vfio") != true, function?.driverOverride == nil { continue }
-                steps += [.setOverride(vf, nil)] + (current?.contains("vfio") == true ? [.unbind(vf, current: current, keeping: nil)] : [])
-                    + [.probe(vf), .expect(vf, .notVFIO)]
+                if !recount, function != nil, !StubDriver.isVFIO(current), function?.driverOverride == nil { continue }
+                steps += Recipe.release(vf, from: .init(function))
             case .none:
                 if !recount, current == nil, function?.driverOverride == nil { continue }
-                steps += [.setOverride(vf, nil), .unbind(vf, current: current, keeping: nil), .expect(vf, .unbound)]
+                steps += Recipe.unbind(vf, override: nil, from: .init(function))
             }
             if let function { plan.originals.append(FunctionBinding(function)) }
         }
-        let toVFIO = steps.contains { if case .setOverride(_, BindingPlanner.vfioDriver?) = $0 { true } else { false } }
-        if toVFIO && facts.pciDrivers?.contains(BindingPlanner.vfioDriver) != true && !plan.steps.contains(where: { $0.action == "load-module" }) {
-            plan.steps.append(.loadModule(module: BindingPlanner.vfioDriver, driver: BindingPlanner.vfioDriver))
-        }
+        let toVFIO = steps.contains { if case .setOverride(_, StubDriver.vfioPCI?) = $0 { true } else { false } }
+        let loading = plan.steps.contains { if case .loadModule = $0 { true } else { false } }
+        if toVFIO && !loading, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
         plan.steps += steps
     }
 

@@ -53,16 +53,14 @@ public enum SRIOVPlanner {
             if sriov.numVFs > 0 { plan.steps.append(.setAttribute(pf.address, numVFsAttribute, "0")) }
             if sriov.driversAutoprobe != autoprobe { plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0")) }
         }
-        if request.driver == .vfio && facts.pciDrivers?.contains(BindingPlanner.vfioDriver) != true {
-            plan.steps.append(.loadModule(module: BindingPlanner.vfioDriver, driver: BindingPlanner.vfioDriver))
-        }
+        if request.driver == .vfio, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
         if recount {
             plan.vfRecordsDropPFs = [pf.address]
             plan.steps.append(.setAttribute(pf.address, numVFsAttribute, String(request.count)))
             plan.steps.append(.awaitVFs(pf.address, request.count))
         }
         switch request.driver {
-        case .vfio: plan.steps.append(.bindVFs(pf.address, BindingPlanner.vfioDriver))
+        case .vfio: plan.steps.append(.bindVFs(pf.address, StubDriver.vfioPCI))
         case .host: plan.steps.append(.bindVFs(pf.address, nil))
         case .none: break
         }
@@ -70,8 +68,8 @@ public enum SRIOVPlanner {
             // Already that many: only bindings may change; nothing at all when they are as asked.
             let settled = vfs.allSatisfy { vf in
                 switch request.driver {
-                case .vfio: vf.driver == BindingPlanner.vfioDriver
-                case .host: vf.driver?.contains("vfio") != true && vf.driverOverride == nil
+                case .vfio: vf.driver == StubDriver.vfioPCI
+                case .host: !StubDriver.isVFIO(vf.driver) && vf.driverOverride == nil
                 case .none: true
                 }
             }
@@ -137,7 +135,7 @@ public enum SRIOVPlanner {
         var busy: [String] = []
         for address in sriov.vfs {
             guard let vf = snapshot.function(address) else { continue }
-            if let group = vf.iommuGroup, let users = facts.vfioUsers[group], !users.isEmpty, vf.driver?.contains("vfio") == true {
+            if let group = vf.iommuGroup, let users = facts.vfioUsers[group], !users.isEmpty, StubDriver.isVFIO(vf.driver) {
                 busy.append("\(address) (group \(group) open by " + users.map { "pid \($0.pid) \($0.command)" }.joined(separator: ", ") + ")")
                 continue
             }

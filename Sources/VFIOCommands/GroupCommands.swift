@@ -1,0 +1,125 @@
+import ArgumentParser
+import VFIOActuator
+import VFIOCore
+import VFIODeviceLayer
+
+extension Vfioctl {
+    /// A snapshot of what a plan needs, with unknown addresses and groups refused up front.
+    /// `recorded` are read too when they exist (a recorded function may be gone by now).
+    static func scopedSnapshot(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = []) throws -> HostSnapshot {
+        let snapshot = try layer.scopedSnapshot(addresses: addresses + recorded, groups: groups)
+        try Check.requireKnown(addresses, groups, in: snapshot)
+        return snapshot
+    }
+}
+
+extension Vfioctl {
+    struct Detach: ChangingCommand {
+        static let name = "detach"
+        static let configuration = CommandConfiguration(
+            abstract: "Hand IOMMU groups to vfio-pci: every endpoint of each group, journaled, rolled back on failure.",
+            discussion: """
+                An address stands for its whole IOMMU group: a guest can use a group only when every \
+                device in it is on vfio-pci (bridges stay on their drivers). For each endpoint: \
+                driver_override=vfio-pci, unbind from its driver, drivers_probe, verify; then wait for \
+                /dev/vfio/N. Only that function is touched: other devices with the same IDs stay. \
+                The driver each had is recorded so 'vfioctl reattach' puts exactly it back.
+
+                Refuses (exit 2, nothing changed) when a function carries the root filesystem, a \
+                mount, swap, LVM/RAID, the console or a network interface in use (--force overrides \
+                only that), when a PF has VFs enabled, or when the group cannot become viable.
+                """)
+
+        @OptionGroup var targets: GroupTargets
+
+        @Flag(name: .long, help: "Detach even what the host-critical guard protects (root disk, NIC in use, console). Loud.")
+        var force = false
+
+        @OptionGroup var actuation: ActuationOptions
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func targeted() throws(VFIOError) -> (addresses: [PCIAddress], groups: [Int]) {
+            try targets.required("detach", hint: "vfioctl detach 0000:01:00.0, or vfioctl detach --group 14 ('vfioctl groups' lists them)")
+        }
+
+        func prepare() throws { _ = try targeted() }
+
+        func plan(_ transaction: Transaction) throws -> BindingPlan {
+            let (addresses, groups) = try targeted()
+            let snapshot = try Vfioctl.scopedSnapshot(transaction.layer, addresses: addresses, groups: groups)
+            let facts = FactsReader(root: transaction.layer.root).read(for: snapshot.functions)
+            let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
+            if force && plan.findings.contains(where: { $0.id == DeviceChecks.hostCritical }) && !actuation.dryRun {
+                Output.warning("--force: taking devices the host uses; what they carried stops working now")
+            }
+            return plan
+        }
+    }
+
+    struct Reattach: ChangingCommand {
+        static let name = "reattach"
+        static let configuration = CommandConfiguration(
+            abstract: "Give detached functions back to the drivers they had before 'vfioctl detach'.",
+            discussion: """
+                Clears driver_override and binds each function to the driver recorded when it was \
+                detached (not merely the kernel's default), then verifies it. A function vfioctl did not \
+                detach goes to whatever driver the kernel picks. Refuses while a guest holds the group \
+                open (unbinding vfio-pci would block until it stops).
+                """)
+
+        @OptionGroup var targets: GroupTargets
+
+        @Flag(name: .long, help: "Every function vfioctl detached (its records).")
+        var all = false
+
+        @OptionGroup var actuation: ActuationOptions
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func targeted() throws(VFIOError) -> (addresses: [PCIAddress], groups: [Int]) {
+            if all { return try targets.parsed() }
+            return try targets.required("reattach", or: "--all", hint: "vfioctl reattach 0000:01:00.0, --group 14, or --all for everything vfioctl detached")
+        }
+
+        func prepare() throws { _ = try targeted() }
+
+        func plan(_ transaction: Transaction) throws -> BindingPlan {
+            let (addresses, groups) = try targeted()
+            let records = try transaction.state.records()
+            let snapshot = try Vfioctl.scopedSnapshot(transaction.layer, addresses: addresses, groups: groups,
+                                                      recorded: all ? records.map(\.address) : [])
+            let reader = FactsReader(root: transaction.layer.root)
+            var facts = reader.read(for: snapshot.functions)
+            facts.vfioUsers = reader.vfioUsers()
+            return BindingPlanner.reattach(.init(addresses: addresses, groups: groups, all: all), records: records, snapshot, facts)
+        }
+    }
+
+    struct Recover: ActingCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Finish or undo a detach or reattach that was interrupted (its journal is left).",
+            discussion: """
+                By default undoes the interrupted run: every function a begun step touched goes back \
+                to the driver and driver_override it had before that run, so nothing is left unbound \
+                or half-detached. --finish completes the run instead. A run that had finished only \
+                needs its records written, which recover does either way.
+                """)
+
+        @Flag(name: .long, help: "Complete the interrupted run instead of undoing it.")
+        var finish = false
+
+        @OptionGroup var actuation: ActuationOptions
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func run(with actuators: Actuators) throws {
+            let transaction = try actuation.open("recover", global: global, actuators: actuators, recovering: true)
+            let (journal, recovery) = try transaction.recovery(finish: finish)
+            let after = try journal.map { journal throws(VFIOError) in try transaction.recover(journal, recovery) } ?? [:]
+            let dryRun = actuation.dryRun
+            Output.emit(output.format, json: { RecoverOutput.json(journal, recovery, dryRun: dryRun, after: after) },
+                        text: { RecoverOutput.text(journal, recovery, dryRun: dryRun, after: after, stateDirectory: transaction.state.path) })
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/// The one way each driver change is written as steps, used by every planner and by the actuator
+/// (which expands `bind-vfs` for the VFs it finds). driver_override decides which driver may take
+/// the function, so only that function moves: other devices with the same IDs stay where they are.
+public enum Recipe {
+    /// What a planner knows of a function's binding: as read, or nothing yet (a VF to be created).
+    public enum Now: Sendable, Equatable {
+        case bound(driver: String?, override: String?)
+        case unknown
+
+        public init(_ f: PCIFunction?) {
+            self = f.map { .bound(driver: $0.driver, override: $0.driverOverride) } ?? .unknown
+        }
+
+        var driver: String? { if case .bound(let driver, _) = self { driver } else { nil } }
+    }
+
+    /// Onto `driver`: override names it, unbind from anything else, probe, verify.
+    public static func bind(_ a: PCIAddress, to driver: String, from now: Now) -> [BindingStep] {
+        var steps: [BindingStep] = []
+        if case .bound(_, let override) = now, override == driver {} else { steps.append(.setOverride(a, driver)) }
+        if case .bound(nil, _) = now {} else { steps.append(.unbind(a, current: now.driver, keeping: driver)) }
+        return steps + [.probe(a), .expect(a, .driver(driver))]
+    }
+
+    /// Off vfio, to whatever host driver the kernel picks (or none): override cleared, unbound only
+    /// from vfio (a host driver it is on stays; an unbind step would take any driver, so none is
+    /// planned for a function not known to be on vfio), probe, verify.
+    public static func release(_ a: PCIAddress, from now: Now) -> [BindingStep] {
+        [.setOverride(a, nil)] + (StubDriver.isVFIO(now.driver) ? [.unbind(a, current: now.driver, keeping: nil)] : [])
+            + [.probe(a), .expect(a, .notVFIO)]
+    }
+
+    /// No driver at all, override set to `override` (nil clears it).
+    public static func unbind(_ a: PCIAddress, override: String?, from now: Now) -> [BindingStep] {
+        [.setOverride(a, override), .unbind(a, current: now.driver, keeping: nil), .expect(a, .unbound)]
+    }
+
+    /// Back exactly as `binding` says, from whatever state it is in: driver_override names the
+    /// recorded driver while the kernel probes (so that driver, and no other that matches the ID,
+    /// takes it), then gets its recorded value back. Reattach, rollback and recover use it.
+    public static func restore(_ binding: FunctionBinding, pciDrivers: Set<String>?) -> [BindingStep] {
+        let a = binding.address
+        guard let driver = binding.driver else { return unbind(a, override: binding.override, from: .unknown) }
+        var steps: [BindingStep] = []
+        if pciDrivers?.contains(driver) != true, let module = binding.module {
+            steps.append(.loadModule(module: module, driver: driver))
+        }
+        steps += bind(a, to: driver, from: .unknown)
+        if binding.override != driver { steps.append(.setOverride(a, binding.override)) }
+        return steps
+    }
+
+    /// A VF of `bind-vfs`, as the actuator finds it: onto `driver`, or off vfio (nil).
+    public static func bindVF(_ vf: PCIAddress, to driver: String?, from now: Now) -> [BindingStep] {
+        driver.map { bind(vf, to: $0, from: now) } ?? release(vf, from: now)
+    }
+
+    /// vfio-pci's module, unless its driver is registered (or the module cannot be loaded: nil).
+    public static func loadVFIO(_ facts: HostFacts) -> BindingStep? {
+        facts.pciDrivers?.contains(StubDriver.vfioPCI) == true ? nil : .loadModule(module: StubDriver.vfioPCI, driver: StubDriver.vfioPCI)
+    }
+}
