@@ -29,11 +29,18 @@ struct GlobalOptions: ParsableArguments {
         return .live
     }
 
-    /// The device layer for this invocation. VFIOCTL_PCI_IDS names another pci.ids (tests).
+    /// The device layer for this invocation. VFIOCTL_PCI_IDS (a process) or `PCIIDs.path` (a
+    /// task: tests run in process) names another pci.ids.
     func deviceLayer() throws(VFIOError) -> DeviceLayer {
-        let ids = getenv("VFIOCTL_PCI_IDS").map { String(cString: $0) }
+        let ids = PCIIDs.path ?? getenv("VFIOCTL_PCI_IDS").map { String(cString: $0) }
         return DeviceLayer(root: try hostRoot(), idsPath: ids)
     }
+}
+
+/// The pci.ids that names devices, for one task: tests that pin names (the golden documents)
+/// set it instead of VFIOCTL_PCI_IDS, which every test running in the process would see.
+public enum PCIIDs {
+    @TaskLocal public static var path: String?
 }
 
 /// Where output goes: the process's stdout/stderr, or a capture (tests).
