@@ -38,7 +38,7 @@ struct RunReportTests {
         #expect(planned.out.contains("plan (nothing is written with --dry-run):"), "\(planned.out)")
         let (_, document, _) = try host.json(["sriov", "create", "enp5s0f0", "--count", "3", "--dry-run"])
         let count = try #require(changes(document).first { $0["change"] as? String == "vf-count" })
-        #expect(count["from"] as? Int == 1 && count["to"] as? Int == 3 && count["object"] as? String == "0000:05:00.0")
+        #expect(count["before"] as? String == "1" && count["after"] as? String == "3" && count["object"] as? String == "0000:05:00.0")
     }
 
     @Test("a repeated create that only fixes a binding names the VF and both drivers (no '-> ?')")
@@ -61,9 +61,9 @@ struct RunReportTests {
         #expect(status == 0, "\(err)")
         let all = changes(document)
         let count = try #require(all.first { $0["change"] as? String == "vf-count" })
-        #expect(count["from"] as? Int == 3 && count["to"] as? Int == 0)
+        #expect(count["before"] as? String == "3" && count["after"] as? String == "0")
         let bindings = all.filter { $0["change"] as? String == "binding" }
-        #expect(bindings.count == 3 && bindings.allSatisfy { $0["removed"] as? Bool == true && $0["driver_after"] is NSNull })
+        #expect(bindings.count == 3 && bindings.allSatisfy { $0["removed"] as? Bool == true && $0["after"] is NSNull })
         let functions = document["functions"] as? [[String: Any]] ?? []
         #expect(functions.count == 3 && functions.allSatisfy { $0["removed"] as? Bool == true })
         #expect(host.run(["sriov", "create", "enp5s0f0", "--count", "2", "--driver", "host"]).status == 0)
@@ -97,9 +97,9 @@ struct RunReportTests {
         let (status, document, err) = try host.json(["apply", file])
         #expect(status == 0, "\(err)")
         let all = changes(document)
-        #expect(all.contains { $0["change"] as? String == "vf-count" && $0["to"] as? Int == 4 })
+        #expect(all.contains { $0["change"] as? String == "vf-count" && $0["after"] as? String == "4" })
         #expect(all.filter { $0["change"] as? String == "vf-setting" }.count >= 8, "\(all)")
-        #expect(all.contains { $0["object"] as? String == "0000:01:00.0" && $0["driver_after"] as? String == "vfio-pci" })
+        #expect(all.contains { $0["object"] as? String == "0000:01:00.0" && $0["after"] as? String == "vfio-pci" })
         // VF 0 existed: the new count replaced it too.
         #expect(all.filter { $0["change"] as? String == "binding" && $0["new"] as? Bool == true }.count == 4, "\(all)")
         #expect(all.filter { $0["change"] as? String == "binding" && $0["removed"] as? Bool == true }.map { $0["object"] as? String } == ["0000:05:10.0"])

@@ -30,6 +30,18 @@ public struct RunReport: Sendable, Equatable {
         case binding(PCIAddress, before: String?, after: After, new: Bool)
         case vfSetting(pf: PCIAddress, interface: String, vf: Int, VFAttribute)
         case linkUp(String)
+
+        /// The contract's name for it (`"change"` in JSON).
+        public var kind: String {
+            switch self {
+            case .loadedModule: "load-module"
+            case .vfCount: "vf-count"
+            case .attribute: "attribute"
+            case .binding: "binding"
+            case .vfSetting: "vf-setting"
+            case .linkUp: "link-up"
+            }
+        }
     }
 
     public var plan: BindingPlan

@@ -34,23 +34,31 @@ public enum RunOutput {
         ])
     }
 
+    /// A change as one object with the same keys whatever its kind (null where a key does not
+    /// apply), so engines read every kind alike: docs/json.md's `R`.
     static func json(_ change: RunReport.Change) -> JSON {
+        var object: String
+        var interface: String?, vf: Int?, name: String?, before: String?, after: String?
+        var new = false, removed = false
         switch change {
         case .loadedModule(let module):
-            .object(["change": .string("load-module"), "object": .string(module)])
+            object = module
+            after = "loaded"
         case .vfCount(let pf, let from, let to):
-            .object(["change": .string("vf-count"), "from": .int(from), "object": .string(pf.description), "to": .int(to)])
-        case .attribute(let a, let name, let value):
-            .object(["change": .string("attribute"), "name": .string(name), "object": .string(a.description), "value": .string(value)])
-        case .binding(let a, let before, let after, let new):
-            .object(["change": .string("binding"), "driver_after": .optional(after.driver), "driver_before": .optional(before),
-                     "new": .bool(new), "object": .string(a.description), "removed": .bool(after == .gone)])
-        case .vfSetting(let pf, let interface, let vf, let attribute):
-            .object(["change": .string("vf-setting"), "interface": .string(interface), "name": .string(attribute.name),
-                     "object": .string(pf.description), "setting": .string(attribute.description), "vf": .int(vf)])
-        case .linkUp(let name):
-            .object(["change": .string("link-up"), "object": .string(name)])
+            (object, name, before, after) = (pf.description, SRIOVPlanner.numVFsAttribute, String(from), String(to))
+        case .attribute(let a, let attribute, let value):
+            (object, name, after) = (a.description, attribute, value)
+        case .binding(let a, let driverBefore, let driverAfter, let created):
+            (object, before, after, new, removed) = (a.description, driverBefore, driverAfter.driver, created, driverAfter == .gone)
+        case .vfSetting(let pf, let netdev, let index, let attribute):
+            (object, interface, vf, name, after) = (pf.description, netdev, index, attribute.name, attribute.description)
+        case .linkUp(let netdev):
+            (object, interface, before, after) = (netdev, netdev, "down", "up")
         }
+        return .object([
+            "after": .optional(after), "before": .optional(before), "change": .string(change.kind), "interface": .optional(interface),
+            "name": .optional(name), "new": .bool(new), "object": .string(object), "removed": .bool(removed), "vf": .optional(vf),
+        ])
     }
 
     /// One line per change: "created 2 VFs on 0000:e1:00.0", "0000:01:00.0  e1000e  ->  vfio-pci"
