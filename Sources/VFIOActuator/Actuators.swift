@@ -27,7 +27,8 @@ public struct Actuators: Sendable {
     }
 
     /// The process's: the running kernel, VFIOCTL_STATE_DIR, and VFIOCTL_JOURNAL_KILL_AFTER=N (the
-    /// lab's recovery tests SIGKILL a real run once journal record N is durable).
+    /// lab's recovery tests SIGKILL a real run once journal record N is durable). Read once, by
+    /// the command line's entry (Invocation.fromEnvironment).
     public static func fromEnvironment() -> Actuators {
         func variable(_ name: String) -> String? {
             getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }

@@ -17,9 +17,9 @@ struct CPUMapOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Read libvirt's CPU map from DIR instead of ROOT/usr/share/libvirt/cpu_map.", valueName: "DIR"))
     var cpuMap: String?
 
-    func models(_ global: GlobalOptions) throws(VFIOError) -> CPUModels {
+    func models(_ root: HostRoot) throws(VFIOError) -> CPUModels {
         // --cpu-map is a path as given (relative to the current directory), not under the root.
-        CPUModels(map: try CPUFiles(root: try global.hostRoot()).map(directory: cpuMap))
+        CPUModels(map: try CPUFiles(root: root).map(directory: cpuMap))
     }
 }
 
@@ -46,7 +46,7 @@ extension Vfioctl {
                 """,
             subcommands: [Host.self, Compare.self, Baseline.self, Models.self])
 
-        struct Host: ParsableCommand {
+        struct Host: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "This host's CPU as libvirt describes it: model, vendor, extra features, topology (from /proc/cpuinfo).",
                 discussion: """
@@ -61,9 +61,9 @@ extension Vfioctl {
             @OptionGroup var map: CPUMapOptions
             @OptionGroup var global: GlobalOptions
 
-            func run() throws {
-                let models = try map.models(global)
-                let host = try HostCPU.decode(try CPUFiles(root: try global.hostRoot()).cpuinfo(), with: models)
+            func run(in invocation: Invocation) throws {
+                let models = try map.models(global.hostRoot(invocation))
+                let host = try HostCPU.decode(try CPUFiles(root: try global.hostRoot(invocation)).cpuinfo(), with: models)
                 switch format {
                 case .text: Output.write(CPUOutput.hostText(host))
                 case .json: Output.emit(.json, json: { CPUOutput.hostJSON(host) }, text: { "" })
@@ -72,7 +72,7 @@ extension Vfioctl {
             }
         }
 
-        struct Compare: ParsableCommand {
+        struct Compare: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Can this host run a CPU: identical, superset, or incompatible (with the missing features).",
                 discussion: """
@@ -93,8 +93,8 @@ extension Vfioctl {
             @OptionGroup var map: CPUMapOptions
             @OptionGroup var global: GlobalOptions
 
-            func run() throws {
-                let models = try map.models(global)
+            func run(in invocation: Invocation) throws {
+                let models = try map.models(global.hostRoot(invocation))
                 let given = try CPUInputs.read([file], kind: nil)
                 guard let cpu = given.first else { return }
                 if given.count > 1 {
@@ -115,7 +115,7 @@ extension Vfioctl {
                     hostCPU = first
                     hostName = "the host CPU in \(first.source)"
                 } else {
-                    hostCPU = try HostCPU.decode(try CPUFiles(root: try global.hostRoot()).cpuinfo(), with: models).definition
+                    hostCPU = try HostCPU.decode(try CPUFiles(root: try global.hostRoot(invocation)).cpuinfo(), with: models).definition
                 }
                 let comparison = try models.compare(host: hostCPU, cpu)
                 Output.emit(output.format, json: { CPUOutput.comparisonJSON(comparison, host: hostCPU, cpu: cpu) },
@@ -124,7 +124,7 @@ extension Vfioctl {
             }
         }
 
-        struct Baseline: ParsableCommand {
+        struct Baseline: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "The CPU every given CPU can run: <cpu mode='custom' match='exact'>, as 'virsh cpu-baseline' computes it.",
                 discussion: """
@@ -148,12 +148,12 @@ extension Vfioctl {
             @OptionGroup var map: CPUMapOptions
             @OptionGroup var global: GlobalOptions
 
-            func run() throws {
+            func run(in invocation: Invocation) throws {
                 guard !files.isEmpty else {
                     throw VFIOError.usage("cpu baseline needs at least one FILE",
                                           hint: "vfioctl cpu baseline host1.xml host2.xml (each from 'virsh capabilities' or 'vfioctl cpu host --format xml')")
                 }
-                let models = try map.models(global)
+                let models = try map.models(global.hostRoot(invocation))
                 let cpus = try CPUInputs.read(files, kind: .host)
                 var cpu = try models.baseline(cpus, migratable: migratable)
                 if features { cpu = try models.expand(cpu) }
@@ -164,7 +164,7 @@ extension Vfioctl {
             }
         }
 
-        struct Models: ParsableCommand {
+        struct Models: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "The x86 models (or, with --features, the features) of libvirt's CPU map, in the map's order.")
 
@@ -175,8 +175,8 @@ extension Vfioctl {
             @OptionGroup var map: CPUMapOptions
             @OptionGroup var global: GlobalOptions
 
-            func run() throws {
-                let models = try map.models(global)
+            func run(in invocation: Invocation) throws {
+                let models = try map.models(global.hostRoot(invocation))
                 Output.emit(output.format, json: { CPUOutput.modelsJSON(models.map) },
                             text: { CPUOutput.modelsText(models.map, features: features) })
             }
@@ -184,7 +184,7 @@ extension Vfioctl {
     }
 
     /// `xml cpu`: the domain's <cpu>.
-    struct XMLCPU: ParsableCommand {
+    struct XMLCPU: VfioctlCommand {
         static let configuration = CommandConfiguration(
             commandName: "cpu",
             abstract: "The domain <cpu>: host-passthrough, or the baseline of a pool's CPUs, with what it means for migration.",
@@ -207,7 +207,7 @@ extension Vfioctl {
         @OptionGroup var map: CPUMapOptions
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             guard hostPassthrough != !baseline.isEmpty else {
                 throw VFIOError.usage(hostPassthrough ? "give --host-passthrough or --baseline FILE..., not both"
                                           : "xml cpu needs --host-passthrough or --baseline FILE...",
@@ -217,7 +217,7 @@ extension Vfioctl {
                 Output.write(CPUOutput.hostPassthrough())
                 return
             }
-            let models = try map.models(global)
+            let models = try map.models(global.hostRoot(invocation))
             let cpus = try CPUInputs.read(baseline, kind: .host)
             let cpu = try models.baseline(cpus, migratable: migratable)
             Output.write(CPUOutput.baselineNote(cpu, hosts: cpus.count) + CPUOutput.guestElement(cpu).rendered())

@@ -10,14 +10,14 @@ protocol ActingCommand: ParsableCommand {
 }
 
 extension ActingCommand {
-    func run() throws { try run(with: .fromEnvironment()) }
+    func run(in invocation: Invocation) throws { try run(with: .fromEnvironment()) }
 }
 
 /// Every command that changes the host is this: parse (ArgumentParser, then `prepare`), open the
 /// transaction (privileges, lock, no unfinished journal), observe and plan (`plan`, pure but for
 /// its reads), run the plan in the transaction, render its report. A refused plan exits 2 after
 /// the report.
-protocol ChangingCommand: ActingCommand {
+protocol ChangingCommand: VfioctlCommand {
     /// Its name in messages and the history: "detach", "sriov create".
     static var name: String { get }
     var actuation: ActuationOptions { get }
@@ -37,9 +37,9 @@ extension ChangingCommand {
         Output.emit(output.format, json: { RunOutput.json(report) }, text: { RunOutput.text(report) })
     }
 
-    func run(with actuators: Actuators) throws {
+    func run(in invocation: Invocation) throws {
         try prepare()
-        let transaction = try actuation.open(Self.name, global: global, actuators: actuators)
+        let transaction = try actuation.open(Self.name, global: global, invocation: invocation)
         let plan = try plan(transaction)
         let report = try transaction.run(plan)
         try render(report, transaction)
@@ -73,8 +73,8 @@ struct ActuationOptions: ParsableArguments {
     }
 
     /// The transaction of this invocation.
-    func open(_ name: String, global: GlobalOptions, actuators: Actuators, recovering: Bool = false) throws -> Transaction {
-        try Transaction(name, layer: try global.deviceLayer(), actuators: actuators, stateDirectory: stateDir,
+    func open(_ name: String, global: GlobalOptions, invocation: Invocation, recovering: Bool = false) throws -> Transaction {
+        try Transaction(name, layer: try global.deviceLayer(invocation), actuators: invocation.actuators, stateDirectory: stateDir,
                         command: (["vfioctl"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                         dryRun: dryRun, wait: wait, recovering: recovering, progress: { Output.diagnostic("vfioctl", $0) })
     }

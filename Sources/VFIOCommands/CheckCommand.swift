@@ -3,7 +3,7 @@ import VFIOCore
 import VFIODeviceLayer
 
 extension Vfioctl {
-    struct Check: ParsableCommand {
+    struct Check: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Prove a device, a group or a guest definition can be assigned, and say how to fix what stops it.",
             discussion: """
@@ -49,7 +49,7 @@ extension Vfioctl {
             }
         }
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             try GroupTargets.validate(group)
             let addresses = try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) }
             var request = CheckRequest(addresses: addresses, groups: group, nested: nested)
@@ -57,7 +57,7 @@ extension Vfioctl {
                 let source = libvirtHook || domain == "-" ? "stdin" : domain!
                 request.domain = try Self.readDomain(domain ?? "-", source: source, hook: libvirtHook)
             }
-            let layer = try global.deviceLayer()
+            let layer = try global.deviceLayer(invocation)
             let snapshot = try layer.scopedSnapshot(addresses: addresses + (request.domain?.devices.map(\.address) ?? []),
                                                     groups: group)
             try Self.requireKnown(addresses, group, in: snapshot)

@@ -44,7 +44,7 @@ extension Vfioctl {
             subcommands: [Cmdline.self, Modprobe.self, Initramfs.self, Status.self])
     }
 
-    struct Cmdline: ParsableCommand {
+    struct Cmdline: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Put the IOMMU options for this CPU's vendor on the kernel command line (GRUB, systemd-boot, kernelstub).",
             discussion: """
@@ -59,8 +59,8 @@ extension Vfioctl {
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            let layer = try global.deviceLayer()
+        func run(in invocation: Invocation) throws {
+            let layer = try global.deviceLayer(invocation)
             try writing.requireRoot(layer.root, "config cmdline")
             let vendor = layer.cpuVendor()
             let options = GrubDefault.iommuOptions(vendor: vendor.rawValue)
@@ -69,7 +69,7 @@ extension Vfioctl {
         }
     }
 
-    struct Modprobe: ParsableCommand {
+    struct Modprobe: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "modprobe.d files: vfio-pci ids= and softdeps, nested virtualization, unsafe interrupts.")
 
@@ -88,14 +88,14 @@ extension Vfioctl {
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             let ids = try vfioIds.flatMap { $0.split(separator: ",").map(String.init) }.map { text throws(VFIOError) in try ModprobeConfig.parseID(text) }
             for driver in softdep { try ModprobeConfig.validateModule(driver) }
             guard !ids.isEmpty || !softdep.isEmpty || nested || allowUnsafeInterrupts else {
                 throw VFIOError.usage("config modprobe needs --vfio-ids, --softdep, --nested or --allow-unsafe-interrupts",
                                       hint: "e.g. vfioctl config modprobe --vfio-ids 10de:1b80,10de:10f0 --softdep nouveau")
             }
-            let layer = try global.deviceLayer()
+            let layer = try global.deviceLayer(invocation)
             try writing.requireRoot(layer.root, "config modprobe")
             var files: [(String, String)] = []
             if !ids.isEmpty || !softdep.isEmpty || allowUnsafeInterrupts {
@@ -135,7 +135,7 @@ extension Vfioctl {
         }
     }
 
-    struct Initramfs: ParsableCommand {
+    struct Initramfs: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load the vfio modules from the initramfs (initramfs-tools, dracut or mkinitcpio, as this system has).",
             discussion: """
@@ -149,23 +149,23 @@ extension Vfioctl {
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            let root = try global.deviceLayer().root
+        func run(in invocation: Invocation) throws {
+            let root = try global.deviceLayer(invocation).root
             try writing.requireRoot(root, "config initramfs")
             let facts = try FactsReader(root: root).bootFacts()
             try writing.carryOut(InitramfsConfig.plan(facts), root: root, already: "already loads " + InitramfsConfig.modules(facts).joined(separator: " "))
         }
     }
 
-    struct Status: ParsableCommand {
+    struct Status: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "What the running kernel has against what the files configure, and what needs a reboot.")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func run() throws {
-            let layer = try global.deviceLayer()
+        func run(in invocation: Invocation) throws {
+            let layer = try global.deviceLayer(invocation)
             let reader = FactsReader(root: layer.root)
             let facts = reader.read(for: [])
             let options = GrubDefault.iommuOptions(vendor: layer.cpuVendor().rawValue)

@@ -96,7 +96,7 @@ extension Vfioctl {
         }
     }
 
-    struct Recover: ActingCommand {
+    struct Recover: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Finish or undo a detach or reattach that was interrupted (its journal is left).",
             discussion: """
@@ -113,8 +113,8 @@ extension Vfioctl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func run(with actuators: Actuators) throws {
-            let transaction = try actuation.open("recover", global: global, actuators: actuators, recovering: true)
+        func run(in invocation: Invocation) throws {
+            let transaction = try actuation.open("recover", global: global, invocation: invocation, recovering: true)
             let (journal, recovery) = try transaction.recovery(finish: finish)
             let after = try journal.map { journal throws(VFIOError) in try transaction.recover(journal, recovery) } ?? [:]
             let dryRun = actuation.dryRun

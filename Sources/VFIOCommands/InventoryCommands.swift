@@ -3,28 +3,28 @@ import VFIOCore
 import VFIODeviceLayer
 
 extension Vfioctl {
-    struct List: ParsableCommand {
+    struct List: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "List every PCI function with its IOMMU group, driver and SR-IOV role.")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func run() throws {
-            let snapshot = try global.deviceLayer().snapshot([.names])
+        func run(in invocation: Invocation) throws {
+            let snapshot = try global.deviceLayer(invocation).snapshot([.names])
             Output.emit(output.format, json: { InventoryJSON.list(snapshot, mapper: Output.mapper) }, text: { InventoryText.list(snapshot) })
         }
     }
 
-    struct Groups: ParsableCommand {
+    struct Groups: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "List every IOMMU group with its functions (the unit that is passed through).")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func run() throws {
-            let snapshot = try global.deviceLayer().snapshot(.all)
+        func run(in invocation: Invocation) throws {
+            let snapshot = try global.deviceLayer(invocation).snapshot(.all)
             Output.emit(output.format, json: { InventoryJSON.groups(snapshot, mapper: Output.mapper) }, text: { InventoryText.groups(snapshot) })
             if !snapshot.iommu.hasGroups {
                 if output.format == .json { Output.warning(InventoryText.noGroupsMessage(snapshot)) }
@@ -33,7 +33,7 @@ extension Vfioctl {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show one PCI function in detail: group, capabilities, reset, SR-IOV, what sits on it.")
 
@@ -43,9 +43,9 @@ extension Vfioctl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             let address = try PCIAddress.parse(address)
-            let snapshot = try global.deviceLayer().snapshot(.all)
+            let snapshot = try global.deviceLayer(invocation).snapshot(.all)
             guard let function = snapshot.function(address) else {
                 throw VFIOError.failed("no PCI function \(address) on this host",
                                        hint: "'vfioctl list' shows the functions there are")
@@ -55,7 +55,7 @@ extension Vfioctl {
         }
     }
 
-    struct Snapshot: ParsableCommand {
+    struct Snapshot: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "Copy what vfioctl reads (parts of /sys and /proc) into DIR; replay it with --root DIR.",
             discussion: """
@@ -68,8 +68,8 @@ extension Vfioctl {
 
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            let summary = try SnapshotWriter(source: global.hostRoot()).write(to: directory)
+        func run(in invocation: Invocation) throws {
+            let summary = try SnapshotWriter(source: global.hostRoot(invocation)).write(to: directory)
             Output.write("snapshot of \(summary.functions) PCI functions in \(directory) "
                          + "(\(summary.files) files, \(summary.links) links); replay with --root \(directory)\n")
         }

@@ -21,26 +21,15 @@ struct GlobalOptions: ParsableArguments {
                                             valueName: "DIR"))
     var root: String?
 
-    func hostRoot() throws(VFIOError) -> HostRoot {
-        if let root { return try HostRoot(root) }
-        if let value = getenv("VFIOCTL_ROOT"), !String(cString: value).isEmpty {
-            return try HostRoot(String(cString: value))
-        }
+    func hostRoot(_ invocation: Invocation) throws(VFIOError) -> HostRoot {
+        if let root = root ?? invocation.root { return try HostRoot(root) }
         return .live
     }
 
-    /// The device layer for this invocation. VFIOCTL_PCI_IDS (a process) or `PCIIDs.path` (a
-    /// task: tests run in process) names another pci.ids.
-    func deviceLayer() throws(VFIOError) -> DeviceLayer {
-        let ids = PCIIDs.path ?? getenv("VFIOCTL_PCI_IDS").map { String(cString: $0) }
-        return DeviceLayer(root: try hostRoot(), idsPath: ids)
+    /// The device layer for this invocation.
+    func deviceLayer(_ invocation: Invocation) throws(VFIOError) -> DeviceLayer {
+        DeviceLayer(root: try hostRoot(invocation), idsPath: invocation.pciIDs)
     }
-}
-
-/// The pci.ids that names devices, for one task: tests that pin names (the golden documents)
-/// set it instead of VFIOCTL_PCI_IDS, which every test running in the process would see.
-public enum PCIIDs {
-    @TaskLocal public static var path: String?
 }
 
 /// Where output goes: the process's stdout/stderr, or a capture (tests).

@@ -64,7 +64,7 @@ extension Vfioctl {
             return own.hasSuffix("/vfioctl") && !own.contains("/.build") ? own : "/usr/local/bin/vfioctl"
         }
 
-        struct Add: ParsableCommand {
+        struct Add: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 commandName: "add",
                 abstract: "Record IOMMU groups for vfio-pci at boot (the default: 'vfioctl persist ADDRESS').",
@@ -86,9 +86,9 @@ extension Vfioctl {
             @OptionGroup var writing: WriteOptions
             @OptionGroup var global: GlobalOptions
 
-            func run() throws {
+            func run(in invocation: Invocation) throws {
                 let (addresses, groups) = try targets.required("persist", hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
-                let layer = try global.deviceLayer()
+                let layer = try global.deviceLayer(invocation)
                 try writing.requireRoot(layer.root, "persist")
                 let existing = try Persist.records(layer.root)
                 let snapshot = try layer.snapshot([])
@@ -100,7 +100,7 @@ extension Vfioctl {
                     Output.diagnostic("error", "not recorded: what 'vfioctl detach' refuses cannot be bound at boot either")
                     throw ExitCode(2)
                 }
-                let detached = Dictionary((try? Actuators.fromEnvironment().state(stateDir, root: layer.root).records())?.map { ($0.address, $0.driver) } ?? [],
+                let detached = Dictionary((try? invocation.actuators.state(stateDir, root: layer.root).records())?.map { ($0.address, $0.driver) } ?? [],
                                           uniquingKeysWith: { first, _ in first })
                 var added: [VFIOCore.Persist.Record] = []
                 for group in plan.groups {
@@ -124,7 +124,7 @@ extension Vfioctl {
             }
         }
 
-        struct Remove: ParsableCommand {
+        struct Remove: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Forget recorded sets (each address stands for its whole set); --all forgets every one.",
                 discussion: "Does not reattach: 'vfioctl reattach' gives the functions back now.")
@@ -138,12 +138,12 @@ extension Vfioctl {
             @OptionGroup var writing: WriteOptions
             @OptionGroup var global: GlobalOptions
 
-            func run() throws {
+            func run(in invocation: Invocation) throws {
                 let wanted = Set(try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) })
                 guard !wanted.isEmpty || all else {
                     throw VFIOError.usage("persist remove needs a recorded address or --all", hint: "'vfioctl persist status' lists what is recorded")
                 }
-                let root = try global.deviceLayer().root
+                let root = try global.deviceLayer(invocation).root
                 try writing.requireRoot(root, "persist remove")
                 let existing = try Persist.records(root)
                 for address in wanted.sorted() where !existing.records.contains(where: { $0.address == address || $0.set == address }) {
@@ -157,15 +157,15 @@ extension Vfioctl {
             }
         }
 
-        struct Status: ParsableCommand {
+        struct Status: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Each recorded set against this host: bound, pending (applies at boot or with 'persist apply'), or refused and why.")
 
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run() throws {
-                let layer = try global.deviceLayer()
+            func run(in invocation: Invocation) throws {
+                let layer = try global.deviceLayer(invocation)
                 let records = try Persist.records(layer.root).records
                 let states = VFIOCore.Persist.verify(records, try layer.snapshot([]))
                 Output.emit(output.format, json: { PersistOutput.json(states) }, text: { PersistOutput.text(states) })

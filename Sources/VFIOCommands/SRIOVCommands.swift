@@ -22,7 +22,7 @@ extension Vfioctl {
                          hint: "'vfioctl sriov status' lists the SR-IOV PFs with their interfaces")
         }
 
-        struct Status: ActingCommand {
+        struct Status: VfioctlCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Each SR-IOV PF: driver, interface and link, VFs enabled of total, autoprobe; each VF: index, address, driver, group, NUMA node.")
 
@@ -32,8 +32,8 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func run(with actuators: Actuators) throws {
-                let layer = try global.deviceLayer()
+            func run(in invocation: Invocation) throws {
+                let layer = try global.deviceLayer(invocation)
                 let snapshot = try layer.snapshot([])
                 let only = try pf.map { text throws(VFIOError) in try SRIOV.resolve(text, in: snapshot) }
                 let pfs = SRIOVOutput.pfs(snapshot, only: only)
@@ -42,7 +42,7 @@ extension Vfioctl {
                                            hint: "'vfioctl sriov status' lists the SR-IOV PFs")
                 }
                 let facts = FactsReader(root: layer.root).read(for: pfs + pfs.flatMap { $0.sriov?.vfs ?? [] }.compactMap { snapshot.function($0) })
-                let links = actuators.vfNetlink(root: layer.root).map { SRIOV.readLinks($0, pfs) } ?? .init()
+                let links = invocation.actuators.vfNetlink(root: layer.root).map { SRIOV.readLinks($0, pfs) } ?? .init()
                 Output.emit(output.format, json: { SRIOVOutput.json(pfs, snapshot, facts, links) }, text: { SRIOVOutput.text(pfs, snapshot, facts, links) })
             }
         }

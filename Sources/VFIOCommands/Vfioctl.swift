@@ -23,9 +23,9 @@ public struct Vfioctl: ParsableCommand {
     public init() {}
 
     /// Runs the command line and returns the exit status. All diagnostics go to stderr as
-    /// `error:` / `hint:` lines; results go to stdout. Commands that act on the host do it through
-    /// `actuators` (the running kernel unless a test gives a simulation).
-    public static func run(_ arguments: [String], actuators: Actuators = .fromEnvironment()) -> Int32 {
+    /// `error:` / `hint:` lines; results go to stdout. Commands read and act on the host the
+    /// invocation names (the process's environment, or a test's fake tree and simulations).
+    public static func run(_ arguments: [String], invocation: Invocation = .fromEnvironment()) -> Int32 {
         do {
             let arguments = joiningNegativeNumbers(hoistingGlobalOptions(arguments))
             if let name = arguments.first, !name.hasPrefix("-"), name != "help" {
@@ -36,8 +36,8 @@ public struct Vfioctl: ParsableCommand {
                 }
             }
             var command = try parseAsRoot(arguments)
-            if let acting = command as? any ActingCommand {
-                try acting.run(with: actuators)
+            if let command = command as? any VfioctlCommand {
+                try command.run(in: invocation)
             } else {
                 try command.run()
             }
@@ -93,9 +93,9 @@ public struct Vfioctl: ParsableCommand {
     }
 
     /// Runs with output captured (for tests): (exit status, stdout, stderr).
-    public static func capture(_ arguments: [String], actuators: Actuators = .fromEnvironment()) -> (status: Int32, out: String, err: String) {
+    public static func capture(_ arguments: [String], invocation: Invocation = .fromEnvironment()) -> (status: Int32, out: String, err: String) {
         let sink = OutputSink()
-        let status = Output.$sink.withValue(sink) { run(arguments, actuators: actuators) }
+        let status = Output.$sink.withValue(sink) { run(arguments, invocation: invocation) }
         return (status, sink.standardOutput, sink.standardError)
     }
 

@@ -49,9 +49,9 @@ struct AssignedFunctions {
     let functions: [PCIAddress]
     let guest: [PCIAddress: (address: PCIAddress, multifunction: Bool)]?
 
-    init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, global: GlobalOptions, command: String) throws {
+    init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, layer: DeviceLayer, command: String) throws {
         let (addresses, groups) = try targets.required(command, hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
-        let snapshot = try global.deviceLayer().scopedSnapshot(addresses: addresses, groups: groups)
+        let snapshot = try layer.scopedSnapshot(addresses: addresses, groups: groups)
         try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
         var chosen = Set<PCIAddress>()
         for address in addresses {
@@ -83,7 +83,7 @@ extension Vfioctl {
             subcommands: [Hostdev.self, Interface.self, Network.self, QemuArgs.self, XMLCPU.self])
     }
 
-    struct Hostdev: ParsableCommand {
+    struct Hostdev: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "<hostdev> elements for every endpoint of the groups given (bridges stay with the host).")
 
@@ -91,14 +91,14 @@ extension Vfioctl {
         @OptionGroup var hostdev: HostdevOptionGroup
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             let options = try hostdev.options()
-            let assigned = try AssignedFunctions(targets, options, global: global, command: "xml hostdev")
+            let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: "xml hostdev")
             Output.write(LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) }))
         }
     }
 
-    struct QemuArgs: ParsableCommand {
+    struct QemuArgs: VfioctlCommand {
         static let configuration = CommandConfiguration(
             commandName: "qemu-args",
             abstract: "The -device vfio-pci arguments for the same assignment, for QEMU without libvirt.")
@@ -107,14 +107,14 @@ extension Vfioctl {
         @OptionGroup var hostdev: HostdevOptionGroup
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             let options = try hostdev.options()
-            let assigned = try AssignedFunctions(targets, options, global: global, command: "xml qemu-args")
+            let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: "xml qemu-args")
             Output.write(LibvirtXML.qemuArguments(assigned.functions, options, guest: assigned.guest).joined(separator: " ") + "\n")
         }
     }
 
-    struct Interface: ParsableCommand {
+    struct Interface: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "<interface type='hostdev'> for an SR-IOV VF, with its MAC, VLAN and 802.1Qbh port profile.")
 
@@ -138,12 +138,12 @@ extension Vfioctl {
 
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             let address = try PCIAddress.parse(address)
             let mac = try mac.map(LibvirtXML.MAC.parse)
             let vlan = try vlan.map(LibvirtXML.VLAN.parse)
             if let profile = virtualportProfile { try LibvirtXML.validateName(profile, what: "port profile") }
-            let snapshot = try global.deviceLayer().scopedSnapshot(addresses: [address], groups: [])
+            let snapshot = try global.deviceLayer(invocation).scopedSnapshot(addresses: [address], groups: [])
             try Vfioctl.Check.requireKnown([address], [], in: snapshot)
             guard let f = snapshot.function(address), !f.isBridge else {
                 throw VFIOError.usage("\(address) is a bridge, not a network device", hint: "give an SR-IOV VF ('vfioctl list' shows them)")
@@ -157,7 +157,7 @@ extension Vfioctl {
         }
     }
 
-    struct Network: ParsableCommand {
+    struct Network: VfioctlCommand {
         static let configuration = CommandConfiguration(
             abstract: "A hostdev <network>: a VF pool guests draw from with <interface type='network'>.",
             discussion: """
@@ -183,9 +183,9 @@ extension Vfioctl {
 
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run(in invocation: Invocation) throws {
             if let pool {
-                try runPool(pool)
+                try runPool(pool, invocation)
                 return
             }
             guard let name else {
@@ -196,7 +196,7 @@ extension Vfioctl {
             guard !pf.isEmpty || !vfAddresses.isEmpty else {
                 throw VFIOError.usage("xml network needs --pf DEV or --vf ADDRESS", hint: "vfioctl xml network vf-pool --pf enp5s0f0")
             }
-            let snapshot = try global.deviceLayer().snapshot([])
+            let snapshot = try global.deviceLayer(invocation).snapshot([])
             var vfs = vfAddresses
             for address in vfAddresses {
                 guard let f = snapshot.function(address) else {
@@ -226,7 +226,7 @@ extension Vfioctl {
         }
 
         /// The file's networks (or the one named), one <network> after another.
-        func runPool(_ path: String) throws {
+        func runPool(_ path: String, _ invocation: Invocation) throws {
             guard pf.isEmpty && vf.isEmpty else {
                 throw VFIOError.usage("give --pool FILE or --pf/--vf, not both", hint: "the pool file says which VFs each network takes")
             }
@@ -239,7 +239,7 @@ extension Vfioctl {
                 throw VFIOError.usage("\(path.printable) names no network '\(name.printable)'",
                                       hint: "its networks: " + names.joined(separator: ", "))
             }
-            let snapshot = try global.deviceLayer().snapshot([])
+            let snapshot = try global.deviceLayer(invocation).snapshot([])
             var out = ""
             for network in name.map({ [$0] }) ?? names {
                 let layout = try PoolNetworks.layout(network, spec, snapshot)

@@ -14,6 +14,8 @@ struct BindingCommandTests {
         let kernel: SimulatedKernel
         /// VF attributes over "netlink" (sriov set, restore, apply), when the test gives one.
         var netlink: RecordingVFNetlink?
+        /// The pci.ids that names devices (nil: libpci's).
+        var pciIDs: String?
 
         init(_ adjust: (inout FakeSysfs) -> Void = { _ in }) throws {
             fake = checkHost(adjust)
@@ -23,7 +25,7 @@ struct BindingCommandTests {
         func run(_ arguments: [String], crash: JournalCrash? = nil) -> (status: Int32, out: String, err: String) {
             let kernel = self.kernel
             return Vfioctl.capture(arguments + ["--root", fake.root],
-                                   actuators: Actuators(kernel: { _ in kernel }, netlink: netlink, crash: crash, settleTimeout: 0.1))
+                                   invocation: Invocation(pciIDs: pciIDs, actuators: .simulated(kernel, netlink: netlink, crash: crash)))
         }
 
         func json(_ arguments: [String], crash: JournalCrash? = nil) throws -> (Int32, [String: Any], String) {

@@ -27,6 +27,8 @@ struct GoldenTests {
     /// with `--format json`.
     static func run(_ host: BindingCommandTests.Host, before: [[String]] = [], crash: (arguments: [String], after: Int)? = nil,
                     _ arguments: [String]) -> Golden.Run {
+        var host = host
+        host.pciIDs = Golden.pciIDs
         defer { host.fake.remove() }
         for step in before {
             let result = host.run(step)
@@ -43,7 +45,7 @@ struct GoldenTests {
     /// A command on a fake tree that needs no simulated kernel.
     static func run(_ fake: FakeSysfs, _ arguments: [String]) -> Golden.Run {
         defer { fake.remove() }
-        let result = Vfioctl.capture(arguments + ["--format", "json", "--root", fake.root])
+        let result = Vfioctl.capture(arguments + ["--format", "json", "--root", fake.root], invocation: Invocation(pciIDs: Golden.pciIDs))
         return Golden.Run(status: result.status, out: result.out, err: result.err, root: fake.root)
     }
 
@@ -193,7 +195,7 @@ struct GoldenTests {
 
     @Test("each command's JSON is its golden document, byte for byte", arguments: cases)
     func matches(_ golden: Case) throws {
-        let run = try PCIIDs.$path.withValue(Golden.pciIDs) { try golden.run() }
+        let run = try golden.run()
         #expect(run.status == golden.status, "exit status \(run.status), not \(golden.status)\n\(run.err)")
         #expect((try? JSONSerialization.jsonObject(with: Data(run.out.utf8))) is [String: Any], "not a JSON object:\n\(run.out)\n\(run.err)")
         Golden.compare(Golden.normalise(run.out, root: run.root), name: golden.name)
@@ -202,8 +204,8 @@ struct GoldenTests {
     @Test("a run twice gives the same document: nothing varies that the normaliser leaves")
     func stable() throws {
         for golden in Self.cases where ["detach", "recover", "sriov-set", "apply", "cpu-compare", "persist-status"].contains(golden.name) {
-            let first = try PCIIDs.$path.withValue(Golden.pciIDs) { try golden.run() }
-            let second = try PCIIDs.$path.withValue(Golden.pciIDs) { try golden.run() }
+            let first = try golden.run()
+            let second = try golden.run()
             #expect(first.root != second.root)
             #expect(Golden.normalise(first.out, root: first.root) == Golden.normalise(second.out, root: second.root), "\(golden.name)")
         }
