@@ -38,4 +38,21 @@ struct ShowTests {
             try Self.expectSameAsFullRead(fake.root, name)
         }
     }
+
+    @Test("a class pci.ids does not name is shown by its code once, not 'Class 2a00 [2a00]'; a named one keeps its code")
+    func unnamedClass() throws {
+        var fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.withIOMMU()
+        // Base class 2a is assigned by nobody: no pci.ids names it. Base class 02 is in every pci.ids.
+        fake.add(FakeFunction("0000:05:00.0", vendor: 0x8086, device: 0x10d3, class: 0x2a0000, group: 1))
+        fake.add(FakeFunction("0000:06:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, group: 2))
+        fake.build()
+        let unnamed = Vfioctl.capture(["show", "0000:05:00.0", "--root", fake.root])
+        #expect(unnamed.status == 0, "\(unnamed.err)")
+        #expect(unnamed.out.hasPrefix("0000:05:00.0  Class 2a00: "), "\(unnamed.out)")
+        #expect(!unnamed.out.contains("[2a00]"), "\(unnamed.out)")
+        let named = Vfioctl.capture(["show", "0000:06:00.0", "--root", fake.root])
+        #expect(named.out.hasPrefix("0000:06:00.0  Ethernet controller [0200]: "), "\(named.out)")
+    }
 }
