@@ -45,18 +45,24 @@ extension DeviceLayer {
     /// snapshot the same way, so a function reads the same whichever read it (DeviceLayerTests
     /// pins this on every fixture).
     public func observe(_ scope: ObservationScope) throws(VFIOError) -> Observation {
-        // pci.ids loads on its own thread while the functions are read.
         let namer = scope.names ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
         let loading = DispatchGroup()
-        if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
         let read: (functions: [PCIFunction], devices: AttachedDeviceNames)
+        var names = namer?.value
         switch scope.functions {
-        case .all: read = try readEverything()
-        case .around(let addresses, let groups, let following): read = try readAround(addresses, groups: groups, following: following)
+        case .all:
+            // pci.ids loads on its own thread while the functions are read.
+            if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
+            read = try readEverything()
+            loading.wait()
+        case .around(let addresses, let groups, let following):
+            read = try readAround(addresses, groups: groups, following: following)
+            // A few functions: only their vendors' part of pci.ids, not all of it.
+            let vendors = Set(read.functions.flatMap { [$0.vendorID] + ($0.subsystemVendorID.map { [$0] } ?? []) })
+            if let whole = names { names = whole.excerpt(root: root, vendors: vendors) ?? whole }
         }
         var functions = read.functions
-        loading.wait()
-        attach(&functions, read.devices, names: namer?.value)
+        attach(&functions, read.devices, names: names)
         var groups = HostSnapshot.groups(of: functions)
         if scope.groupDetails {
             for position in groups.indices { try readGroupDetails(&groups[position]) }
