@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #if __has_include(<linux/openat2.h>)
@@ -28,3 +29,5 @@ void vfioctl_tune_malloc(void) {
     mallopt(M_TOP_PAD, 16 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
+
+int vfioctl_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

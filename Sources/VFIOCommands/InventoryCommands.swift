@@ -45,7 +45,10 @@ extension Vfioctl {
 
         func run(in invocation: Invocation) throws {
             let address = try PCIAddress.parse(address)
-            let snapshot = try global.deviceLayer(invocation).snapshot(.all)
+            // Only what show prints: the function, its group, slot, PF, and the bridges above it.
+            let scope = ObservationScope(.around(addresses: [address], following: InventoryText.showScope(for:)),
+                                         names: true, groupDetails: true)
+            let snapshot = try global.deviceLayer(invocation).observe(scope).snapshot
             guard let function = snapshot.function(address) else {
                 throw VFIOError.failed("no PCI function \(address) on this host",
                                        hint: "'vfioctl list' shows the functions there are")

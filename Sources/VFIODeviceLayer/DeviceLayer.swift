@@ -27,35 +27,9 @@ public struct DeviceLayer: Sendable {
         public static let all: Options = [.names, .groupDetails]
     }
 
-    /// Reads every PCI function and IOMMU group.
+    /// Reads every PCI function and IOMMU group (`observe` with `.all`).
     public func snapshot(_ options: Options = .all) throws(VFIOError) -> HostSnapshot {
-        let entries = try busEntries()
-        // pci.ids loads on its own thread while the workers read sysfs.
-        let namer = options.contains(.names) ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
-        let loading = DispatchGroup()
-        if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
-        let net = root.entries(SysfsLayout.classNet)?.sorted() ?? []
-        let block = root.entries(SysfsLayout.classBlock)?.sorted() ?? []
-        let read = try readAll(entries, net: net, block: block)
-        var functions = read.functions
-        loading.wait()
-        if let namer { name(&functions, with: namer.value) }
-        attachVFIndices(&functions)
-        attachDriverModules(&functions)
-        var positions: [PCIAddress: Int] = [:]
-        positions.reserveCapacity(functions.count)
-        for (position, f) in functions.enumerated() { positions[f.address] = position }
-        for (name, owner) in zip(net, read.netOwners) {
-            if let owner, let position = positions[owner] { functions[position].netInterfaces.append(name) }
-        }
-        for (name, owner) in zip(block, read.blockOwners) {
-            if let owner, let position = positions[owner] { functions[position].blockDevices.append(name) }
-        }
-        var groups = HostSnapshot.groups(of: functions)
-        if options.contains(.groupDetails) {
-            for position in groups.indices { try readGroupDetails(&groups[position]) }
-        }
-        return HostSnapshot(functions: functions, groups: groups, iommu: iommuState(), cpuVendor: cpuVendor())
+        try observe(ObservationScope(.all, names: options.contains(.names), groupDetails: options.contains(.groupDetails))).snapshot
     }
 
     func iommuState() -> IOMMUState {
@@ -75,14 +49,33 @@ public struct DeviceLayer: Sendable {
 
     /// The entries of sys/bus/pci/devices that name PCI functions, by address.
     public func busEntries() throws(VFIOError) -> [(PCIAddress, String)] {
-        let path = root.path(SysfsLayout.busDevices)
-        guard let names = root.entries(SysfsLayout.busDevices) else {
-            let reason = Errno.describe(errno)
-            throw .failed("cannot read \(path): \(reason)",
-                          hint: root.isLive ? "is sysfs mounted on /sys?"
-                              : "--root must hold a sys/ tree in the kernel's layout (make one with 'vfioctl snapshot DIR')")
-        }
+        guard let names = root.entries(SysfsLayout.busDevices) else { throw busDevicesUnreadable() }
         return names.compactMap { name in PCIAddress(name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
+    }
+
+    /// sys/bus/pci/devices cannot be read (errno says why): nothing can be.
+    func busDevicesUnreadable() -> VFIOError {
+        let reason = Errno.describe(errno)
+        return .failed("cannot read \(root.path(SysfsLayout.busDevices)): \(reason)",
+                       hint: root.isLive ? "is sysfs mounted on /sys?"
+                           : "--root must hold a sys/ tree in the kernel's layout (make one with 'vfioctl snapshot DIR')")
+    }
+
+    /// Every function, on `workers` threads, and the network interfaces and block devices on
+    /// them from the kernel's index of both (the /sys/class/net and /sys/class/block links).
+    func readEverything() throws(VFIOError) -> (functions: [PCIFunction], devices: AttachedDeviceNames) {
+        let entries = try busEntries()
+        let net = root.entries(SysfsLayout.classNet)?.sorted() ?? []
+        let block = root.entries(SysfsLayout.classBlock)?.sorted() ?? []
+        let read = try readAll(entries, net: net, block: block)
+        var devices = AttachedDeviceNames()
+        for (name, owner) in zip(net, read.netOwners) {
+            if let owner { devices.net[owner, default: []].append(name) }
+        }
+        for (name, owner) in zip(block, read.blockOwners) {
+            if let owner { devices.block[owner, default: []].append(name) }
+        }
+        return (read.functions, devices)
     }
 
     /// What the workers read: the functions, and the owner of each /sys/class net and block entry.
@@ -159,7 +152,7 @@ public struct DeviceLayer: Sendable {
     }
 
     /// Names from pci.ids through libpci, each distinct id looked up once.
-    private func name(_ functions: inout [PCIFunction], with pci: LibPCI) {
+    func name(_ functions: inout [PCIFunction], with pci: LibPCI) {
         var vendors: [UInt16: String?] = [:]
         var devices: [UInt32: String?] = [:]
         var classes: [UInt32: String?] = [:]
@@ -188,7 +181,7 @@ public struct DeviceLayer: Sendable {
     }
 
     /// A VF's index comes from its PF's `virtfnN` link.
-    private func attachVFIndices(_ functions: inout [PCIFunction]) {
+    func attachVFIndices(_ functions: inout [PCIFunction]) {
         var indices: [PCIAddress: Int] = [:]
         for f in functions {
             for (index, vf) in f.sriov?.vfIndices ?? [:] { indices[vf] = index }
@@ -212,7 +205,7 @@ public struct DeviceLayer: Sendable {
         }
     }
 
-    private func readGroupDetails(_ group: inout IOMMUGroup) throws(VFIOError) {
+    func readGroupDetails(_ group: inout IOMMUGroup) throws(VFIOError) {
         let path = SysfsLayout.iommuGroups + "/\(group.id)"
         group.type = try attribute(path + "/type")?.trimmingWhitespace()
         group.reservedRegions = try attribute(path + "/reserved_regions").map(SysfsValues.reservedRegions) ?? []
@@ -235,8 +228,9 @@ private struct SendableBuffer<Element>: @unchecked Sendable {
     init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }
 
-/// Hands per-worker libpci handles to the workers; worker N only touches handle N.
-private struct SendableBox<Value>: @unchecked Sendable {
+/// Hands per-worker libpci handles to the workers (worker N only touches handle N), and the
+/// pci.ids handle to the thread that loads it.
+struct SendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
 }

@@ -1,4 +1,6 @@
 import CPCIShim
+import CSysShim
+import Glibc
 import VFIOCore
 
 /// libpci, pointed at the root's sys/bus/pci (`sysfs.path`), for pci.ids names and for
@@ -37,8 +39,29 @@ final class LibPCI {
         }
     }
 
-    /// Loads pci.ids now (it otherwise loads on the first lookup).
-    func loadNames() { vfioctl_pci_load_names(handle) }
+    /// Loads pci.ids now (it otherwise loads on the first lookup); false when it could not.
+    @discardableResult
+    func loadNames() -> Bool { vfioctl_pci_load_names(handle) != 0 }
+
+    /// A handle that names from only the part of this handle's pci.ids that functions of
+    /// `vendors` need (`PCIIDs.excerpt`, handed to libpci in a memfd), names loaded. nil when
+    /// that cannot be done (a compressed pci.ids, a file not read, no /proc/self/fd): name from this one.
+    func excerpt(root: HostRoot, vendors: Set<UInt16>) -> LibPCI? {
+        guard var path = vfioctl_pci_ids_path(handle).map({ String(cString: $0) }) else { return nil }
+        // As libpci opens it: NAME.gz when there is one (left to libpci), else NAME.
+        if path.hasSuffix(".gz") {
+            guard !FileRead.exists(path) else { return nil }
+            path.removeLast(3)
+        }
+        guard let bytes = FileRead.bytes(path, limit: 64 << 20) else { return nil }
+        let text = bytes.withUnsafeBytes { PCIIDs.excerpt($0, vendors: vendors) }
+        let fd = vfioctl_memfd("pci.ids")
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard SafeFiles.writeAll(fd, text), let pci = try? LibPCI(root: root, idsPath: "/proc/self/fd/\(fd)"),
+              pci.loadNames() else { return nil }
+        return pci
+    }
 
     func vendorName(_ vendor: UInt16) -> String? {
         lookup { vfioctl_pci_vendor_name(handle, $0, $1, vendor) }

@@ -1,51 +1,63 @@
-import Glibc
 import VFIOCore
 
 extension DeviceLayer {
-    /// A snapshot of only what checking `addresses` and `groups` needs: those functions, every
-    /// member of their groups, their upstream bridges and ports, a VF's PF, and for a device that
-    /// can only be reset with its bus, the other functions on that bus. On a host with thousands of VFs this is
-    /// a few dozen directories instead of all of them. Names from pci.ids are not read.
+    /// A snapshot of only what checking `addresses` and `groups` needs (`observe` with
+    /// `.around`, following `Preflight.readScope`). Names from pci.ids are not read.
     public func scopedSnapshot(addresses: [PCIAddress], groups: [Int]) throws(VFIOError) -> HostSnapshot {
+        try observe(ObservationScope(.around(addresses: addresses, groups: groups, following: Preflight.readScope(for:)))).snapshot
+    }
+
+    /// Reads `addresses`, the members of `groups`, and what `HostSnapshot.completing` and
+    /// `following` name from each function read, breadth first, until nothing new is named;
+    /// and the network interfaces and block devices in each one's own subtree. An address
+    /// named but absent (a slot's unused function) is passed over.
+    func readAround(_ addresses: [PCIAddress], groups: [Int], following: (PCIFunction) -> [ScopeLink])
+        throws(VFIOError) -> (functions: [PCIFunction], devices: AttachedDeviceNames) {
         let reader = FunctionReader(root: root)
+        guard reader.busDevices != nil else { throw busDevicesUnreadable() }
         let pci = try LibPCI(root: root, idsPath: idsPath)
         let scratch = Scratch()
         var functions: [PCIAddress: PCIFunction] = [:]
-        var wanted = Set(addresses)
-        for id in groups { wanted.formUnion(groupMembers(id)) }
-        var expandedBuses: Set<String> = []
-        // Read, then add what the functions read so far point at, until nothing new appears.
-        while !wanted.isEmpty {
-            let batch = wanted
-            wanted = []
-            for address in batch where functions[address] == nil {
-                guard let f = try reader.read(address, busEntry: address.description, pci: pci, scratch: scratch) else { continue }
-                functions[address] = f
-                if let group = f.iommuGroup { wanted.formUnion(groupMembers(group)) }
-                if let parent = f.parent { wanted.insert(parent) }
-                if let pf = f.physfn { wanted.insert(pf) }
-                // Only a device without a reset of its own is reset with its whole bus: only then do
-                // the other functions there matter (the root bus of a big host holds hundreds).
-                let busDirectory = SysfsPaths.directory(of: f.sysfsPath)
-                if !f.isBridge && !f.resetsAlone && expandedBuses.insert(busDirectory).inserted {
-                    for entry in root.entries(busDirectory) ?? [] {
-                        if let sibling = PCIAddress(entry), sibling.isOnSameBus(as: address) { wanted.insert(sibling) }
-                    }
+        var tried: Set<PCIAddress> = []
+        var followed: Set<ScopeLink> = []
+        var next: [ScopeLink] = addresses.map { .function($0) } + groups.map { .group($0) }
+        while !next.isEmpty {
+            let links = next
+            next = []
+            for link in links where followed.insert(link).inserted {
+                for address in self.addresses(link, read: functions) where tried.insert(address).inserted {
+                    guard let f = try reader.read(address, busEntry: address.description, pci: pci, scratch: scratch) else { continue }
+                    functions[address] = f
+                    next += HostSnapshot.completing(f) + following(f)
                 }
             }
-            wanted.subtract(functions.keys)
         }
-        var list = functions.values.sorted { $0.address < $1.address }
-        attachDriverModules(&list)
-        for position in list.indices {
-            let attached = AttachedDevices.find(under: list[position].sysfsPath, in: root)
-            list[position].netInterfaces = attached.net
-            list[position].blockDevices = attached.block
+        let list = functions.values.sorted { $0.address < $1.address }
+        var devices = AttachedDeviceNames()
+        for f in list {
+            let attached = AttachedDevices.find(under: f.sysfsPath, in: root)
+            if !attached.net.isEmpty { devices.net[f.address] = attached.net }
+            if !attached.block.isEmpty { devices.block[f.address] = attached.block }
         }
-        var indices: [PCIAddress: Int] = [:]
-        for f in list { for (index, vf) in f.sriov?.vfIndices ?? [:] { indices[vf] = index } }
-        for position in list.indices { list[position].vfIndex = indices[list[position].address] ?? list[position].vfIndex }
-        return HostSnapshot(functions: list, groups: HostSnapshot.groups(of: list), iommu: iommuState(), cpuVendor: cpuVendor())
+        return (list, devices)
+    }
+
+    /// The functions a link names. `.bus` lists the directory its function sits in under
+    /// sys/devices (the function is read before its links are followed).
+    private func addresses(_ link: ScopeLink, read functions: [PCIAddress: PCIFunction]) -> [PCIAddress] {
+        switch link {
+        case .function(let address):
+            return [address]
+        case .group(let id):
+            return groupMembers(id)
+        case .slot(let address):
+            return (UInt8(0)...7).map { PCIAddress(domain: address.domain, bus: address.bus, device: address.device, function: $0) }
+        case .bus(let address):
+            guard let f = functions[address] else { return [] }
+            return (root.entries(SysfsPaths.directory(of: f.sysfsPath)) ?? []).compactMap { entry in
+                PCIAddress(entry).flatMap { $0.isOnSameBus(as: address) && $0 != address ? $0 : nil }
+            }
+        }
     }
 
     func groupMembers(_ id: Int) -> [PCIAddress] {

@@ -56,7 +56,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     /// kernel would pick for it.
     public convenience init(_ fake: FakeSysfs, defaultDrivers: [String: String] = [:], rejecting: [String] = []) throws {
         var defaults: [PCIAddress: String] = [:]
-        for f in fake.functions { if let driver = f.driver, !driver.contains("vfio") { defaults[f.address] = driver } }
+        for f in fake.functions { if let driver = f.driver, !StubDriver.isVFIO(driver) { defaults[f.address] = driver } }
         for (address, driver) in defaultDrivers { if let a = PCIAddress(address) { defaults[a] = driver } }
         try self.init(root: fake.root, defaultDrivers: defaults, rejecting: Set(rejecting.compactMap(PCIAddress.init)))
     }
@@ -156,8 +156,8 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
         unlink(root + "/sys/bus/pci/drivers/\(driver)/\(address)")
         FakeSysfs.removeTree(root + "/" + device + "/vfio-dev")
         // The group's node goes with the last member vfio-pci let go of.
-        if driver.contains("vfio"), let group = group(of: address) {
-            let stillOnVFIO = members(of: group).contains { $0 != address && ((try? self.driver(of: $0)) ?? nil)?.contains("vfio") == true }
+        if StubDriver.isVFIO(driver), let group = group(of: address) {
+            let stillOnVFIO = members(of: group).contains { $0 != address && StubDriver.isVFIO((try? self.driver(of: $0)) ?? nil) }
             if !stillOnVFIO { unlink(root + "/dev/vfio/\(group)") }
         }
     }
@@ -167,11 +167,11 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
         let override = read(address.sysfs("driver_override")).flatMap(SysfsValues.driverOverride)
         let physfn = FileRead.link(root + address.sysfs("physfn")).flatMap { PCIAddress(SysfsPaths.lastComponent(of: $0)) }
         guard let chosen = override ?? defaultDrivers[address] ?? physfn.flatMap({ vfDrivers[$0] }), exists("/sys/bus/pci/drivers/\(chosen)"),
-              !(chosen.contains("vfio") && rejecting.contains(address)) else { return }
+              !(StubDriver.isVFIO(chosen) && rejecting.contains(address)) else { return }
         let device = devicePath(address)
         tree.link(device + "/driver", to: "sys/bus/pci/drivers/" + chosen)
         tree.link("sys/bus/pci/drivers/\(chosen)/\(address)", to: device)
-        if chosen.contains("vfio"), let group = group(of: address) {
+        if StubDriver.isVFIO(chosen), let group = group(of: address) {
             tree.makeDirectory(device + "/vfio-dev/vfio\(group)")
             tree.write("dev/vfio/\(group)", "", mode: 0o600)
         }

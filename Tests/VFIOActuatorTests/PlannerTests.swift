@@ -131,6 +131,30 @@ struct PlannerTests {
         #expect(Set(plan.recordsToDrop) == [pci("0000:07:00.0"), pci("0000:0a:00.0"), pci("0000:01:00.0")])
     }
 
+    @Test("open groups not read are not 'nobody': reattach and SR-IOV changes refuse, naming /dev/vfio/N")
+    func holdersUnknown() throws {
+        let fake = bindingHost { fake in
+            fake.setDriver("vfio-pci", for: "0000:01:00.0")
+            fake.setDriver("vfio-pci", for: "0000:08:10.0")
+        }
+        defer { fake.remove() }
+        let snapshot = try fake.snapshot()
+        var facts = try fake.facts()
+        #expect(facts.vfioUsers == [:])
+        let request = BindingPlanner.ReattachRequest(addresses: [pci("0000:01:00.0")])
+        #expect(!BindingPlanner.reattach(request, records: [], snapshot, facts).refused)
+        #expect(!SRIOVPlanner.destroy(pci("0000:08:00.0"), snapshot, facts).refused)
+        facts.vfioUsers = nil
+        let reattach = BindingPlanner.reattach(request, records: [], snapshot, facts)
+        #expect(reattach.refused)
+        #expect(reattach.findings.contains { $0.id == "device.holders-unknown" && $0.subject == "0000:01:00.0"
+            && $0.message.contains("/dev/vfio/2") }, "\(reattach.findings)")
+        let destroy = SRIOVPlanner.destroy(pci("0000:08:00.0"), snapshot, facts)
+        #expect(destroy.refused)
+        // Only the VF on vfio-pci can be held by a guest: 0000:08:10.2 stays on igbvf.
+        #expect(destroy.findings.filter { $0.id == "device.holders-unknown" }.map(\.subject) == ["0000:08:10.0"], "\(destroy.findings)")
+    }
+
     @Test("QEMU's -name forms", arguments: [
         (["qemu", "-name", "guest=win11,debug-threads=on"], "win11"), (["qemu", "-name", "plain"], "plain"),
         (["qemu", "-name", "guest=a,,b"], "a,b"), (["qemu"], nil), (["qemu", "-name"], nil),

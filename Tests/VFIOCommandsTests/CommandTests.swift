@@ -4,31 +4,6 @@ import VFIOCommands
 import VFIOCore
 import VFIOTestSupport
 
-/// A small host for command tests: a root port with a NIC, a shared group of two functions,
-/// an SR-IOV PF with one VF.
-func commandFixture() -> FakeSysfs {
-    var fake = FakeSysfs()
-    fake.withIOMMU()
-    var port = FakeFunction("0000:00:1c.0", vendor: 0x8086, device: 0x1c10, class: 0x060400, group: 7, driver: "pcieport")
-    port.driverModule = nil
-    fake.add(port)
-    var nic = FakeFunction("0000:01:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, parent: "0000:00:1c.0",
-                           group: 14, driver: "e1000e")
-    nic.netInterfaces = ["enp1s0"]
-    nic.numaNode = 1
-    fake.add(nic)
-    fake.add(FakeFunction("0000:02:00.0", vendor: 0x10de, device: 0x1b80, class: 0x030000, group: 17, driver: "nouveau"))
-    fake.add(FakeFunction("0000:02:00.1", vendor: 0x10de, device: 0x10f0, class: 0x040300, group: 17, driver: "snd_hda_intel"))
-    var pf = FakeFunction("10000:e1:00.0", vendor: 0x8086, device: 0x10fb, class: 0x020000, group: 3, driver: "ixgbe")
-    pf.sriov = (total: 8, autoprobe: true)
-    fake.add(pf)
-    var vf = FakeFunction("10000:e1:10.0", vendor: 0x8086, device: 0x10ed, class: 0x020000, group: 40, driver: "ixgbevf")
-    vf.physfn = (pf.address, 0)
-    fake.add(vf)
-    fake.build()
-    return fake
-}
-
 func json(_ text: String) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
 }

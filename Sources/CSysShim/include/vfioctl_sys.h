@@ -13,4 +13,7 @@ int vfioctl_open_in_root(int root, const char *path, int flags);
 /// building megabytes of output otherwise makes a brk/mprotect call per 128 KiB.
 void vfioctl_tune_malloc(void);
 
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory (-1 with errno on failure).
+int vfioctl_memfd(const char *name);
+
 #endif

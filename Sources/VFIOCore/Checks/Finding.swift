@@ -33,6 +33,15 @@ public struct Finding: Sendable, Equatable {
 
     public static let host = "host"
 
+    /// A refusal when who holds /dev/vfio/`group` open was not read (`HostFacts.vfioUsers` nil):
+    /// a plan that would take a group from under a guest must know there is none.
+    public static func holdersUnknown(_ group: Int, _ subject: String) -> Finding {
+        Finding("device.holders-unknown", .error, subject,
+                "could not tell who holds /dev/vfio/\(group) open (the open groups were not read): "
+                    + "\(subject) is not changed while a guest may be using it",
+                hint: "this is a bug in vfioctl: the command must read /proc/*/fd before planning; report it")
+    }
+
     /// "host" first, then subjects by PCI address, then the rest; within a subject errors first.
     public static func ordered(_ findings: [Finding]) -> [Finding] {
         func key(_ subject: String) -> (Int, PCIAddress?, String) {

@@ -27,6 +27,18 @@ public struct CheckRequest: Sendable, Equatable {
 
 /// The checks for a request: host readiness, then each target and its group. Pure.
 public enum Preflight {
+    /// What checking a function needs read besides it (and what completes it,
+    /// `HostSnapshot.completing`): the bridges and ports above it (the upstream path, ACS), and,
+    /// for a device that cannot be reset without its bus, the other functions on that bus (the
+    /// reset check names them). Only then do those matter: the root bus of a big host holds
+    /// hundreds. The device layer follows this from every function it reads for a check.
+    public static func readScope(for f: PCIFunction) -> [ScopeLink] {
+        var links: [ScopeLink] = []
+        if let parent = f.parent { links.append(.function(parent)) }
+        if !f.isBridge && !f.resetsAlone { links.append(.bus(f.address)) }
+        return links
+    }
+
     public static func run(_ snapshot: HostSnapshot, _ facts: HostFacts, _ request: CheckRequest) -> CheckReport {
         var findings = HostChecks.run(snapshot, facts)
         if request.nested { findings += NestedChecks.run(facts) }

@@ -31,9 +31,10 @@ public struct HostFacts: Sendable, Equatable {
     public var framebuffers: [String: PCIAddress] = [:]
     /// PCI drivers registered now (/sys/bus/pci/drivers), or nil when not read.
     public var pciDrivers: Set<String>?
-    /// Processes holding a VFIO group open (/dev/vfio/N among /proc/PID/fd), by group; read
-    /// only for detach and reattach.
-    public var vfioUsers: [Int: [VFIOUser]] = [:]
+    /// Processes holding a VFIO group open (/dev/vfio/N among /proc/PID/fd), by group, or nil
+    /// when not read (it costs a readlink per open file on the host: only the commands that
+    /// refuse on an open group read it, and their planners refuse when it is nil).
+    public var vfioUsers: [Int: [VFIOUser]]?
 
     public init() {}
 
@@ -55,6 +56,13 @@ public struct HostFacts: Sendable, Equatable {
     /// A boolean module parameter ("Y"/"N", "1"/"0").
     public func flag(_ module: String, _ name: String) -> Bool? {
         parameter(module, name).flatMap { SysfsValues.flag($0) }
+    }
+
+    /// Who holds /dev/vfio/`group` open: `.known([])` for nobody, `.unknown` when the open
+    /// groups were not read.
+    public func holders(ofGroup group: Int) -> GroupHolders {
+        guard let vfioUsers else { return .unknown }
+        return .known(vfioUsers[group] ?? [])
     }
 }
 
@@ -139,6 +147,13 @@ public struct NetInterface: Sendable, Equatable {
         self.hasRoutes = hasRoutes
         self.carriesDefaultRoute = carriesDefaultRoute
     }
+}
+
+/// Who holds a VFIO group open, as far as the facts tell.
+public enum GroupHolders: Sendable, Equatable {
+    case known([VFIOUser])
+    /// The open groups were not read (`HostFacts.vfioUsers` is nil).
+    case unknown
 }
 
 /// A process holding /dev/vfio/N open: a guest's QEMU, usually.

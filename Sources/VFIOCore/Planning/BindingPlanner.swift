@@ -177,11 +177,17 @@ public enum BindingPlanner {
                 }
                 continue
             }
-            if let group = f.iommuGroup, let users = facts.vfioUsers[group], !users.isEmpty {
-                plan.findings.append(Finding("device.in-use", .error, address.description,
-                                             "group \(group) is open by " + users.map(\.description).joined(separator: ", ")
-                                                 + ": unbinding vfio-pci now would block until that guest stops",
-                                             hint: "shut the guest down first (virsh shutdown), then reattach"))
+            if let group = f.iommuGroup {
+                switch facts.holders(ofGroup: group) {
+                case .known(let users) where !users.isEmpty:
+                    plan.findings.append(Finding("device.in-use", .error, address.description,
+                                                 "group \(group) is open by " + users.map(\.description).joined(separator: ", ")
+                                                     + ": unbinding vfio-pci now would block until that guest stops",
+                                                 hint: "shut the guest down first (virsh shutdown), then reattach"))
+                case .known: break
+                case .unknown:
+                    plan.findings.append(Finding.holdersUnknown(group, address.description))
+                }
             }
             if record == nil {
                 plan.findings.append(Finding("reattach.no-record", .info, address.description,

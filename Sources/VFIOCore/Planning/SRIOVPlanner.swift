@@ -133,11 +133,19 @@ public enum SRIOVPlanner {
     /// carries addresses.
     static func inUse(_ pf: PCIFunction, _ sriov: SRIOVInfo, _ snapshot: HostSnapshot, _ facts: HostFacts, action: String) -> [Finding] {
         var busy: [String] = []
+        var unknown: [Finding] = []
         for address in sriov.vfs {
             guard let vf = snapshot.function(address) else { continue }
-            if let group = vf.iommuGroup, let users = facts.vfioUsers[group], !users.isEmpty, StubDriver.isVFIO(vf.driver) {
-                busy.append("\(address) (group \(group) open by " + users.map { "pid \($0.pid) \($0.command)" }.joined(separator: ", ") + ")")
-                continue
+            if let group = vf.iommuGroup, StubDriver.isVFIO(vf.driver) {
+                switch facts.holders(ofGroup: group) {
+                case .known(let users) where !users.isEmpty:
+                    busy.append("\(address) (group \(group) open by " + users.map { "pid \($0.pid) \($0.command)" }.joined(separator: ", ") + ")")
+                    continue
+                case .known: break
+                case .unknown:
+                    unknown.append(Finding.holdersUnknown(group, address.description))
+                    continue
+                }
             }
             for name in vf.netInterfaces {
                 guard let net = facts.network[name] else { continue }
@@ -146,8 +154,8 @@ public enum SRIOVPlanner {
                 }
             }
         }
-        guard !busy.isEmpty else { return [] }
-        return [Finding("sriov.vfs-in-use", .error, pf.address.description,
+        guard !busy.isEmpty else { return unknown }
+        return unknown + [Finding("sriov.vfs-in-use", .error, pf.address.description,
                         "\(action) on \(pf.address) destroys every VF, and these are in use: " + busy.joined(separator: ", "),
                         hint: "stop the guests using them and bring their interfaces down, then run it again")]
     }

@@ -75,11 +75,19 @@ public enum InventoryText {
         }
     }
 
+    /// What `show` (text and JSON) needs read besides the function and what completes it (its
+    /// group, PF, slot: `HostSnapshot.completing`): the bridges and ports above it.
+    public static func showScope(for f: PCIFunction) -> [ScopeLink] {
+        f.parent.map { [.function($0)] } ?? []
+    }
+
     public static func show(_ f: PCIFunction, in snapshot: HostSnapshot) -> String {
         var lines: [(String, String)] = []
         func add(_ key: String, _ value: String) { lines.append((key, value)) }
+        // The code after the name, once: "Class ffff" (pci.ids has no name) already is the code.
         let classHex = HexDigits.padded(UInt64(f.classCode >> 8), width: 4)
-        var out = "\(f.address)  \(f.classDisplayName) [\(classHex)]: \(f.displayName) [\(f.ids)]\n"
+        let classText = f.className.map { $0 + " [\(classHex)]" } ?? f.classDisplayName
+        var out = "\(f.address)  \(classText): \(f.displayName) [\(f.ids)]\n"
         if let sv = f.subsystemVendorID, let sd = f.subsystemDeviceID, sv != 0 || sd != 0 {
             let ids = HexDigits.padded(UInt64(sv), width: 4) + ":" + HexDigits.padded(UInt64(sd), width: 4)
             add("subsystem", (f.subsystemName.map { $0 + " " } ?? "") + "[\(ids)]")

@@ -1,0 +1,92 @@
+import Dispatch
+import VFIOCore
+
+/// What one observation reads: which functions, and what else besides.
+public struct ObservationScope: Sendable {
+    public enum Functions: Sendable {
+        /// Every function under sys/bus/pci/devices.
+        case all
+        /// `addresses`, the members of `groups`, and, from every function read, what
+        /// `HostSnapshot.completing` names (its group, PF, slot: so it reads as in a full read) and
+        /// what `following` names (a command's needs: `Preflight.readScope`, `InventoryText.showScope`),
+        /// until nothing new is named. A few dozen directories instead of thousands.
+        case around(addresses: [PCIAddress], groups: [Int] = [], following: @Sendable (PCIFunction) -> [ScopeLink] = { _ in [] })
+    }
+
+    public var functions: Functions
+    /// Names from pci.ids.
+    public var names: Bool
+    /// Each group's `type` and `reserved_regions`.
+    public var groupDetails: Bool
+    /// The host's facts (FactsReader) for the functions read.
+    public var facts: Bool
+    /// Who holds each /dev/vfio/N open (a readlink per open file on the host, /proc/*/fd), into
+    /// the facts' `vfioUsers`; implies `facts`.
+    public var openGroups: Bool
+
+    public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
+                openGroups: Bool = false) {
+        self.functions = functions
+        self.names = names
+        self.groupDetails = groupDetails
+        self.facts = facts
+        self.openGroups = openGroups
+    }
+}
+
+/// Network interfaces and block devices, by the function they sit on, sorted by name.
+struct AttachedDeviceNames {
+    var net: [PCIAddress: [String]] = [:]
+    var block: [PCIAddress: [String]] = [:]
+}
+
+extension DeviceLayer {
+    /// Reads what `scope` asks for. Both enumerations end in the same attach pass and make the
+    /// snapshot the same way, so a function reads the same whichever read it (DeviceLayerTests
+    /// pins this on every fixture).
+    public func observe(_ scope: ObservationScope) throws(VFIOError) -> Observation {
+        let namer = scope.names ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
+        let loading = DispatchGroup()
+        let read: (functions: [PCIFunction], devices: AttachedDeviceNames)
+        var names = namer?.value
+        switch scope.functions {
+        case .all:
+            // pci.ids loads on its own thread while the functions are read.
+            if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
+            read = try readEverything()
+            loading.wait()
+        case .around(let addresses, let groups, let following):
+            read = try readAround(addresses, groups: groups, following: following)
+            // A few functions: only their vendors' part of pci.ids, not all of it.
+            let vendors = Set(read.functions.flatMap { [$0.vendorID] + ($0.subsystemVendorID.map { [$0] } ?? []) })
+            if let whole = names { names = whole.excerpt(root: root, vendors: vendors) ?? whole }
+        }
+        var functions = read.functions
+        attach(&functions, read.devices, names: names)
+        var groups = HostSnapshot.groups(of: functions)
+        if scope.groupDetails {
+            for position in groups.indices { try readGroupDetails(&groups[position]) }
+        }
+        let snapshot = HostSnapshot(functions: functions, groups: groups, iommu: iommuState(), cpuVendor: cpuVendor())
+        guard scope.facts || scope.openGroups else { return Observation(snapshot: snapshot) }
+        let reader = FactsReader(root: root)
+        var facts = reader.read(for: snapshot.functions)
+        if scope.openGroups { facts.vfioUsers = reader.vfioUsers() }
+        return Observation(snapshot: snapshot, facts: facts)
+    }
+
+    /// What a function's own directory does not say, the same after either enumeration: names
+    /// from pci.ids, a VF's index (its PF's `virtfnN` links), the module behind each driver, the
+    /// network interfaces and block devices on it. (Whether it is part of a multifunction device
+    /// is decided per slot when the HostSnapshot is made.)
+    func attach(_ functions: inout [PCIFunction], _ devices: AttachedDeviceNames, names: LibPCI?) {
+        if let names { name(&functions, with: names) }
+        attachVFIndices(&functions)
+        attachDriverModules(&functions)
+        for position in functions.indices {
+            let address = functions[position].address
+            functions[position].netInterfaces = devices.net[address] ?? []
+            functions[position].blockDevices = devices.block[address] ?? []
+        }
+    }
+}
