@@ -28,10 +28,7 @@ extension Vfioctl {
 
         func plan(_ transaction: Transaction) throws -> BindingPlan {
             let spec = try PoolFile.load(file)
-            let snapshot = try transaction.layer.snapshot([])
-            let reader = FactsReader(root: transaction.layer.root)
-            var facts = reader.read(for: snapshot.functions)
-            facts.vfioUsers = reader.vfioUsers()
+            let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
             let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
             return PoolPlanner.plan(spec, snapshot, facts, links, saved: try transaction.state.vfRecords())
         }

@@ -4,12 +4,14 @@ import VFIOCore
 import VFIODeviceLayer
 
 extension Vfioctl {
-    /// A snapshot of what a plan needs, with unknown addresses and groups refused up front.
-    /// `recorded` are read too when they exist (a recorded function may be gone by now).
-    static func scopedSnapshot(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = []) throws -> HostSnapshot {
-        let snapshot = try layer.scopedSnapshot(addresses: addresses + recorded, groups: groups)
-        try Check.requireKnown(addresses, groups, in: snapshot)
-        return snapshot
+    /// What detach and reattach plan from: the groups the targets name and what the preflight's
+    /// rules follow from them, with the host's facts; unknown addresses and groups refused up
+    /// front. `recorded` are read too when they exist (a recorded function may be gone by now).
+    static func observe(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = []) throws
+        -> (snapshot: HostSnapshot, facts: HostFacts) {
+        let seen = try layer.observeForPlanning(.around(addresses: addresses + recorded, groups: groups, following: Preflight.readScope(for:)))
+        try Check.requireKnown(addresses, groups, in: seen.snapshot)
+        return seen
     }
 }
 
@@ -47,8 +49,7 @@ extension Vfioctl {
 
         func plan(_ transaction: Transaction) throws -> BindingPlan {
             let (addresses, groups) = try targeted()
-            let snapshot = try Vfioctl.scopedSnapshot(transaction.layer, addresses: addresses, groups: groups)
-            let facts = FactsReader(root: transaction.layer.root).read(for: snapshot.functions)
+            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups)
             let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
             if force && plan.findings.contains(where: { $0.id == DeviceChecks.hostCritical }) && !actuation.dryRun {
                 Output.warning("--force: taking devices the host uses; what they carried stops working now")
@@ -87,11 +88,8 @@ extension Vfioctl {
         func plan(_ transaction: Transaction) throws -> BindingPlan {
             let (addresses, groups) = try targeted()
             let records = try transaction.state.records()
-            let snapshot = try Vfioctl.scopedSnapshot(transaction.layer, addresses: addresses, groups: groups,
-                                                      recorded: all ? records.map(\.address) : [])
-            let reader = FactsReader(root: transaction.layer.root)
-            var facts = reader.read(for: snapshot.functions)
-            facts.vfioUsers = reader.vfioUsers()
+            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups,
+                                                        recorded: all ? records.map(\.address) : [])
             return BindingPlanner.reattach(.init(addresses: addresses, groups: groups, all: all), records: records, snapshot, facts)
         }
     }

@@ -200,13 +200,13 @@ extension Vfioctl {
 
             func plan(_ transaction: Transaction) throws -> BindingPlan {
                 let root = transaction.layer.root
-                let snapshot = try transaction.layer.snapshot([])
+                let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
                 let states = VFIOCore.Persist.verify(try Persist.records(root).records, snapshot)
                 for state in states where !state.ready {
                     for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }
                 }
                 let ready = states.filter(\.ready).flatMap { $0.records.map(\.address) }
-                var plan = BindingPlanner.detach(.init(addresses: ready), snapshot, Persist.facts(ready, groups: [], snapshot, root: root))
+                var plan = BindingPlanner.detach(.init(addresses: ready), snapshot, facts)
                 for state in states where !state.ready {
                     plan.findings.append(Finding(Self.setRefused, .warning, state.set.description,
                                                  "set \(state.set) is not bound: " + state.problems.joined(separator: "; ")))

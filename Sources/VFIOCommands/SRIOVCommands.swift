@@ -252,17 +252,14 @@ extension Vfioctl {
             return links
         }
 
-        /// What the sriov commands plan from: every function (VFs and PFs), and the facts of the
-        /// SR-IOV ones (their network state, and who holds their groups open).
+        /// What the sriov commands plan from: every function (VFs and PFs) and the host's facts
+        /// (their network state, and who holds their groups open).
         struct Seen {
             var snapshot: HostSnapshot
             var facts: HostFacts
 
             static func observe(_ layer: DeviceLayer) throws -> Seen {
-                let snapshot = try layer.snapshot([])
-                let reader = FactsReader(root: layer.root)
-                var facts = reader.read(for: snapshot.functions.filter { $0.sriov != nil || $0.physfn != nil })
-                facts.vfioUsers = reader.vfioUsers()
+                let (snapshot, facts) = try layer.observeForPlanning(.all)
                 return Seen(snapshot: snapshot, facts: facts)
             }
         }
