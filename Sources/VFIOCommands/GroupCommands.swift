@@ -96,7 +96,7 @@ extension Vfioctl {
 
     struct Recover: VfioctlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Finish or undo a detach or reattach that was interrupted (its journal is left).",
+            abstract: "Finish or undo a changing run (detach, reattach, persist apply, sriov, apply) that was interrupted (its journal is left).",
             discussion: """
                 By default undoes the interrupted run: every function a begun step touched goes back \
                 to the driver and driver_override it had before that run, so nothing is left unbound \

@@ -39,7 +39,7 @@ public struct FactsReader: Sendable {
     }
 
     /// Processes holding /dev/vfio/N (group) open, found through /proc/PID/fd. Costs a readlink
-    /// per open file on the host, so only detach and reattach ask.
+    /// per open file on the host, so only observations for planning a change ask (`openGroups`).
     public func vfioUsers() -> [Int: [VFIOUser]] {
         var users: [Int: [VFIOUser]] = [:]
         for entry in root.entries("proc") ?? [] {
