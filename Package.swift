@@ -4,7 +4,7 @@
 //
 // Layers (Observe → Plan → Act, see docs/architecture.md):
 //   VFIOCore         pure: models, parsing, checks, planning, rendering (no file or process I/O)
-//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, libudev, rtnetlink); never decides
+//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, rtnetlink); never decides
 //   VFIOActuator     does what a plan says: journal first, then sysfs writes, modprobe, VF attributes; verifies, rolls back
 //   VFIOCommands     the command line (swift-argument-parser); parses, calls the layers, renders
 //   vfioctl          one-file executable
@@ -26,7 +26,6 @@ let package = Package(
         // C libraries. libpci needs a shim: pci_lookup_name is variadic and the default error hook calls exit(1).
         .systemLibrary(name: "CLibPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
         .target(name: "CPCIShim", dependencies: ["CLibPCI"]),
-        .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         // rtnetlink through libnl-route-3: SR-IOV VF attributes (read with RTEXT_FILTER_VF, set one
         // attribute per RTM_SETLINK), errno and extended ack kept; one socket for many requests.
         .systemLibrary(name: "CLibNL", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-route-3-dev"])]),
@@ -35,7 +34,7 @@ let package = Package(
         .target(name: "CSysShim"),
 
         .target(name: "VFIOCore"),
-        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CLibUdev", "CSysShim", "CNetlinkShim"]),
+        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CSysShim", "CNetlinkShim"]),
         // Act: does what a plan says, journaling each step first (sysfs writes, modprobe, VF
         // attributes over rtnetlink).
         .target(name: "VFIOActuator", dependencies: ["VFIOCore", "VFIODeviceLayer", "CNetlinkShim"]),
