@@ -225,22 +225,9 @@ public struct StateDirectory: Sendable {
         }
         let line = "\(stamp(since)) \(stamp(Self.realtime())) \(operation) \(outcome) pid=\(getpid()) \(JournalRecord.escape(command))\n"
         guard let fd = try? directory(create: false).openForAppend("history", create: true) else { return }
-        _ = Self.writeAll(fd, line)
+        _ = FileWrite.all(fd, line)
         _ = fdatasync(fd)
         close(fd)
-    }
-
-    static func writeAll(_ fd: Int32, _ text: String) -> Bool {
-        Bytes.with(text) { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let count = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return false }
-                offset += count
-            }
-            return true
-        }
     }
 }
 
@@ -278,7 +265,7 @@ public final class JournalFile {
     }
 
     func append(line: String) throws(VFIOError) {
-        guard StateDirectory.writeAll(fd, line + "\n"), fdatasync(fd) == 0 else {
+        guard FileWrite.all(fd, line + "\n"), fdatasync(fd) == 0 else {
             throw .failed("cannot write the journal \(path): \(Errno.describe(errno))",
                           hint: "free space or fix the file system, then run 'vfioctl recover'")
         }

@@ -46,12 +46,18 @@ public final class OutputSink: Sendable {
     private init(capturing: Bool) { self.capturing = capturing }
 
     func write(bytes: UnsafeRawBufferPointer, to fd: Int32) {
-        guard capturing else { return Output.writeToDescriptor(bytes, fd) }
+        guard capturing else {
+            _ = FileWrite.all(fd, bytes)  // a failed write to stdout or stderr has nowhere to be told
+            return
+        }
         write(String(decoding: bytes, as: UTF8.self), to: fd)
     }
 
     func write(_ text: String, to fd: Int32) {
-        guard capturing else { return Bytes.with(text) { Output.writeToDescriptor($0, fd) } }
+        guard capturing else {
+            _ = FileWrite.all(fd, text)
+            return
+        }
         captured.withLock { buffers in
             if fd == STDERR_FILENO { buffers.err += text } else { buffers.out += text }
         }
@@ -64,17 +70,6 @@ enum Output {
 
     static func write(_ text: String, to fd: Int32 = STDOUT_FILENO) {
         sink.write(text, to: fd)
-    }
-
-    static func writeToDescriptor(_ bytes: UnsafeRawBufferPointer, _ fd: Int32) {
-        guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let count = Glibc.write(fd, base + offset, bytes.count - offset)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { return }
-            offset += count
-        }
     }
 
     static func emit(_ format: OutputFormat, json: () -> JSON, text: () -> String) {

@@ -358,11 +358,33 @@ public enum FileRead {
     }
 }
 
-/// Directory creation shared by everything vfioctl writes (snapshots, its state, config files):
-/// through `SafeDirectory`, so a planted link never leads it out of the root it works in.
+/// What everything vfioctl writes shares: directories made through `SafeDirectory` (so a planted
+/// link never leads out of the root it works in), and the loop that writes a buffer in full.
 public enum FileWrite {
     /// mkdir -p of `relative` under `anchor` (mode 0755): the directory, opened.
     public static func makeDirectories(_ relative: String, under anchor: String) throws(VFIOError) -> SafeDirectory {
         try SafeDirectory.open(relative, under: anchor, create: true)
+    }
+
+    /// Writes all of `bytes` to `fd`, again after a short write or EINTR. false when a write
+    /// fails (errno says why) or writes nothing.
+    public static func all(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }  // nothing to write
+        var offset = 0
+        while offset < bytes.count {
+            let count = Glibc.write(fd, base + offset, bytes.count - offset)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return false }
+            offset += count
+        }
+        return true
+    }
+
+    public static func all(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { all(fd, $0) }
+    }
+
+    public static func all(_ fd: Int32, _ text: String) -> Bool {
+        Bytes.with(text) { all(fd, $0) }
     }
 }

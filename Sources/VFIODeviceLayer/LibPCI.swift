@@ -58,7 +58,7 @@ final class LibPCI {
         let fd = vfioctl_memfd("pci.ids")
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard SafeFiles.writeAll(fd, text), let pci = try? LibPCI(root: root, idsPath: "/proc/self/fd/\(fd)"),
+        guard FileWrite.all(fd, text), let pci = try? LibPCI(root: root, idsPath: "/proc/self/fd/\(fd)"),
               pci.loadNames() else { return nil }
         return pci
     }

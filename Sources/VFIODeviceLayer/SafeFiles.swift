@@ -233,7 +233,7 @@ public final class SafeDirectory {
     /// Writes, sets the mode (and owner), syncs and closes `file` (closed whatever happens).
     private func fill(_ file: Int32, _ bytes: [UInt8], mode: mode_t, owner: (uid: uid_t, gid: gid_t)?, sync: Bool, shown: String) throws(VFIOError) {
         var failure: Int32 = 0
-        if !SafeFiles.writeAll(file, bytes) { failure = errno }
+        if !FileWrite.all(file, bytes) { failure = errno }
         // Owner first: chown clears set-id bits that the mode then puts back.
         if failure == 0, let owner, fchown(file, owner.uid, owner.gid) != 0, errno != EPERM { failure = errno }
         if failure == 0 && fchmod(file, mode) != 0 { failure = errno }
@@ -360,20 +360,6 @@ public enum SafeFiles {
         let value = UInt64.random(in: .min ... .max)
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return true }  // nothing to write
-            var offset = 0
-            while offset < buffer.count {
-                let count = Glibc.write(fd, base + offset, buffer.count - offset)
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return false }
-                offset += count
-            }
-            return true
-        }
     }
 
     static func linkError(_ shown: String, target: String?, outside: Bool = false) -> VFIOError {

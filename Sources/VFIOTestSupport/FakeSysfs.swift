@@ -1,5 +1,6 @@
 import Glibc
 import VFIOCore
+import VFIODeviceLayer
 
 /// One PCI function of a fake host.
 public struct FakeFunction: Sendable {
@@ -163,15 +164,7 @@ public struct FakeSysfs {
     public static func removeTree(_ path: String) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR, let stream = opendir(path) {
-            var names: [String] = []
-            while let entry = readdir(stream) {
-                let name = withUnsafePointer(to: entry.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(stream)
+        if info.st_mode & S_IFMT == S_IFDIR, let names = FileRead.entries(path) {
             for name in names { removeTree(path + "/" + name) }
             rmdir(path)
         } else {
@@ -401,12 +394,9 @@ public struct FakeSysfs {
 
     // MARK: file primitives (relative to root)
 
+    /// mkdir -p under the root, as vfioctl makes directories (links inside the tree followed).
     public func makeDirectory(_ relative: String) {
-        var current = root
-        for component in relative.split(separator: "/") {
-            current += "/" + component
-            mkdir(current, 0o755)
-        }
+        _ = try? FileWrite.makeDirectories(relative, under: root)
     }
 
     public func write(_ relative: String, _ text: String, mode: mode_t = 0o644) {
@@ -418,7 +408,8 @@ public struct FakeSysfs {
         let path = root + "/" + relative
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
         precondition(fd >= 0, "cannot write \(path)")
-        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, bytes.count) }
+        let written = FileWrite.all(fd, bytes)
+        precondition(written, "cannot write \(path)")
         close(fd)
         chmod(path, mode)
     }
