@@ -103,7 +103,7 @@ public final class LiveVFNetlink: VFNetlink {
         var error = vfioctl_nl_error()
         let status = reader.netlink.withSocket { socket in vfioctl_nl_set_vf(socket, interface, &setting, &error) }
         guard status != 0 else { return }
-        let failure = NetlinkFailure(code: error.code, message: Self.text(error), libnlCode: error.nle)
+        let failure = NetlinkFailure(error)
         guard failure.code != 0 else {
             throw .failed("setting '\(attribute.name)' on VF \(vf) of \(interface) failed in libnl: \(failure.message) (libnl error \(failure.libnlCode))",
                           hint: "retry; 'ip link set \(interface) vf \(vf) ...' shows whether the kernel takes it")
@@ -113,11 +113,6 @@ public final class LiveVFNetlink: VFNetlink {
         if failure.code == EINVAL { vfCount = (try? reader.link(interface))?.numVFs }
         throw VFNetlinkErrors.setFailed(attribute, vf: vf, interface: interface, pf: reader.describe(interface: interface),
                                         code: failure.code, message: failure.message, vfCount: vfCount)
-    }
-
-    static func text(_ error: vfioctl_nl_error) -> String {
-        var copy = error
-        return withUnsafeBytes(of: &copy.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// The C shim's description of one attribute (also what the encoding tests build from).

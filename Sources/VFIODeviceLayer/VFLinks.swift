@@ -16,7 +16,8 @@ public struct NetlinkFailure: Error, Sendable, Equatable {
         self.libnlCode = libnlCode
     }
 
-    init(_ error: vfioctl_nl_error) {
+    /// The C shim's report of a failed request.
+    package init(_ error: vfioctl_nl_error) {
         var copy = error
         let text = withUnsafeBytes(of: &copy.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
