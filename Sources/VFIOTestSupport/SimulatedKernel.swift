@@ -112,7 +112,11 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
             let current = read(path).flatMap { Int($0.trimmingWhitespace()) } ?? 0
             if count == current { return }
             guard current == 0 || count == 0 else { throw KernelWriteError(path: path, value: value, code: EBUSY) }
-            if count == 0 { removeVFs(of: pf, count: current) } else { createVFs(of: pf, count: count) }
+            if count == 0 {
+                removeVFs(of: pf, count: current)
+            } else if !createVFs(of: pf, count: count) {
+                throw KernelWriteError(path: path, value: value, code: ENOMEM)
+            }
             tree.write(devicePath(pf) + "/sriov_numvfs", "\(count)\n")
             let netdevs = FileRead.entries(root + "/" + devicePath(pf) + "/net") ?? []
             for name in netdevs { netlink?.resize(name, count: count) }
@@ -179,9 +183,10 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
 
     // MARK: SR-IOV
 
-    /// VF i at the PF's routing ID + offset + i × stride, beside the PF, in a group of its own,
-    /// probed when autoprobe is on (by the driver `vfDrivers` names for its PF).
-    func createVFs(of pf: PCIAddress, count: Int) {
+    /// VF i where the kernel places it (`PCIAddress.virtfn`), beside the PF, in a group of its own,
+    /// probed when autoprobe is on (by the driver `vfDrivers` names for its PF). false, with nothing
+    /// created, when the last VF would fall past bus 0xff (the kernel's sriov_enable: ENOMEM).
+    func createVFs(of pf: PCIAddress, count: Int) -> Bool {
         let pfPath = devicePath(pf)
         let parent = SysfsPaths.directory(of: pfPath)
         func attribute(_ name: String) -> String { read(pf.sysfs(name))?.trimmingWhitespace() ?? "" }
@@ -189,10 +194,9 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
         let stride = Int(attribute("sriov_stride")) ?? 1
         let autoprobe = attribute("sriov_drivers_autoprobe") != "0"
         var nextGroup = ((FileRead.entries(root + "/sys/kernel/iommu_groups") ?? []).compactMap { Int($0) }.max() ?? 0) + 1
-        let rid = Int(pf.bus) << 8 | Int(pf.device) << 3 | Int(pf.function)
-        for index in 0..<count {
-            let id = rid + offset + index * stride
-            let vf = PCIAddress(domain: pf.domain, bus: UInt8(truncatingIfNeeded: id >> 8), device: UInt8((id >> 3) & 0x1f), function: UInt8(id & 7))
+        let placed = (0..<count).compactMap { pf.virtfn($0, offset: offset, stride: stride) }
+        guard placed.count == count else { return false }
+        for (index, vf) in placed.enumerated() {
             let path = parent + "/" + vf.description
             tree.makeDirectory(path)
             let attributes = ["vendor": attribute("vendor"), "device": "0x" + attribute("sriov_vf_device"),
@@ -211,6 +215,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
             nextGroup += 1
             if autoprobe { probe(vf) }
         }
+        return true
     }
 
     func removeVFs(of pf: PCIAddress, count: Int) {

@@ -75,6 +75,26 @@ struct ApplierTests {
         #expect(rig.kernel.writes.count == before)
     }
 
+    @Test("the simulated kernel places VFs as PCIAddress.virtfn does, and refuses (ENOMEM, nothing made) VFs past bus 0xff")
+    func simulatedVFPlacement() throws {
+        let fake = bindingHost { fake in
+            var pf = FakeFunction.networkPF("0000:ff:1e.0", device: 0x1572, group: 20, driver: "i40e", netdev: "enp255s30",
+                                            total: 8, autoprobe: false, offset: 14, stride: 1)
+            pf.driverModule = nil
+            fake.add(pf)
+        }
+        defer { fake.remove() }
+        let kernel = try SimulatedKernel(fake)
+        let numVFs = "/sys/bus/pci/devices/0000:ff:1e.0/sriov_numvfs"
+        // 0xff:1e.0 is routing ID 0xfff0: offset 14 puts VF 0 at ff:1f.6, VF 1 at ff:1f.7, VF 2 past the last bus.
+        #expect(throws: KernelWriteError(path: numVFs, value: "3", code: ENOMEM)) { try kernel.write(numVFs, "3") }
+        #expect(kernel.link("/sys/bus/pci/devices/0000:ff:1e.0/virtfn0") == nil && !kernel.exists("/sys/bus/pci/devices/0000:ff:1f.6"))
+        try kernel.write(numVFs, "2")
+        let placed = (0..<2).compactMap { kernel.link("/sys/bus/pci/devices/0000:ff:1e.0/virtfn\($0)").map { SysfsPaths.lastComponent(of: $0) } }
+        #expect(placed == (0..<2).compactMap { pci("0000:ff:1e.0").virtfn($0, offset: 14, stride: 1)?.description })
+        #expect(placed == ["0000:ff:1f.6", "0000:ff:1f.7"])
+    }
+
     @Test("reattach brings back the recorded driver even where the kernel would pick another")
     func reattachExact() throws {
         let fake = bindingHost()

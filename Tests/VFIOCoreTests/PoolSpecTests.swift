@@ -306,6 +306,7 @@ struct PoolSpecTests {
         #expect(last.virtfn(1, offset: 255, stride: 1) == nil)
         #expect(last.virtfn(-1, offset: 1, stride: 1) == nil && last.virtfn(0, offset: -1, stride: 1) == nil)
         #expect(last.virtfn(Int.max, offset: 1, stride: 2) == nil)
+        #expect(last.virtfn(1, offset: Int.max, stride: 1) == nil && last.virtfn(0, offset: Int.max - 0xff00, stride: 0) == nil)
     }
 
     @Test("nearest key: typos get a suggestion; unrelated words none")

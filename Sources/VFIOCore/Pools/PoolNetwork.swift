@@ -1,29 +1,6 @@
 /// `vfioctl xml network --pool FILE`: the libvirt hostdev networks a pool file names, laid out
 /// on this host's PFs. Pure: the host comes in as a snapshot.
 
-extension PCIAddress {
-    /// Where VF `index` of this PF appears, as the kernel places it (pci_iov_virtfn_bus and
-    /// pci_iov_virtfn_devfn): routing ID (bus << 8 | device << 3 | function) + First VF Offset +
-    /// index × VF Stride, carrying into the bus number; the domain is the PF's. nil when that
-    /// falls past bus 0xff, or for a negative index, offset or stride.
-    ///
-    /// ARI changes nothing here but the numbers the PF reports: with ARI the device number is part
-    /// of an 8-bit function number, and PFs report small offsets (X710: offset 16, stride 1,
-    /// VFs from 3b:02.0 on); without it VFs sit on devices of their own (82576: offset 128,
-    /// stride 2, VFs at 01:10.0, 01:10.2 ...). Offset and stride may depend on NumVFs (PCIe
-    /// SR-IOV 9.3.3.9-10): sysfs shows them for the current count, so a VF not created yet is a
-    /// prediction until it exists.
-    public func virtfn(_ index: Int, offset: Int, stride: Int) -> PCIAddress? {
-        guard index >= 0, offset >= 0, stride >= 0 else { return nil }
-        let pfRID = Int(bus) << 8 | Int(device) << 3 | Int(function)
-        let (product, overflow) = index.multipliedReportingOverflow(by: stride)
-        guard !overflow else { return nil }
-        let rid = pfRID + offset + product
-        guard rid <= 0xffff else { return nil }
-        return PCIAddress(domain: domain, bus: UInt8(rid >> 8), device: UInt8((rid >> 3) & 0x1f), function: UInt8(rid & 7))
-    }
-}
-
 /// The networks of a pool file as libvirt `<network>` elements.
 public enum PoolNetworks {
     public struct Layout: Sendable, Equatable {
