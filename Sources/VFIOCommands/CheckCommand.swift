@@ -86,9 +86,7 @@ extension Vfioctl {
 
         /// Addresses and groups given on the command line must exist (exit 1 otherwise).
         static func requireKnown(_ addresses: [PCIAddress], _ groups: [Int], in snapshot: HostSnapshot) throws(VFIOError) {
-            for address in addresses where snapshot.function(address) == nil {
-                throw .failed("no PCI function \(address) on this host", hint: "'vfioctl list' shows the functions there are")
-            }
+            for address in addresses where snapshot.function(address) == nil { throw UnknownFunction.error(address) }
             for id in groups where snapshot.group(id) == nil {
                 throw .failed("no IOMMU group \(id) on this host", hint: "'vfioctl groups' shows the groups there are")
             }

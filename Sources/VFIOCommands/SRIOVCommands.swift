@@ -17,7 +17,7 @@ extension Vfioctl {
         /// A PF named by address or by its network interface.
         static func resolve(_ text: String, in snapshot: HostSnapshot) throws(VFIOError) -> PCIAddress {
             if let address = PCIAddress(text) { return address }
-            if let f = snapshot.functions.first(where: { $0.netInterfaces.contains(text) }) { return f.address }
+            if let f = snapshot.function(interface: text) { return f.address }
             throw .usage("no PF '\(text.printable)': not a PCI address, nor a network interface of a PCI function",
                          hint: "'vfioctl sriov status' lists the SR-IOV PFs with their interfaces")
         }

@@ -199,16 +199,14 @@ extension Vfioctl {
             let snapshot = try global.deviceLayer(invocation).snapshot([])
             var vfs = vfAddresses
             for address in vfAddresses {
-                guard let f = snapshot.function(address) else {
-                    throw VFIOError.failed("no PCI function \(address) on this host", hint: "'vfioctl list' shows the functions there are")
-                }
+                guard let f = snapshot.function(address) else { throw UnknownFunction.error(address) }
                 guard f.physfn != nil else {
                     throw VFIOError.usage("\(address) is not an SR-IOV VF: a hostdev network hands out VFs",
                                           hint: "'vfioctl list' marks VFs; create them with sriov_numvfs on their PF")
                 }
             }
             for dev in pf {
-                guard let function = snapshot.functions.first(where: { $0.netInterfaces.contains(dev) }) else {
+                guard let function = snapshot.function(interface: dev) else {
                     throw VFIOError.failed("no network interface '\(dev.printable)' on a PCI function of this host",
                                            hint: "'ip link' lists the interfaces; give the PF's name")
                 }

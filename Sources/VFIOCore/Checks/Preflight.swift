@@ -47,9 +47,8 @@ public enum Preflight {
         var groups: [Int: GroupViability] = [:]
         for address in targets {
             guard let f = snapshot.function(address) else {
-                findings.append(Finding("device.unknown", .error, address.description,
-                                        "no PCI function \(address) on this host",
-                                        hint: "'vfioctl list' shows the functions there are; a domain naming it cannot start here"))
+                findings.append(UnknownFunction.finding("device.unknown", address,
+                                                        hint: UnknownFunction.listHint + "; a domain naming it cannot start here"))
                 continue
             }
             findings += DeviceChecks.target(f, snapshot, facts, targets: Set(targets), managed: managed, domain: request.domain)

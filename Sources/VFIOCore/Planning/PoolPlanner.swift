@@ -164,7 +164,7 @@ public enum PoolPlanner {
         switch pool.pf {
         case .address(let address): return address
         case .interface(let name):
-            if let f = snapshot.functions.first(where: { $0.netInterfaces.contains(name) }) { return f.address }
+            if let f = snapshot.function(interface: name) { return f.address }
             plan.findings.append(Finding("apply.no-pf", .error, name, "\(pool.location): there is no network interface '\(name)' on a PCI function of this host",
                                          hint: "'vfioctl sriov status' lists the PFs with their interfaces; name the PF by PCI address to be rename-proof"))
             return nil

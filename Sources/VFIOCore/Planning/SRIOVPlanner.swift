@@ -105,8 +105,7 @@ public enum SRIOVPlanner {
     /// The PF and its SR-IOV state, or an error finding saying why it is not one.
     static func physicalFunction(_ address: PCIAddress, _ snapshot: HostSnapshot, _ plan: inout BindingPlan) -> (PCIFunction, SRIOVInfo)? {
         guard let pf = snapshot.function(address) else {
-            plan.findings.append(Finding("sriov.no-device", .error, address.description, "no PCI function \(address) on this host",
-                                         hint: "'vfioctl sriov status' lists the SR-IOV PFs"))
+            plan.findings.append(UnknownFunction.finding("sriov.no-device", address, hint: UnknownFunction.pfHint))
             return nil
         }
         if let parent = pf.physfn {

@@ -89,12 +89,12 @@ public enum PoolNetworks {
         let found: PCIFunction?
         switch pool.pf {
         case .address(let address): found = snapshot.function(address)
-        case .interface(let name): found = snapshot.functions.first { $0.netInterfaces.contains(name) }
+        case .interface(let name): found = snapshot.function(interface: name)
         }
         guard let pf = found else {
             switch pool.pf {
             case .address(let address):
-                throw .failed("\(pool.location): no PCI function \(address) on this host", hint: "'vfioctl sriov status' lists the SR-IOV PFs")
+                throw UnknownFunction.error(address, at: pool.location, hint: UnknownFunction.pfHint)
             case .interface(let name):
                 throw .failed("\(pool.location): no network interface '\(name.printable)' on a PCI function of this host",
                               hint: "'ip link' lists the interfaces; 'vfioctl sriov status' the SR-IOV PFs")
