@@ -19,12 +19,6 @@ extension Vfioctl {
             subcommands: [Add.self, Remove.self, Status.self, Apply.self],
             defaultSubcommand: Add.self)
 
-        /// The records file as it is (empty when there is none).
-        static func records(_ root: HostRoot) throws(VFIOError) -> (text: String?, records: [VFIOCore.Persist.Record]) {
-            let text = try current(VFIOCore.Persist.recordsPath, root)
-            return (text, try text.map { text throws(VFIOError) in try VFIOCore.Persist.parse(text) } ?? [])
-        }
-
         /// What the detach planner needs to know (mounts, network, block devices) about the groups
         /// of `addresses` and `groups` only: persist reads every function (to find moved ones),
         /// but the guard looks at these.
@@ -35,33 +29,21 @@ extension Vfioctl {
             })
         }
 
-        /// A file vfioctl persist writes, as it is now (path from the root), read as
-        /// `SafeFiles` reads (a file too large is an error, not cut short).
-        static func current(_ path: String, _ root: HostRoot) throws(VFIOError) -> String? {
-            try SafeFiles.read(path, root: root).map { String(decoding: $0, as: UTF8.self) }
-        }
-
         /// The records file, the udev rule and the unit for `records`: shown as diffs, or written.
         static func writeFiles(_ records: [VFIOCore.Persist.Record], old: String?, root: HostRoot, writing: WriteOptions) throws {
             func edit(_ path: String, _ new: String, old: String?) -> ConfigEdit {
                 ConfigEdit(path: path, old: old, new: new, changes: [path], regenerate: nil, notes: [])
             }
+            let files = PersistFiles(root: root)
             let rules = VFIOCore.Persist.udevRules(records)
-            let unit = VFIOCore.Persist.unit(binary: installedBinary())
+            let unit = VFIOCore.Persist.unit(binary: VFIOCore.Persist.installedBinary(running: PersistFiles.runningExecutable()))
             let edits = [edit(VFIOCore.Persist.recordsPath, VFIOCore.Persist.render(records), old: old),
-                         edit(VFIOCore.Persist.udevRulesPath, rules, old: try current(VFIOCore.Persist.udevRulesPath, root)),
-                         edit(VFIOCore.Persist.unitPath, unit, old: try current(VFIOCore.Persist.unitPath, root))]
+                         edit(VFIOCore.Persist.udevRulesPath, rules, old: try files.current(VFIOCore.Persist.udevRulesPath)),
+                         edit(VFIOCore.Persist.unitPath, unit, old: try files.current(VFIOCore.Persist.unitPath))]
             for edit in edits { try writing.carryOut(edit, root: root, already: "is already so") }
             if writing.write && edits.contains(where: { $0.changed }) {
                 Output.write("then: systemctl daemon-reload && systemctl enable \(VFIOCore.Persist.unitName); udevadm control --reload\n")
             }
-        }
-
-        /// This executable where it is installed (the unit runs it at boot); scripts/install's
-        /// place when running from elsewhere (a test runner).
-        static func installedBinary() -> String {
-            let own = FileRead.link("/proc/self/exe") ?? ""
-            return own.hasSuffix("/vfioctl") && !own.contains("/.build") ? own : "/usr/local/bin/vfioctl"
         }
 
         struct Add: VfioctlCommand {
@@ -90,7 +72,7 @@ extension Vfioctl {
                 let (addresses, groups) = try targets.required("persist", hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
                 let layer = try global.deviceLayer(invocation)
                 try writing.requireRoot(layer.root, "persist")
-                let existing = try Persist.records(layer.root)
+                let existing = try PersistFiles(root: layer.root).records()
                 let snapshot = try layer.snapshot([])
                 try Check.requireKnown(addresses, groups, in: snapshot)
                 let facts = Persist.facts(addresses, groups: groups, snapshot, root: layer.root)
@@ -145,7 +127,7 @@ extension Vfioctl {
                 }
                 let root = try global.deviceLayer(invocation).root
                 try writing.requireRoot(root, "persist remove")
-                let existing = try Persist.records(root)
+                let existing = try PersistFiles(root: root).records()
                 for address in wanted.sorted() where !existing.records.contains(where: { $0.address == address || $0.set == address }) {
                     throw VFIOError.failed("\(address) is not recorded in \(VFIOCore.Persist.recordsPath)",
                                            hint: "'vfioctl persist status' lists what is recorded")
@@ -166,7 +148,7 @@ extension Vfioctl {
 
             func run(in invocation: Invocation) throws {
                 let layer = try global.deviceLayer(invocation)
-                let records = try Persist.records(layer.root).records
+                let records = try PersistFiles(root: layer.root).records().records
                 let states = VFIOCore.Persist.verify(records, try layer.snapshot([]))
                 Output.emit(output.format, json: { PersistOutput.json(states) }, text: { PersistOutput.text(states) })
                 let refused = states.filter { !$0.ready }
@@ -201,7 +183,7 @@ extension Vfioctl {
             func plan(_ transaction: Transaction) throws -> BindingPlan {
                 let root = transaction.layer.root
                 let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
-                let states = VFIOCore.Persist.verify(try Persist.records(root).records, snapshot)
+                let states = VFIOCore.Persist.verify(try PersistFiles(root: root).records().records, snapshot)
                 for state in states where !state.ready {
                     for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }
                 }

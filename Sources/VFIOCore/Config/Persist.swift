@@ -151,6 +151,13 @@ public enum Persist {
         return out
     }
 
+    /// Where the unit runs vfioctl from: the running executable where it is installed;
+    /// scripts/install's place when it runs from elsewhere (a build directory, a test runner).
+    public static func installedBinary(running: String?) -> String {
+        guard let running, running.hasSuffix("/vfioctl"), !running.contains("/.build") else { return "/usr/local/bin/vfioctl" }
+        return running
+    }
+
     /// vfioctl-persist.service: once per boot, after udev has seen the devices and before libvirt,
     /// the display manager and networking start.
     public static func unit(binary: String) -> String {
