@@ -1,5 +1,6 @@
 import TOMLKit
 import VFIOCore
+import VFIODeviceLayer
 import Yams
 
 /// Reads a pool file (docs/pools.md), TOML or YAML by its extension, into the neutral tree

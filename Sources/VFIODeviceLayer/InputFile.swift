@@ -1,16 +1,15 @@
 import Glibc
 import VFIOCore
-import VFIODeviceLayer
 
 /// Files the user names on the command line (a domain XML, CPU descriptions, a pool file): read
 /// whole, as UTF-8, at most 16 MiB; "-" reads stdin (which may be a pipe). A named file must be a
 /// regular file: it is opened without blocking, so a FIFO with no writer cannot hang the command
 /// (libvirt's hook and the boot unit run it unattended), and a device such as /dev/zero is not
 /// read forever.
-enum InputFile {
-    static let limit = 16 << 20
+public enum InputFile {
+    public static let limit = 16 << 20
 
-    static func read(_ path: String, what: String) throws(VFIOError) -> String {
+    public static func read(_ path: String, what: String) throws(VFIOError) -> String {
         let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable \(what), or - for stdin")
@@ -33,17 +32,9 @@ enum InputFile {
                              hint: "give the file itself; to read from a pipe, give - and send it on stdin")
             }
         }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
         // One byte past the limit is enough to know the input is too large (stdin may not end).
-        while bytes.count <= limit {
-            let count = Glibc.read(fd, &buffer, min(buffer.count, limit + 1 - bytes.count))
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else {
-                throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable \(what)")
-            }
-            if count == 0 { break }
-            bytes += buffer[0..<count]
+        guard let bytes = FileRead.bytes(descriptor: fd, limit: limit + 1) else {
+            throw .usage("cannot read '\(path.printable)': \(Errno.describe(errno))", hint: "give a readable \(what)")
         }
         let name = path == "-" ? "stdin" : "'\(path.printable)'"
         guard bytes.count <= limit else {
