@@ -44,6 +44,23 @@ struct HostdevOptionGroup: ParsableArguments {
     }
 }
 
+/// `xml hostdev` and `xml qemu-args`: the same assignment, written for libvirt or for QEMU.
+protocol AssignmentCommand: VfioctlCommand {
+    static var name: String { get }
+    var targets: GroupTargets { get }
+    var hostdev: HostdevOptionGroup { get }
+    var global: GlobalOptions { get }
+    static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String
+}
+
+extension AssignmentCommand {
+    func run(in invocation: Invocation) throws {
+        let options = try hostdev.options()
+        let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: Self.name)
+        Output.write(Self.render(assigned, options))
+    }
+}
+
 /// The endpoints of the groups the targets name, as `xml hostdev` and `xml qemu-args` assign them.
 struct AssignedFunctions {
     let functions: [PCIAddress]
@@ -83,7 +100,8 @@ extension Vfioctl {
             subcommands: [Hostdev.self, Interface.self, Network.self, QemuArgs.self, XMLCPU.self])
     }
 
-    struct Hostdev: VfioctlCommand {
+    struct Hostdev: AssignmentCommand {
+        static let name = "xml hostdev"
         static let configuration = CommandConfiguration(
             abstract: "<hostdev> elements for every endpoint of the groups given (bridges stay with the host).")
 
@@ -91,14 +109,13 @@ extension Vfioctl {
         @OptionGroup var hostdev: HostdevOptionGroup
         @OptionGroup var global: GlobalOptions
 
-        func run(in invocation: Invocation) throws {
-            let options = try hostdev.options()
-            let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: "xml hostdev")
-            Output.write(LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) }))
+        static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
+            LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) })
         }
     }
 
-    struct QemuArgs: VfioctlCommand {
+    struct QemuArgs: AssignmentCommand {
+        static let name = "xml qemu-args"
         static let configuration = CommandConfiguration(
             commandName: "qemu-args",
             abstract: "The -device vfio-pci arguments for the same assignment, for QEMU without libvirt.")
@@ -107,10 +124,8 @@ extension Vfioctl {
         @OptionGroup var hostdev: HostdevOptionGroup
         @OptionGroup var global: GlobalOptions
 
-        func run(in invocation: Invocation) throws {
-            let options = try hostdev.options()
-            let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: "xml qemu-args")
-            Output.write(LibvirtXML.qemuArguments(assigned.functions, options, guest: assigned.guest).joined(separator: " ") + "\n")
+        static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
+            LibvirtXML.qemuArguments(assigned.functions, options, guest: assigned.guest).joined(separator: " ") + "\n"
         }
     }
 
