@@ -486,16 +486,7 @@ extension ShellScript {
                 if Self.isOperatorStart(current) { break }
                 switch current {
                 case UInt8(ascii: "\\"):
-                    if byte(position + 1) == 0x0a {
-                        word.parts.append(.continuation(offset: position))
-                        position += 2
-                    } else if let next = byte(position + 1) {
-                        word.parts.append(.escaped(next, offset: position + 1, quote: .none))
-                        position += 2
-                    } else {
-                        word.parts.append(.char(current, offset: position, quote: .none))
-                        position += 1
-                    }
+                    word.parts.append(readBackslash(quote: .none))
                 case UInt8(ascii: "'"):
                     let open = position
                     word.parts.append(.quoteMark(offset: position, opening: true, kind: .single))
@@ -512,9 +503,7 @@ extension ShellScript {
                 case UInt8(ascii: "$"):
                     word.parts.append(try readDollar(quote: .none))
                 case UInt8(ascii: "`"):
-                    let start = position
-                    position = try skipNested(from: position + 1, [.backtick], start: start)
-                    word.parts.append(.substitution(start: start, end: position, quote: .none))
+                    word.parts.append(try readBacktick(quote: .none))
                 case UInt8(ascii: "~") where word.parts.isEmpty || word.parts.last.map(Self.opensTilde) == true:
                     var end = position + 1
                     while let next = byte(end), next != UInt8(ascii: "/"), next != UInt8(ascii: ":"), !isBlank(next), next != 0x0a,
@@ -548,28 +537,46 @@ extension ShellScript {
                     position += 1
                     return
                 case UInt8(ascii: "\\"):
-                    let next = byte(position + 1)
-                    if next == 0x0a {
-                        word.parts.append(.continuation(offset: position))
-                        position += 2
-                    } else if let next, next == UInt8(ascii: "$") || next == UInt8(ascii: "`") || next == UInt8(ascii: "\"") || next == UInt8(ascii: "\\") {
-                        word.parts.append(.escaped(next, offset: position + 1, quote: .double))
-                        position += 2
-                    } else {
-                        word.parts.append(.char(current, offset: position, quote: .double))
-                        position += 1
-                    }
+                    word.parts.append(readBackslash(quote: .double))
                 case UInt8(ascii: "$"):
                     word.parts.append(try readDollar(quote: .double))
                 case UInt8(ascii: "`"):
-                    let start = position
-                    position = try skipNested(from: position + 1, [.backtick], start: start)
-                    word.parts.append(.substitution(start: start, end: position, quote: .double))
+                    word.parts.append(try readBacktick(quote: .double))
                 default:
                     word.parts.append(.char(current, offset: position, quote: .double))
                     position += 1
                 }
             }
+        }
+
+        /// A backslash at `position`: with a newline after it, a line continuation; before any byte
+        /// outside quotes, or before `$`, `` ` ``, `"`, `\` inside double quotes, that byte escaped;
+        /// otherwise (last byte of the file, or another byte inside double quotes) itself.
+        mutating func readBackslash(quote: Quote) -> Part {
+            let offset = position
+            guard let next = byte(offset + 1) else {
+                position += 1
+                return .char(UInt8(ascii: "\\"), offset: offset, quote: quote)
+            }
+            if next == 0x0a {
+                position += 2
+                return .continuation(offset: offset)
+            }
+            let escapes = quote == .none || next == UInt8(ascii: "$") || next == UInt8(ascii: "`") || next == UInt8(ascii: "\"")
+                || next == UInt8(ascii: "\\")
+            guard escapes else {
+                position += 1
+                return .char(UInt8(ascii: "\\"), offset: offset, quote: quote)
+            }
+            position += 2
+            return .escaped(next, offset: offset + 1, quote: quote)
+        }
+
+        /// `` `...` `` at `position`: a command substitution, its value unknown.
+        mutating func readBacktick(quote: Quote) throws(SyntaxError) -> Part {
+            let start = position
+            position = try skipNested(from: position + 1, [.backtick], start: start)
+            return .substitution(start: start, end: position, quote: quote)
         }
 
         /// `$...` at `position`.
