@@ -50,9 +50,6 @@ public struct StateDirectory: Sendable {
     }
 
     public var journalPath: String { path + "/journal" }
-    var recordsPath: String { path + "/detached" }
-    var historyPath: String { path + "/history" }
-    var vfRecordsPath: String { path + "/vf-originals" }
     var lockPath: String { path + "/lock" }
 
     /// Creates the directory (and its parents) when missing.

@@ -1,11 +1,7 @@
 /// How this system boots, as far as the kernel command line goes: read by the device layer.
 public struct BootFacts: Sendable, Equatable {
-    /// /etc/default/grub's bytes, when it exists (edited byte for byte), and as text.
+    /// /etc/default/grub's bytes, when it exists (edited byte for byte).
     public var grubDefaultBytes: [UInt8]?
-    public var grubDefault: String? {
-        get { grubDefaultBytes.map { String(decoding: $0, as: UTF8.self) } }
-        set { grubDefaultBytes = newValue.map { Array($0.utf8) } }
-    }
     /// Files in /etc/default/grub.d (name → text); the directory is "in use" when it holds *.cfg.
     public var grubDropIns: [String: String] = [:]
     /// Programs present: update-grub, grub2-mkconfig, grub-mkconfig, grubby, kernelstub, bootctl.
