@@ -127,6 +127,14 @@ struct PersistCommandTests {
                 && broken.err.contains("hint: fix or delete the line"), "\(broken.err)")
     }
 
+    @Test("the unit runs vfioctl where it is installed; from a build directory, a test runner or unknown: scripts/install's place",
+          arguments: [("/usr/bin/vfioctl", "/usr/bin/vfioctl"), ("/opt/tools/vfioctl", "/opt/tools/vfioctl"),
+                      ("/src/vfioctl/.build/release/vfioctl", "/usr/local/bin/vfioctl"),
+                      ("/src/.build/debug/vfioctlPackageTests.xctest", "/usr/local/bin/vfioctl"), (nil, "/usr/local/bin/vfioctl")])
+    func installedBinary(running: String?, expected: String) {
+        #expect(Persist.installedBinary(running: running) == expected)
+    }
+
     @Test("each unit is valid for systemd (systemd-analyze verify) and is the one shipped in systemd/",
           arguments: [("vfioctl-persist.service", Persist.unit), ("vfioctl-pools.service", PoolSpec.unit)])
     func unit(name: String, unit: @Sendable (String) -> String) throws {
