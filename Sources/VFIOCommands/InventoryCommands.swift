@@ -50,8 +50,7 @@ extension Vfioctl {
                                          names: true, groupDetails: true)
             let snapshot = try global.deviceLayer(invocation).observe(scope).snapshot
             guard let function = snapshot.function(address) else {
-                throw VFIOError.failed("no PCI function \(address) on this host",
-                                       hint: "'vfioctl list' shows the functions there are")
+                throw UnknownFunction.error(address)
             }
             Output.emit(output.format, json: { InventoryJSON.show(function, in: snapshot) },
                         text: { InventoryText.show(function, in: snapshot) })

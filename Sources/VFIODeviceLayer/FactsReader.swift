@@ -14,27 +14,27 @@ public struct FactsReader: Sendable {
 
     public func read(for functions: [PCIFunction]) -> HostFacts {
         var facts = HostFacts()
-        facts.commandLine = KernelCommandLine(text(Layout.cmdline) ?? "")
-        facts.kernelRelease = text(Layout.osrelease)?.trimmingWhitespace()
-        facts.interruptChips = ProcFiles.interruptChips(text(Layout.interrupts, limit: 8 << 20) ?? "")
+        facts.commandLine = KernelCommandLine(text(SysfsLayout.cmdline) ?? "")
+        facts.kernelRelease = text(SysfsLayout.osrelease)?.trimmingWhitespace()
+        facts.interruptChips = ProcFiles.interruptChips(text(SysfsLayout.interrupts, limit: 8 << 20) ?? "")
         facts.modules = modules(release: facts.kernelRelease)
         facts.parameters = parameters()
-        if let mode = mode(Layout.vfioContainer) { facts.vfioContainer = DeviceNode(mode: mode) }
-        facts.vfioGroupNodes = Set((root.entries(Layout.devVFIO) ?? []).compactMap { ParsedInteger($0, .name).value })
-        facts.memlock = text(Layout.limits).flatMap { ProcFiles.limit($0, named: "Max locked memory") }
+        if let mode = mode(SysfsLayout.vfioContainer) { facts.vfioContainer = DeviceNode(mode: mode) }
+        facts.vfioGroupNodes = Set((root.entries(SysfsLayout.devVFIO) ?? []).compactMap { ParsedInteger($0, .name).value })
+        facts.memlock = text(SysfsLayout.limits).flatMap { ProcFiles.limit($0, named: "Max locked memory") }
         facts.cpuFlags = ProcFiles.cpuFlags(text(SysfsLayout.cpuinfo, limit: 65536) ?? "")
         facts.iommuUnits = (root.entries(SysfsLayout.classIOMMU) ?? []).sorted().map { unit in
             let base = SysfsLayout.classIOMMU + "/" + unit
             return IOMMUUnit(name: unit, intelECAP: text(base + "/intel-iommu/ecap").flatMap(SysfsValues.hex),
                              amdFeatures: text(base + "/amd-iommu/features").flatMap(SysfsValues.hex))
         }
-        facts.mounts = ProcFiles.mounts(text(Layout.mountinfo, limit: 4 << 20) ?? "")
-        facts.swaps = ProcFiles.swaps(text(Layout.swaps) ?? "").map(resolveDevicePath)
+        facts.mounts = ProcFiles.mounts(text(SysfsLayout.mountinfo, limit: 4 << 20) ?? "")
+        facts.swaps = ProcFiles.swaps(text(SysfsLayout.swaps) ?? "").map(resolveDevicePath)
         for name in Set(functions.flatMap(\.blockDevices)) { readBlock(name, into: &facts.blockDevices) }
         let interfaces = Set(functions.flatMap(\.netInterfaces))
         if !interfaces.isEmpty { facts.network = network(interfaces) }
         facts.framebuffers = framebuffers()
-        facts.pciDrivers = root.entries(Layout.pciDrivers).map(Set.init)
+        facts.pciDrivers = root.entries(SysfsLayout.drivers).map(Set.init)
         return facts
     }
 
@@ -61,27 +61,6 @@ public struct FactsReader: Sendable {
         return users.mapValues { $0.sorted { $0.pid < $1.pid } }
     }
 
-    enum Layout {
-        static let cmdline = "proc/cmdline"
-        static let osrelease = "proc/sys/kernel/osrelease"
-        static let interrupts = "proc/interrupts"
-        static let modules = "proc/modules"
-        static let limits = "proc/self/limits"
-        static let mountinfo = "proc/self/mountinfo"
-        static let swaps = "proc/swaps"
-        static let route = "proc/net/route"
-        static let ipv6Route = "proc/net/ipv6_route"
-        static let ifInet6 = "proc/net/if_inet6"
-        static let devVFIO = "dev/vfio"
-        static let pciDrivers = "sys/bus/pci/drivers"
-        static let vfioContainer = "dev/vfio/vfio"
-        static let classGraphics = "sys/class/graphics"
-        static let sysModule = "sys/module"
-        /// What cannot be copied as a file is recorded here by `vfioctl snapshot` (IPv4 addresses
-        /// come from netlink, not from /proc).
-        static let recordedAddresses = ".vfioctl/addresses"
-        static func libModules(_ release: String) -> String { "lib/modules/" + release }
-    }
 
     /// A file under the root; nil when absent, unreadable, or not a regular file (a FIFO there
     /// is never opened for a read that would block: the fact is unknown, as for an unreadable file).
@@ -92,14 +71,14 @@ public struct FactsReader: Sendable {
     }
 
     func modules(release: String?) -> ModuleFacts {
-        var facts = ModuleFacts(loaded: ProcFiles.loadedModules(text(Layout.modules) ?? ""))
+        var facts = ModuleFacts(loaded: ProcFiles.loadedModules(text(SysfsLayout.modules) ?? ""))
         guard let release else { return facts }
-        let base = Layout.libModules(release)
+        let base = SysfsLayout.libModules(release)
         facts.builtin = ProcFiles.builtinModules(text(base + "/modules.builtin", limit: 4 << 20) ?? "")
         // Built-in modules with parameters also show up in /sys/module.
         for module in Self.modulesOfInterest where !facts.loaded.contains(module) && !facts.builtin.contains(module) {
-            if root.exists(Layout.sysModule + "/" + module + "/parameters")
-                && !root.exists(Layout.sysModule + "/" + module + "/initstate") {
+            if root.exists(SysfsLayout.sysModule + "/" + module + "/parameters")
+                && !root.exists(SysfsLayout.sysModule + "/" + module + "/initstate") {
                 facts.builtin.insert(module)
             }
         }
@@ -113,7 +92,7 @@ public struct FactsReader: Sendable {
     func parameters() -> [String: String] {
         var parameters: [String: String] = [:]
         for module in Self.modulesOfInterest {
-            let directory = Layout.sysModule + "/" + module + "/parameters"
+            let directory = SysfsLayout.sysModule + "/" + module + "/parameters"
             for name in root.entries(directory) ?? [] {
                 if let value = text(directory + "/" + name, limit: 4096) {
                     parameters[module + "." + name] = value.trimmingWhitespace()
@@ -138,10 +117,10 @@ public struct FactsReader: Sendable {
     }
 
     func network(_ names: Set<String>) -> [String: NetInterface] {
-        let ipv4 = ProcFiles.ipv4Routes(text(Layout.route) ?? "")
-        let ipv6 = ProcFiles.ipv6Routes(text(Layout.ipv6Route) ?? "")
-        let ipv6Addresses = ProcFiles.ipv6Addresses(text(Layout.ifInet6) ?? "")
-        let ipv4Addresses = root.isLive ? InterfaceAddresses.ipv4() : InterfaceAddresses.parse(text(Layout.recordedAddresses) ?? "")
+        let ipv4 = ProcFiles.ipv4Routes(text(SysfsLayout.route) ?? "")
+        let ipv6 = ProcFiles.ipv6Routes(text(SysfsLayout.ipv6Route) ?? "")
+        let ipv6Addresses = ProcFiles.ipv6Addresses(text(SysfsLayout.ifInet6) ?? "")
+        let ipv4Addresses = root.isLive ? InterfaceAddresses.ipv4() : InterfaceAddresses.parse(text(SysfsLayout.recordedAddresses) ?? "")
         var interfaces: [String: NetInterface] = [:]
         for name in names {
             let base = SysfsLayout.classNet + "/" + name
@@ -159,10 +138,10 @@ public struct FactsReader: Sendable {
 
     func framebuffers() -> [String: PCIAddress] {
         var owners: [String: PCIAddress] = [:]
-        for name in root.entries(Layout.classGraphics) ?? [] where name.hasPrefix("fb") {
-            guard let target = root.link(Layout.classGraphics + "/" + name) else { continue }
+        for name in root.entries(SysfsLayout.classGraphics) ?? [] where name.hasPrefix("fb") {
+            guard let target = root.link(SysfsLayout.classGraphics + "/" + name) else { continue }
             // /sys/class/graphics/fb0 -> ../../devices/pci0000:00/0000:00:02.0/graphics/fb0
-            if let owner = SysfsPaths.owningFunction(of: SysfsPaths.resolve(link: target, in: Layout.classGraphics)) {
+            if let owner = SysfsPaths.owningFunction(of: SysfsPaths.resolve(link: target, in: SysfsLayout.classGraphics)) {
                 owners[name] = owner
             }
         }

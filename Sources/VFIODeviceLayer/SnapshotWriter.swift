@@ -73,7 +73,7 @@ public struct SnapshotWriter {
             for attribute in SysfsLayout.iommuUnitAttributes { copier.file(unitPath + "/" + attribute) }
         }
         if source.entries(SysfsLayout.classIOMMU) != nil { copier.directory(SysfsLayout.classIOMMU) }
-        for classDirectory in [SysfsLayout.classNet, SysfsLayout.classBlock, FactsReader.Layout.classGraphics] {
+        for classDirectory in [SysfsLayout.classNet, SysfsLayout.classBlock, SysfsLayout.classGraphics] {
             guard let names = source.entries(classDirectory) else { continue }
             copier.directory(classDirectory)
             for name in names {
@@ -103,7 +103,7 @@ public struct SnapshotWriter {
     /// empty files with the nodes' modes), the running kernel's module lists (modules.dep only
     /// for the modules the checks ask about), and the IPv4 addresses netlink gives.
     private func copyHostFacts(_ copier: inout Copier) {
-        typealias Layout = FactsReader.Layout
+        typealias Layout = SysfsLayout
         for file in [Layout.cmdline, Layout.osrelease, Layout.modules, Layout.limits, Layout.swaps, Layout.route,
                      Layout.ipv6Route, Layout.ifInet6] {
             copier.file(file, limit: 1 << 22)

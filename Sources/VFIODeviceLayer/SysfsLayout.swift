@@ -21,8 +21,6 @@ enum SysfsLayout {
     ]
     /// Links of a PCI function directory (plus every `virtfnN`).
     static let functionLinks = ["driver", "iommu_group", "physfn"]
-    /// Entries whose presence alone matters: `reset` (write-only), `vfio-dev` (a directory).
-    static let functionMarkers = ["reset", "vfio-dev"]
     /// Config space, read through libpci.
     static let config = "config"
 
@@ -31,4 +29,24 @@ enum SysfsLayout {
     /// Per IOMMU unit (/sys/class/iommu/X/...), for the interrupt-remapping and capability checks.
     static let iommuUnitAttributes = ["intel-iommu/cap", "intel-iommu/ecap", "intel-iommu/version",
                                       "amd-iommu/cap", "amd-iommu/features"]
+
+    // The host's facts (FactsReader, BootFactsReader).
+    static let cmdline = "proc/cmdline"
+    static let osrelease = "proc/sys/kernel/osrelease"
+    static let interrupts = "proc/interrupts"
+    static let modules = "proc/modules"
+    static let limits = "proc/self/limits"
+    static let mountinfo = "proc/self/mountinfo"
+    static let swaps = "proc/swaps"
+    static let route = "proc/net/route"
+    static let ipv6Route = "proc/net/ipv6_route"
+    static let ifInet6 = "proc/net/if_inet6"
+    static let devVFIO = "dev/vfio"
+    static let vfioContainer = "dev/vfio/vfio"
+    static let classGraphics = "sys/class/graphics"
+    static let sysModule = "sys/module"
+    /// What cannot be copied as a file is recorded here by `vfioctl snapshot` (IPv4 addresses
+    /// come from netlink, not from /proc).
+    static let recordedAddresses = ".vfioctl/addresses"
+    static func libModules(_ release: String) -> String { "lib/modules/" + release }
 }
