@@ -7,7 +7,7 @@ import VFIODeviceLayer
 /// a crash after journal record N, and a short settle time. Passed in, never global.
 public struct Actuators: Sendable {
     /// The kernel for a root (nil: the running kernel, which only a live root has).
-    public var kernel: (@Sendable (HostRoot) -> any BindingKernel)?
+    public var kernel: (@Sendable (HostRoot) -> any HostKernel)?
     /// VF attributes (nil: a netlink socket to the running kernel, on a live root).
     public var netlink: (any VFNetlink)?
     /// Cut the run short after journal record N (recovery tests).
@@ -17,7 +17,7 @@ public struct Actuators: Sendable {
     /// Where the journal, lock and records live (nil: /var/lib/vfioctl under the root).
     public var stateDirectory: String?
 
-    public init(kernel: (@Sendable (HostRoot) -> any BindingKernel)? = nil, netlink: (any VFNetlink)? = nil,
+    public init(kernel: (@Sendable (HostRoot) -> any HostKernel)? = nil, netlink: (any VFNetlink)? = nil,
                 crash: JournalCrash? = nil, settleTimeout: Double = 10, stateDirectory: String? = nil) {
         self.kernel = kernel
         self.netlink = netlink

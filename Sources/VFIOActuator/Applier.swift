@@ -5,7 +5,7 @@ import VFIOCore
 /// commits). A step that fails rolls back every function a begun step touched (to its original
 /// binding); if the rollback fails too, the journal stays for `vfioctl recover`.
 public struct Applier {
-    public var kernel: any BindingKernel
+    public var kernel: any HostKernel
     /// VF attributes over rtnetlink (nil: a plan with `set-vf` steps fails at its first one).
     public var netlink: (any VFNetlink)?
     /// How long a probe or modprobe may take to show its result.
@@ -14,7 +14,7 @@ public struct Applier {
     /// Where a long wait says how far it got (stderr, for the command line).
     public var onProgress: (@Sendable (String) -> Void)?
 
-    public init(kernel: any BindingKernel, settleTimeout: Double = 10, pollInterval: Double = 0.02) {
+    public init(kernel: any HostKernel, settleTimeout: Double = 10, pollInterval: Double = 0.02) {
         self.kernel = kernel
         self.settleTimeout = settleTimeout
         self.pollInterval = pollInterval
@@ -24,8 +24,7 @@ public struct Applier {
 
     /// Executes steps (all of them: each converges, so replaying done ones is safe), journaling
     /// begin/done around each; `begun` are steps an earlier, interrupted run began.
-    public func execute(_ steps: [BindingStep], originals: [FunctionBinding], sriov: [SRIOVOriginal] = [], vfs: [VFOriginal] = [],
-                        journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> [RunReport.StepResult] {
+    public func execute(_ steps: [Step], originals: Plan.Originals, journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> [RunReport.StepResult] {
         var results = [RunReport.StepResult](repeating: .planned, count: steps.count)
         var touched = begun
         for (index, step) in steps.enumerated() {
@@ -38,16 +37,13 @@ public struct Applier {
                 if case .interrupted = error.kind { throw error }
                 let failed = "step \(index + 1) of \(steps.count) (\(step.summary)) failed: \(error.message)"
                 try? journal.append(.failed(index, error.message))
-                let addresses = Set(touched.compactMap { steps[$0].address })
-                let undo = BindingPlan.undo(originals, touched: addresses, sriov: sriov)
-                let pfs = sriov.filter { addresses.contains($0.pf) }
-                let vfUndo = BindingPlan.undoVFs(vfs, steps: steps, begun: touched)
-                let links = BindingPlan.undoLinks(steps: steps, begun: touched)
-                let problems = rollback(undo, sriov: pfs, vfs: vfUndo, links: links, journal: journal)
+                let undo = originals.undo(steps, begun: touched)
+                let problems = rollback(undo, journal: journal)
                 if problems.isEmpty {
                     try? journal.append(.rolledBack)
-                    let restored = pfs.map { "\($0.pf) has \($0.numVFs) VFs again" } + vfUndo.map { "\($0.interface) VF \($0.config.index) has its settings again" }
-                        + undo.map { "\($0.address) is on \($0.driverName) again" } + links.map { "\($0) is down again" }
+                    let restored = undo.vfCounts.map { "\($0.pf) has \($0.numVFs) VFs again" }
+                        + undo.vfSettings.map { "\($0.interface) VF \($0.config.index) has its settings again" }
+                        + undo.bindings.map { "\($0.address) is on \($0.driverName) again" } + undo.links.map { "\($0) is down again" }
                     throw VFIOError(.failed, failed + ". Rolled back: "
                                         + (restored.isEmpty ? "nothing had changed" : restored.joined(separator: ", ")),
                                     hint: error.hint)
@@ -60,14 +56,13 @@ public struct Applier {
         return results
     }
 
-    /// Puts `bindings` back as they were; returns what could not be restored. Every function is
-    /// tried, even after one fails.
-    public func rollback(_ bindings: [FunctionBinding], sriov: [SRIOVOriginal] = [], vfs: [VFOriginal] = [], links: [String] = [],
-                         journal: JournalFile?) -> [VFIOError] {
+    /// Puts back what `undo` names; returns what could not be restored. Everything is tried,
+    /// even after one fails.
+    public func rollback(_ undo: Plan.Undo, journal: JournalFile?) -> [VFIOError] {
         try? journal?.append(.rollback)
         var problems: [VFIOError] = []
         // VF attributes while the VFs are still the ones they were recorded on.
-        for original in vfs {
+        for original in undo.vfSettings {
             do {
                 try restore(original)
             } catch {
@@ -75,21 +70,21 @@ public struct Applier {
             }
         }
         // VF counts first: changing one replaces every VF, whose bindings come after.
-        for original in sriov {
+        for original in undo.vfCounts {
             do {
                 try restore(original)
             } catch {
                 problems.append(VFIOError(.failed, "\(original.pf) (back to \(original.numVFs) VFs): \(error.message)"))
             }
         }
-        for binding in BindingPlanner.restoreOrder(bindings) {
+        for binding in BindingPlanner.restoreOrder(undo.bindings) {
             do {
                 for step in Recipe.restore(binding, pciDrivers: nil) { _ = try perform(step) }
             } catch {
                 problems.append(VFIOError(.failed, "\(binding.address) (back to \(binding.driverName)): \(error.message)"))
             }
         }
-        for name in links {
+        for name in undo.links {
             do {
                 try setFlags(name, up: false)
             } catch {
@@ -169,7 +164,7 @@ public struct Applier {
     // MARK: one step
 
     /// Takes one step; false when it was already so (skipped).
-    public func perform(_ step: BindingStep) throws(VFIOError) -> Bool {
+    public func perform(_ step: Step) throws(VFIOError) -> Bool {
         switch step {
         case .loadModule(let module, let driver):
             let registered = "/sys/bus/pci/drivers/\(driver)"

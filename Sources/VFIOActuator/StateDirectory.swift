@@ -276,14 +276,14 @@ public final class JournalFile {
     }
 
     /// The header: the run, the command, every original binding and every step, before any write.
-    public func start(_ plan: BindingPlan, command: String, started: Int) throws(VFIOError) {
+    public func start(_ plan: Plan, command: String, started: Int) throws(VFIOError) {
         try append(line: JournalRecord.magic)
         try append(.run(operation: plan.operation, pid: Int(getpid()), started: started))
         try append(.command(command))
-        for binding in plan.originals { try append(.original(binding)) }
-        for original in plan.sriovOriginals { try append(.sriov(original)) }
-        for original in plan.vfOriginals { try append(.vf(original)) }
-        if plan.operation != .detach { for record in plan.recordsToWrite { try append(.record(record.address)) } }
+        for binding in plan.originals.bindings { try append(.original(binding)) }
+        for original in plan.originals.vfCounts { try append(.sriov(original)) }
+        for original in plan.originals.vfSettings { try append(.vf(original)) }
+        if plan.operation != .detach { for record in plan.records.write { try append(.record(record.address)) } }
         for (index, step) in plan.steps.enumerated() { try append(.step(index, step)) }
     }
 }

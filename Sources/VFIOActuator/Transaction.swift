@@ -12,7 +12,7 @@ public final class Transaction {
     /// The command line, for the journal and the history.
     public let command: String
     public let dryRun: Bool
-    let kernel: any BindingKernel
+    let kernel: any HostKernel
     /// rtnetlink for VF attributes: nil off the live host (a --root tree has no kernel to ask).
     public let netlink: (any VFNetlink)?
     let applier: Applier
@@ -78,7 +78,7 @@ public final class Transaction {
     /// Carries out `plan`: nothing for a refused plan or a dry run (the report says what would
     /// change); otherwise journal, apply, verify, commit. A failure rolls back and throws what
     /// failed; the journal stays only if the rollback failed too.
-    public func run(_ plan: BindingPlan) throws(VFIOError) -> RunReport {
+    public func run(_ plan: Plan) throws(VFIOError) -> RunReport {
         if plan.refused || dryRun { return RunReport(plan: plan, dryRun: dryRun) }
         guard !plan.steps.isEmpty else {
             try commit(plan)
@@ -90,8 +90,7 @@ public final class Transaction {
         let results: [RunReport.StepResult]
         do {
             try journal.start(plan, command: command, started: started)
-            results = try applier.execute(plan.steps, originals: plan.originals, sriov: plan.sriovOriginals, vfs: plan.vfOriginals,
-                                          journal: journal, begun: [])
+            results = try applier.execute(plan.steps, originals: plan.originals, journal: journal, begun: [])
         } catch {
             if case .interrupted = error.kind { throw error }
             if (try? state.readJournal())??.rolledBack == true { try? state.removeJournal() }
@@ -109,9 +108,9 @@ public final class Transaction {
     }
 
     /// The run is done: records, then the journal goes, then history.
-    func commit(_ plan: BindingPlan, history: String? = nil) throws(VFIOError) {
-        try state.updateRecords(write: plan.recordsToWrite, drop: plan.recordsToDrop)
-        try state.updateVFRecords(write: plan.vfRecordsToWrite, drop: plan.vfRecordsToDrop, dropPFs: plan.vfRecordsDropPFs)
+    func commit(_ plan: Plan, history: String? = nil) throws(VFIOError) {
+        try state.updateRecords(write: plan.records.write, drop: plan.records.drop)
+        try state.updateVFRecords(write: plan.records.vfWrite, drop: plan.records.vfDrop, dropPFs: plan.records.vfDropPFs)
         try state.removeJournal()
         if !plan.steps.isEmpty {
             state.appendHistory(since: since, operation: history ?? plan.operation.rawValue, outcome: "ok", command: command)
@@ -119,12 +118,12 @@ public final class Transaction {
     }
 
     /// Every function the plan touched, and every VF of a PF whose VFs it changed, as it is now.
-    func after(_ plan: BindingPlan) -> [PCIAddress: RunReport.After] {
+    func after(_ plan: Plan) -> [PCIAddress: RunReport.After] {
         var after: [PCIAddress: RunReport.After] = [:]
-        for original in plan.originals {
+        for original in plan.originals.bindings {
             after[original.address] = kernel.exists(original.address.sysfsDevice) ? .bound(try? kernel.driver(of: original.address)) : .gone
         }
-        let pfs = Set(plan.sriovOriginals.map(\.pf) + plan.steps.compactMap { if case .bindVFs(let pf, _) = $0 { pf } else { nil } })
+        let pfs = Set(plan.originals.vfCounts.map(\.pf) + plan.steps.compactMap { if case .bindVFs(let pf, _) = $0 { pf } else { nil } })
         for pf in pfs {
             for vf in applier.virtualFunctions(of: pf) { after[vf] = .bound(try? kernel.driver(of: vf)) }
         }
@@ -143,18 +142,16 @@ public final class Transaction {
     /// function the run recorded is now.
     public func recover(_ journal: JournalState, _ recovery: Recovery) throws(VFIOError) -> [PCIAddress: RunReport.After] {
         guard !dryRun else { return [:] }
-        let plan = BindingPlan(resuming: journal)
+        let plan = Plan(resuming: journal)
         switch recovery.action {
         case .none: break
         case .finished:
             let file = try state.openJournal(crash: crash)
-            _ = try applier.execute(journal.steps, originals: journal.originals, sriov: journal.sriovOriginals,
-                                    vfs: journal.vfOriginals, journal: file, begun: journal.begun)
+            _ = try applier.execute(journal.steps, originals: journal.originals, journal: file, begun: journal.begun)
             try commit(plan)
         case .undone:
             let file = try state.openJournal(crash: crash)
-            let problems = applier.rollback(journal.touched, sriov: journal.touchedSRIOV, vfs: journal.touchedVFs,
-                                            links: journal.touchedLinks, journal: file)
+            let problems = applier.rollback(journal.undo, journal: file)
             guard problems.isEmpty else {
                 throw .failed("could not undo the interrupted \(journal.operation.rawValue): " + problems.map(\.message).joined(separator: "; "),
                               hint: "fix the cause (dmesg), then run 'vfioctl recover' again; the journal is kept")

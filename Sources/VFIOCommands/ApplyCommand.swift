@@ -26,7 +26,7 @@ extension Vfioctl {
         // The file is read and checked before anything else: bad input changes nothing.
         func prepare() throws { _ = try PoolFile.load(file) }
 
-        func plan(_ transaction: Transaction) throws -> BindingPlan {
+        func plan(_ transaction: Transaction) throws -> Plan {
             let spec = try PoolFile.load(file)
             let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
             let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()

@@ -25,7 +25,7 @@ protocol ChangingCommand: VfioctlCommand {
     var output: FormatOptions { get }
     /// Checks what only the command line says, before anything is read: bad input changes nothing.
     func prepare() throws
-    func plan(_ transaction: Transaction) throws -> BindingPlan
+    func plan(_ transaction: Transaction) throws -> Plan
     /// The report (stdout); the default prints RunOutput.
     func render(_ report: RunReport, _ transaction: Transaction) throws
 }
@@ -47,7 +47,7 @@ extension ChangingCommand {
     }
 
     /// Exit 2 with its first reason on stderr (the report on stdout lists them all).
-    static func refusal(_ plan: BindingPlan) -> VFIOError {
+    static func refusal(_ plan: Plan) -> VFIOError {
         let errors = Finding.ordered(plan.findings).filter { $0.severity == .error }
         guard let first = errors.first else { return VFIOError(.refused, "\(plan.operation.rawValue) refused: nothing was changed") }
         let more = errors.count > 1 ? " (and \(errors.count - 1) more reason\(errors.count > 2 ? "s" : ""), listed with the plan)" : ""

@@ -47,7 +47,7 @@ extension Vfioctl {
 
         func prepare() throws { _ = try targeted() }
 
-        func plan(_ transaction: Transaction) throws -> BindingPlan {
+        func plan(_ transaction: Transaction) throws -> Plan {
             let (addresses, groups) = try targeted()
             let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups)
             let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
@@ -85,7 +85,7 @@ extension Vfioctl {
 
         func prepare() throws { _ = try targeted() }
 
-        func plan(_ transaction: Transaction) throws -> BindingPlan {
+        func plan(_ transaction: Transaction) throws -> Plan {
             let (addresses, groups) = try targeted()
             let records = try transaction.state.records()
             let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups,

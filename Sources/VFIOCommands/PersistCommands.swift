@@ -180,7 +180,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func plan(_ transaction: Transaction) throws -> BindingPlan {
+            func plan(_ transaction: Transaction) throws -> Plan {
                 let root = transaction.layer.root
                 let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
                 let states = VFIOCore.Persist.verify(try PersistFiles(root: root).records().records, snapshot)

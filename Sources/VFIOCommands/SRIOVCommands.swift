@@ -87,7 +87,7 @@ extension Vfioctl {
 
             func prepare() throws { _ = try choice() }
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
                 SRIOVPlanner.create(.init(pf: pf, count: count, driver: try choice()), seen.snapshot, seen.facts)
             }
         }
@@ -104,7 +104,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
                 SRIOVPlanner.destroy(pf, seen.snapshot, seen.facts)
             }
         }
@@ -187,7 +187,7 @@ extension Vfioctl {
 
             func prepare() throws { _ = try settings() }
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
                 let (mac, attributes) = try settings()
                 let request = VFPlanner.SetRequest(pf: pf, vf: vf, mac: mac, attributes: attributes)
                 let links = SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(seen.snapshot))
@@ -219,7 +219,7 @@ extension Vfioctl {
                 if let vf, vf < 0 { throw VFIOError.usage("--vf \(vf) is not a VF index", hint: "VFs are numbered from 0") }
             }
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan {
+            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
                 let saved = try transaction.state.vfRecords()
                 let links = saved.contains { $0.pf == pf } ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(seen.snapshot)) : .init()
                 return VFPlanner.restore(pf, vf: vf, seen.snapshot, seen.facts, links, saved: saved)
@@ -270,11 +270,11 @@ extension Vfioctl {
 /// plan; after the report, the PF as it is now (text).
 protocol PFChangingCommand: ChangingCommand {
     var pf: String { get }
-    func plan(_ pf: PCIAddress, _ seen: Vfioctl.SRIOV.Seen, _ transaction: Transaction) throws -> BindingPlan
+    func plan(_ pf: PCIAddress, _ seen: Vfioctl.SRIOV.Seen, _ transaction: Transaction) throws -> Plan
 }
 
 extension PFChangingCommand {
-    func plan(_ transaction: Transaction) throws -> BindingPlan {
+    func plan(_ transaction: Transaction) throws -> Plan {
         let seen = try Vfioctl.SRIOV.Seen.observe(transaction.layer)
         return try plan(try Vfioctl.SRIOV.resolve(pf, in: seen.snapshot), seen, transaction)
     }
@@ -283,7 +283,7 @@ extension PFChangingCommand {
         Output.emit(output.format, json: { RunOutput.json(report) }, text: { RunOutput.text(report) })
         let plan = report.plan
         guard output.format == .text && !report.dryRun && !plan.refused,
-              let pf = plan.sriovOriginals.first?.pf ?? plan.changed.first ?? plan.unchanged.first else { return }
+              let pf = plan.originals.vfCounts.first?.pf ?? plan.changed.first ?? plan.unchanged.first else { return }
         let layer = transaction.layer
         let after = try layer.snapshot([])
         let pfs = SRIOVOutput.pfs(after, only: pf)

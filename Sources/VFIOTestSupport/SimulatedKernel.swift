@@ -11,7 +11,7 @@ import VFIODeviceLayer
 /// so the actuator sees the tree exactly as on a host. What it stands for is proven against
 /// Linux in the lab (Tests/VFIOLabTests/ActuatorBootTests.swift).
 // @unchecked: its mutable state is behind a Mutex; `tree` is only used for file writes.
-public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
+public final class SimulatedKernel: HostKernel, @unchecked Sendable {
     public struct Write: Sendable, Equatable, CustomStringConvertible {
         public var path: String
         public var value: String
@@ -71,7 +71,7 @@ public final class SimulatedKernel: BindingKernel, @unchecked Sendable {
     public func failWrites(endingIn suffix: String, with code: Int32) { state.withLock { $0.failingPaths.append((suffix, code)) } }
     public func clearFailures() { state.withLock { $0.failures = [:]; $0.failingPaths = [] } }
 
-    // MARK: BindingKernel
+    // MARK: HostKernel
 
     public func driver(of address: PCIAddress) throws(VFIOError) -> String? { try reader.driver(of: address) }
     public func read(_ path: String) -> String? { reader.read(path) }

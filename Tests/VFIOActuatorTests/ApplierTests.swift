@@ -22,17 +22,17 @@ struct ApplierTests {
             state = StateDirectory(root: try HostRoot(fake.root))
         }
 
-        func detachPlan(_ addresses: [String]) throws -> BindingPlan {
+        func detachPlan(_ addresses: [String]) throws -> Plan {
             BindingPlanner.detach(.init(addresses: addresses.map(pci)), try fake.snapshot(), try fake.facts())
         }
 
-        func reattachPlan(_ addresses: [String]) throws -> BindingPlan {
+        func reattachPlan(_ addresses: [String]) throws -> Plan {
             BindingPlanner.reattach(.init(addresses: addresses.map(pci)), records: try state.records(), try fake.snapshot(), try fake.facts())
         }
 
         /// Runs a plan in a transaction, as the commands do.
         @discardableResult
-        func run(_ plan: BindingPlan, crash: JournalCrash? = nil) throws -> RunReport {
+        func run(_ plan: Plan, crash: JournalCrash? = nil) throws -> RunReport {
             try Transaction.simulated(root: fake.root, kernel, crash: crash).run(plan)
         }
 
@@ -195,14 +195,14 @@ struct ApplierTests {
             }
             for (_, value) in try rig.bindings(Self.bridged) { #expect(!value.hasPrefix("-/"), "record \(record): unbound") }
             // Back to the start for the next record.
-            #expect(rig.applier.rollback(plan.originals, journal: nil).isEmpty)
-            try rig.state.updateRecords(write: [], drop: plan.originals.map(\.address))
+            #expect(rig.applier.rollback(Plan.Undo(bindings: plan.originals.bindings), journal: nil).isEmpty)
+            try rig.state.updateRecords(write: [], drop: plan.originals.bindings.map(\.address))
         }
         #expect(try rig.bindings(Self.bridged) == original)
     }
 
     /// Journal records a full run writes: magic, run, command, originals, steps, begin+done per step, finished.
-    func countRecords(_ plan: BindingPlan) -> Int { 3 + plan.originals.count + plan.steps.count * 3 + 1 }
+    func countRecords(_ plan: Plan) -> Int { 3 + plan.originals.bindings.count + plan.steps.count * 3 + 1 }
 
     @Test("records: written atomically, replaced per function, dropped on reattach; damage is reported")
     func records() throws {

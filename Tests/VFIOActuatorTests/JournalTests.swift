@@ -35,7 +35,7 @@ struct JournalTests {
                      "step 0 set-override 0000:01:00.0 vfio-pci", "step 1 probe 0000:01:00.0", "begin 0", "done 0", "begin 1"]
         let state = try JournalState.parse(lines.joined(separator: "\n") + "\n" + "do")
         #expect(state.operation == .detach && state.pid == 7 && state.steps.count == 2 && state.begun == [0, 1] && state.done == [0])
-        #expect(state.touched.map(\.address) == [Self.a] && !state.finished)
+        #expect(state.undo.bindings.map(\.address) == [Self.a] && !state.finished)
         #expect(throws: VFIOError.self) { try JournalState.parse((lines + ["begin x"]).joined(separator: "\n") + "\n") }
         #expect(throws: VFIOError.self) { try JournalState.parse("something else\n") }
         #expect(try JournalState.parse(JournalRecord.magic + "\n").nothingBegan)

@@ -4,7 +4,7 @@ import VFIOTestSupport
 
 @Suite("detach and reattach planning")
 struct PlannerTests {
-    func detach(_ fake: FakeSysfs, addresses: [String] = [], groups: [Int] = [], force: Bool = false) throws -> BindingPlan {
+    func detach(_ fake: FakeSysfs, addresses: [String] = [], groups: [Int] = [], force: Bool = false) throws -> Plan {
         BindingPlanner.detach(.init(addresses: addresses.map(pci), groups: groups, force: force), try fake.snapshot(), try fake.facts())
     }
 
@@ -17,8 +17,8 @@ struct PlannerTests {
         #expect(!plan.refused, "\(plan.findings)")
         #expect(plan.steps == [.setOverride(nic, "vfio-pci"), .unbind(nic, current: "e1000e", keeping: "vfio-pci"), .probe(nic),
                                .expect(nic, .driver("vfio-pci")), .awaitGroupNode(2)])
-        #expect(plan.originals == [FunctionBinding(address: nic, group: 2, driver: "e1000e", module: "e1000e", override: nil)])
-        #expect(plan.recordsToWrite == plan.originals && plan.groups == [2])
+        #expect(plan.originals.bindings == [FunctionBinding(address: nic, group: 2, driver: "e1000e", module: "e1000e", override: nil)])
+        #expect(plan.records.write == plan.originals.bindings && plan.groups == [2])
         #expect(plan.steps.map(\.path) == ["/sys/bus/pci/devices/0000:01:00.0/driver_override", "/sys/bus/pci/drivers/e1000e/unbind",
                                           "/sys/bus/pci/drivers_probe", "/sys/bus/pci/devices/0000:01:00.0/driver", "/dev/vfio/2"])
     }
@@ -43,7 +43,7 @@ struct PlannerTests {
         defer { fake.remove() }
         let plan = try detach(fake, groups: [6])
         #expect(plan.changed == [pci("0000:04:00.1"), pci("0000:04:00.0")])
-        let records = plan.originals
+        let records = plan.originals.bindings
         let onVFIO = bindingHost { fake in
             fake.setDriver("vfio-pci", for: "0000:04:00.0")
             fake.setDriver("vfio-pci", for: "0000:04:00.1")
@@ -109,7 +109,7 @@ struct PlannerTests {
         #expect(plan.steps.suffix(4) == [.setOverride(other, nil), .unbind(other, current: "vfio-pci", keeping: nil), .probe(other),
                                         .expect(other, .notVFIO)])
         #expect(plan.findings.contains { $0.id == "reattach.no-record" && $0.subject == "0000:07:00.0" })
-        #expect(plan.recordsToDrop == [nic])
+        #expect(plan.records.drop == [nic])
     }
 
     @Test("reattach refuses while a guest holds the group; a function moved elsewhere is left alone")
@@ -128,7 +128,7 @@ struct PlannerTests {
         #expect(plan.findings.contains { $0.id == "device.in-use" && $0.message.contains("qemu-system-x86 (pid 4242, guest 'win11')") })
         #expect(plan.findings.contains { $0.id == "reattach.moved" && $0.message.contains("on e1000e now") })
         #expect(plan.findings.contains { $0.id == "reattach.gone" && $0.subject == "0000:0a:00.0" })
-        #expect(Set(plan.recordsToDrop) == [pci("0000:07:00.0"), pci("0000:0a:00.0"), pci("0000:01:00.0")])
+        #expect(Set(plan.records.drop) == [pci("0000:07:00.0"), pci("0000:0a:00.0"), pci("0000:01:00.0")])
     }
 
     @Test("open groups not read are not 'nobody': reattach and SR-IOV changes refuse, naming /dev/vfio/N")

@@ -50,7 +50,7 @@ struct RecoveryAndRecipeTests {
 
     @Test("a report lists only what changed: a binding that ended where it was is no change; nothing taken, nothing changed")
     func changes() {
-        var plan = BindingPlan(operation: .detach, groups: [2], originals: [Self.original], steps: Self.steps)
+        var plan = Plan(operation: .detach, groups: [2], bindings: [Self.original], steps: Self.steps)
         let done = RunReport(plan: plan, dryRun: false, results: [.done, .done, .done, .skipped], after: [Self.nic: .bound("vfio-pci")])
         #expect(done.changes == [.binding(Self.nic, before: "e1000e", after: .bound("vfio-pci"), new: false)])
         let skipped = RunReport(plan: plan, dryRun: false, results: [.skipped, .skipped, .skipped, .skipped], after: [Self.nic: .bound("e1000e")])

@@ -155,7 +155,7 @@ struct SRIOVBootTests {
                             command: "lab", dryRun: false, wait: 0, progress: { _ in })
         }
         let before = try netlink.vfs(ofInterface: pf.name)
-        func plan(_ request: VFPlanner.SetRequest) throws -> BindingPlan {
+        func plan(_ request: VFPlanner.SetRequest) throws -> Plan {
             let (snapshot, facts) = Self.netdevsimHost(pf, count: 4)
             let links = VFPlanner.Links(vfs: [pf.name: try netlink.vfs(ofInterface: pf.name)],
                                         addresses: [pf.name: try netlink.addresses(ofInterface: pf.name)])
@@ -166,7 +166,7 @@ struct SRIOVBootTests {
         // input was not validated here on purpose; the VLAN goes back.
         var refused = try plan(.init(pf: address, vf: 2, mac: .auto, attributes: [.vlan(id: 30, qos: 0, proto: .dot1Q), .spoofchk(true)]))
         refused.steps.insert(.setVF(address, interface: pf.name, vf: 2, .vlan(id: 31, qos: 8, proto: .dot1Q)), at: 2)
-        #expect(refused.vfOriginals.map(\.config) == [before[2]])
+        #expect(refused.originals.vfSettings.map(\.config) == [before[2]])
         #expect(throws: VFIOError.self) { _ = try transaction().run(refused) }
         // Rolled back: the journal is closed, the VF is as it was.
         #expect(!state.hasJournal)
@@ -198,7 +198,7 @@ struct SRIOVBootTests {
         _ = try TestProcess.run("ip", ["link", "set", pf.name, "down"], timeout: 30)
         #expect(try applier.perform(.linkUp(pf.name)))
         #expect(Kernel.read("/sys/class/net/\(pf.name)/flags").flatMap { UInt32($0.dropFirst(2), radix: 16) }.map { $0 & 1 } == 1)
-        #expect(applier.rollback([], links: [pf.name], journal: nil).isEmpty)
+        #expect(applier.rollback(Plan.Undo(links: [pf.name]), journal: nil).isEmpty)
         #expect(Kernel.read("/sys/class/net/\(pf.name)/flags").flatMap { UInt32($0.dropFirst(2), radix: 16) }.map { $0 & 1 } == 0)
     }
 

@@ -31,8 +31,8 @@ public enum BindingPlanner {
 
     // MARK: detach
 
-    public static func detach(_ request: DetachRequest, _ snapshot: HostSnapshot, _ facts: HostFacts) -> BindingPlan {
-        var plan = BindingPlan(operation: .detach)
+    public static func detach(_ request: DetachRequest, _ snapshot: HostSnapshot, _ facts: HostFacts) -> Plan {
+        var plan = Plan(operation: .detach)
         var groupIDs: [Int] = []
         for address in request.addresses {
             guard let f = snapshot.function(address) else { continue }
@@ -101,9 +101,9 @@ public enum BindingPlanner {
             }
         }
         for f in detachOrder(moving) {
-            plan.originals.append(FunctionBinding(f))
+            plan.originals.bindings.append(FunctionBinding(f))
             plan.steps += Recipe.bind(f.address, to: StubDriver.vfioPCI, from: .init(f))
-            plan.recordsToWrite.append(FunctionBinding(f))
+            plan.records.write.append(FunctionBinding(f))
         }
         for id in Set(moving.compactMap(\.iommuGroup)).sorted() { plan.steps.append(.awaitGroupNode(id)) }
         return plan
@@ -135,8 +135,8 @@ public enum BindingPlanner {
     // MARK: reattach
 
     public static func reattach(_ request: ReattachRequest, records: [FunctionBinding], _ snapshot: HostSnapshot,
-                                _ facts: HostFacts) -> BindingPlan {
-        var plan = BindingPlan(operation: .reattach)
+                                _ facts: HostFacts) -> Plan {
+        var plan = Plan(operation: .reattach)
         let recorded = Dictionary(records.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         var targets: [PCIAddress] = []
         func add(_ address: PCIAddress) { if !targets.contains(address) { targets.append(address) } }
@@ -155,7 +155,7 @@ public enum BindingPlanner {
                 if record != nil {
                     plan.findings.append(Finding("reattach.gone", .warning, address.description,
                                                  "vfioctl detached \(address), but there is no such function now: its record is dropped"))
-                    plan.recordsToDrop.append(address)
+                    plan.records.drop.append(address)
                 }
                 continue
             }
@@ -168,7 +168,7 @@ public enum BindingPlanner {
             guard onVFIO else {
                 plan.unchanged.append(address)
                 if let record {
-                    plan.recordsToDrop.append(address)
+                    plan.records.drop.append(address)
                     if record.driver != f.driver {
                         plan.findings.append(Finding("reattach.moved", .warning, address.description,
                                                      "\(address) is on \(f.driver ?? "no driver") now, not vfio-pci: left as it is "
@@ -196,10 +196,10 @@ public enum BindingPlanner {
             moving.append((f, record))
         }
         for (f, record) in moving.sorted(by: { reattachOrder($0.0, $1.0) }) {
-            plan.originals.append(FunctionBinding(f))
+            plan.originals.bindings.append(FunctionBinding(f))
             if let record {
                 plan.steps += Recipe.restore(record, pciDrivers: facts.pciDrivers)
-                plan.recordsToDrop.append(f.address)
+                plan.records.drop.append(f.address)
             } else {
                 plan.steps += Recipe.release(f.address, from: .init(f))
             }

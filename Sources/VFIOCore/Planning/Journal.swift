@@ -23,14 +23,14 @@ public struct JournalRecord: Sendable, Equatable {
     public static let magic = "vfioctl-journal 1"
 
     public enum Kind: Sendable, Equatable {
-        case run(operation: BindingPlan.Operation, pid: Int, started: Int)
+        case run(operation: Plan.Operation, pid: Int, started: Int)
         case command(String)
         case original(FunctionBinding)
         case sriov(SRIOVOriginal)
         case vf(VFOriginal)
         /// A function whose original binding the commit keeps in the records (detach's are all).
         case record(PCIAddress)
-        case step(Int, BindingStep)
+        case step(Int, Step)
         case begin(Int)
         case done(Int)
         case failed(Int, String)
@@ -68,7 +68,7 @@ public struct JournalRecord: Sendable, Equatable {
         }
     }
 
-    static func encode(_ step: BindingStep) -> String {
+    static func encode(_ step: Step) -> String {
         switch step {
         case .loadModule(let module, let driver): "load-module \(field(module)) \(field(driver))"
         case .setOverride(let a, let value): "set-override \(a) \(field(value))"
@@ -202,7 +202,7 @@ public struct JournalRecord: Sendable, Equatable {
         }
         switch head {
         case "run":
-            guard rest.count == 3, let operation = BindingPlan.Operation(rawValue: String(rest[0])),
+            guard rest.count == 3, let operation = Plan.Operation(rawValue: String(rest[0])),
                   let pid = value(rest[1], "pid").flatMap({ Self.number($0, in: Self.indices) }),
                   let started = value(rest[2], "started").flatMap({ Self.number($0, in: 0...Int.max) })
             else { return nil }
@@ -261,7 +261,7 @@ public struct JournalRecord: Sendable, Equatable {
         }
     }
 
-    static func decodeStep(_ f: [Substring]) -> BindingStep? {
+    static func decodeStep(_ f: [Substring]) -> Step? {
         func address(_ i: Int) -> PCIAddress? { i < f.count ? PCIAddress(String(f[i])) : nil }
         func optional(_ i: Int) -> String?? { i < f.count ? Self.optional(f[i]) : nil }
         switch f[0] {
@@ -313,15 +313,13 @@ public struct JournalRecord: Sendable, Equatable {
 
 /// A journal read back: what the run was, how far it got.
 public struct JournalState: Sendable, Equatable {
-    public var operation: BindingPlan.Operation
+    public var operation: Plan.Operation
     public var pid: Int
     public var started: Int
     public var command: String?
-    public var originals: [FunctionBinding] = []
-    public var sriovOriginals: [SRIOVOriginal] = []
-    public var vfOriginals: [VFOriginal] = []
+    public var originals = Plan.Originals()
     public var records: [PCIAddress] = []
-    public var steps: [BindingStep] = []
+    public var steps: [Step] = []
     public var begun: Set<Int> = []
     public var done: Set<Int> = []
     /// The step that failed, and why (a failed run then rolls back).
@@ -334,23 +332,8 @@ public struct JournalState: Sendable, Equatable {
     /// No step began: the run died while writing its header, before touching the host.
     public var nothingBegan: Bool { begun.isEmpty && !finished }
 
-    /// Functions some begun step may have changed.
-    public var touched: [FunctionBinding] {
-        let addresses = Set(begun.compactMap { $0 < steps.count ? steps[$0].address : nil })
-        return BindingPlan.undo(originals, touched: addresses, sriov: sriovOriginals)
-    }
-
-    /// The PFs whose SR-IOV state a begun step may have changed.
-    public var touchedSRIOV: [SRIOVOriginal] {
-        let addresses = Set(begun.compactMap { $0 < steps.count ? steps[$0].address : nil })
-        return sriovOriginals.filter { addresses.contains($0.pf) }
-    }
-
-    /// VF attributes some begun step may have changed.
-    public var touchedVFs: [VFOriginal] { BindingPlan.undoVFs(vfOriginals, steps: steps, begun: begun) }
-
-    /// Netdevs a begun step brought up.
-    public var touchedLinks: [String] { BindingPlan.undoLinks(steps: steps, begun: begun) }
+    /// What some begun step may have changed: what undoing the run puts back.
+    public var undo: Plan.Undo { originals.undo(steps, begun: begun) }
 
     /// The journal's text read back; `path` names it in errors. A torn last line is ignored (the
     /// process died writing it, so what it announces never started). Anything else the writer
@@ -394,13 +377,13 @@ public struct JournalState: Sendable, Equatable {
                 state.command = text
             case .original(let binding):
                 try once("original \(binding.address)", "original binding of \(binding.address)")
-                state.originals.append(binding)
+                state.originals.bindings.append(binding)
             case .sriov(let original):
                 try once("sriov \(original.pf)", "SR-IOV record of \(original.pf)")
-                state.sriovOriginals.append(original)
+                state.originals.vfCounts.append(original)
             case .vf(let original):
                 try once("vf \(original.pf) \(original.config.index)", "record of VF \(original.config.index) of \(original.pf)")
-                state.vfOriginals.append(original)
+                state.originals.vfSettings.append(original)
             case .record(let address):
                 try once("record \(address)", "record line for \(address)")
                 state.records.append(address)
@@ -428,21 +411,20 @@ public struct JournalState: Sendable, Equatable {
     }
 }
 
-extension BindingPlan {
+extension Plan {
     /// The plan a journal recorded, with the records its commit writes (detach) or drops (reattach).
     public init(resuming journal: JournalState) {
-        self.init(operation: journal.operation, groups: Set(journal.originals.compactMap(\.group)).sorted(),
-                  originals: journal.originals, steps: journal.steps)
-        sriovOriginals = journal.sriovOriginals
-        vfOriginals = journal.vfOriginals
-        vfRecordsDropPFs = journal.steps.compactMap { if case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _) = $0 { pf } else { nil } }
+        self.init(operation: journal.operation, groups: Set(journal.originals.bindings.compactMap(\.group)).sorted(),
+                  steps: journal.steps)
+        originals = journal.originals
+        records.vfDropPFs = journal.steps.compactMap { if case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _) = $0 { pf } else { nil } }
         switch journal.operation {
-        case .detach: recordsToWrite = journal.originals
-        case .reattach: recordsToDrop = journal.originals.map(\.address)
-        case .sriovRestore: vfRecordsToDrop = journal.vfOriginals.map(\.key)
+        case .detach: records.write = journal.originals.bindings
+        case .reattach: records.drop = journal.originals.bindings.map(\.address)
+        case .sriovRestore: records.vfDrop = journal.originals.vfSettings.map(\.key)
         case .sriovSet, .apply:
-            vfRecordsToWrite = journal.vfOriginals
-            recordsToWrite = journal.originals.filter { journal.records.contains($0.address) }
+            records.vfWrite = journal.originals.vfSettings
+            records.write = journal.originals.bindings.filter { journal.records.contains($0.address) }
         case .sriovCreate, .sriovDestroy: break
         }
     }

@@ -6,13 +6,13 @@
 /// so a second run changes nothing. PFs the file does not name are left alone. Pure.
 public enum PoolPlanner {
     public static func plan(_ spec: PoolSpec, _ snapshot: HostSnapshot, _ facts: HostFacts, _ links: VFPlanner.Links,
-                            saved: [VFOriginal]) -> BindingPlan {
-        var plan = BindingPlan(operation: .apply)
+                            saved: [VFOriginal]) -> Plan {
+        var plan = Plan(operation: .apply)
         var assigned: [MACAddress: String] = [:]
         var poolVFs: [PCIAddress: String] = [:]
         for pool in spec.pfs {
             guard let address = resolve(pool, snapshot, &plan) else { continue }
-            var part = BindingPlan(operation: .apply)
+            var part = Plan(operation: .apply)
             if let (pf, sriov) = SRIOVPlanner.physicalFunction(address, snapshot, &part) {
                 add(pool, pf, sriov, snapshot, facts, links, saved: saved, assigned: &assigned, to: &part)
                 for vf in sriov.vfs { poolVFs[vf] = pool.location }
@@ -31,7 +31,7 @@ public enum PoolPlanner {
             let detach = BindingPlanner.detach(.init(addresses: spec.detach, groups: spec.detachGroups, force: false), snapshot, facts)
             merge(detach, into: &plan)
             plan.groups = detach.groups
-            plan.recordsToWrite += detach.recordsToWrite
+            plan.records.write += detach.records.write
         }
         if plan.refused { plan.steps = [] }
         return plan
@@ -39,7 +39,7 @@ public enum PoolPlanner {
 
     /// One PF's count, link, VF attributes and drivers.
     static func add(_ pool: PFPool, _ pf: PCIFunction, _ sriov: SRIOVInfo, _ snapshot: HostSnapshot, _ facts: HostFacts,
-                    _ links: VFPlanner.Links, saved: [VFOriginal], assigned: inout [MACAddress: String], to plan: inout BindingPlan) {
+                    _ links: VFPlanner.Links, saved: [VFOriginal], assigned: inout [MACAddress: String], to plan: inout Plan) {
         guard pool.count <= sriov.totalVFs else {
             plan.findings.append(Finding("sriov.count", .error, pf.address.description,
                                          "\(pf.address) supports at most \(sriov.totalVFs) VFs (sriov_totalvfs), not \(pool.count)",
@@ -48,14 +48,14 @@ public enum PoolPlanner {
         }
         let recount = sriov.numVFs != pool.count
         let drivers = (0..<pool.count).map { pool.settings(forVF: $0).driver ?? .vfio }
-        plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        plan.originals.vfCounts = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
         if recount {
             if sriov.numVFs > 0 {
                 plan.findings += SRIOVPlanner.inUse(pf, sriov, snapshot, facts, action: "changing the VF count from \(sriov.numVFs) to \(pool.count)")
-                plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
+                plan.originals.bindings = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
                 plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, "0"))
             }
-            plan.vfRecordsDropPFs = [pf.address]
+            plan.records.vfDropPFs = [pf.address]
             if pool.count > 0 {
                 let autoprobe = drivers.allSatisfy { $0 == .host }
                 if sriov.driversAutoprobe != autoprobe {
@@ -76,7 +76,7 @@ public enum PoolPlanner {
 
     /// The VF attributes (and the PF's link, when they need it up).
     static func addSettings(_ pool: PFPool, _ pf: PCIFunction, recount: Bool, _ links: VFPlanner.Links, saved: [VFOriginal],
-                            assigned: inout [MACAddress: String], _ facts: HostFacts, to plan: inout BindingPlan) {
+                            assigned: inout [MACAddress: String], _ facts: HostFacts, to plan: inout Plan) {
         let wanted = (0..<pool.count).map { pool.settings(forVF: $0) }
         guard wanted.contains(where: \.setsAttributes) else { return }
         guard let interface = pf.netInterfaces.first(where: { links.vfs[$0] != nil }) ?? pf.netInterfaces.first else {
@@ -103,7 +103,7 @@ public enum PoolPlanner {
             var attributes = settings.attributes
             switch settings.mac {
             case .auto?:
-                var refusal = BindingPlan(operation: .apply)
+                var refusal = Plan(operation: .apply)
                 guard let mac = VFPlanner.automatic(interface, config, links, assigned: &assigned, &refusal) else {
                     plan.findings += refusal.findings
                     continue
@@ -127,8 +127,8 @@ public enum PoolPlanner {
 
     /// Each VF's driver: vfio-pci by driver_override, the host driver by a probe, or none.
     static func addDrivers(_ drivers: [SRIOVPlanner.VFDriver], _ pf: PCIFunction, _ sriov: SRIOVInfo, recount: Bool,
-                           _ snapshot: HostSnapshot, _ facts: HostFacts, to plan: inout BindingPlan) {
-        var steps: [BindingStep] = []
+                           _ snapshot: HostSnapshot, _ facts: HostFacts, to plan: inout Plan) {
+        var steps: [Step] = []
         for (index, driver) in drivers.enumerated() {
             let existing = recount ? nil : sriov.vfIndices[index]
             let predicted = sriov.offset.flatMap { offset in sriov.stride.flatMap { pf.address.virtfn(index, offset: offset, stride: $0) } }
@@ -151,7 +151,7 @@ public enum PoolPlanner {
                 if !recount, current == nil, function?.driverOverride == nil { continue }
                 steps += Recipe.unbind(vf, override: nil, from: .init(function))
             }
-            if let function { plan.originals.append(FunctionBinding(function)) }
+            if let function { plan.originals.bindings.append(FunctionBinding(function)) }
         }
         let toVFIO = steps.contains { if case .setOverride(_, StubDriver.vfioPCI?) = $0 { true } else { false } }
         let loading = plan.steps.contains { if case .loadModule = $0 { true } else { false } }
@@ -160,7 +160,7 @@ public enum PoolPlanner {
     }
 
     /// The PF a pool names, or an error finding.
-    static func resolve(_ pool: PFPool, _ snapshot: HostSnapshot, _ plan: inout BindingPlan) -> PCIAddress? {
+    static func resolve(_ pool: PFPool, _ snapshot: HostSnapshot, _ plan: inout Plan) -> PCIAddress? {
         switch pool.pf {
         case .address(let address): return address
         case .interface(let name):
@@ -178,14 +178,14 @@ public enum PoolPlanner {
     }
 
     /// One PF's (or the detach's) plan into the whole.
-    static func merge(_ part: BindingPlan, into plan: inout BindingPlan) {
+    static func merge(_ part: Plan, into plan: inout Plan) {
         plan.findings += part.findings
         plan.steps += part.steps
-        plan.originals += part.originals.filter { o in !plan.originals.contains { $0.address == o.address } }
-        plan.sriovOriginals += part.sriovOriginals.filter { original in part.steps.contains { $0.address == original.pf } }
-        plan.vfOriginals += part.vfOriginals
-        plan.vfRecordsToWrite += part.vfRecordsToWrite
-        plan.vfRecordsDropPFs += part.vfRecordsDropPFs
+        plan.originals.bindings += part.originals.bindings.filter { o in !plan.originals.bindings.contains { $0.address == o.address } }
+        plan.originals.vfCounts += part.originals.vfCounts.filter { original in part.steps.contains { $0.address == original.pf } }
+        plan.originals.vfSettings += part.originals.vfSettings
+        plan.records.vfWrite += part.records.vfWrite
+        plan.records.vfDropPFs += part.records.vfDropPFs
         plan.unchanged += part.unchanged
     }
 }

@@ -15,8 +15,8 @@ public enum Recipe {
     }
 
     /// Onto `driver`: override names it, unbind from anything else, probe, verify.
-    public static func bind(_ a: PCIAddress, to driver: String, from now: Now) -> [BindingStep] {
-        var steps: [BindingStep] = []
+    public static func bind(_ a: PCIAddress, to driver: String, from now: Now) -> [Step] {
+        var steps: [Step] = []
         if case .bound(_, let override) = now, override == driver {} else { steps.append(.setOverride(a, driver)) }
         if case .bound(nil, _) = now {} else { steps.append(.unbind(a, current: now.driver, keeping: driver)) }
         return steps + [.probe(a), .expect(a, .driver(driver))]
@@ -25,23 +25,23 @@ public enum Recipe {
     /// Off vfio, to whatever host driver the kernel picks (or none): override cleared, unbound only
     /// from vfio (a host driver it is on stays; an unbind step would take any driver, so none is
     /// planned for a function not known to be on vfio), probe, verify.
-    public static func release(_ a: PCIAddress, from now: Now) -> [BindingStep] {
+    public static func release(_ a: PCIAddress, from now: Now) -> [Step] {
         [.setOverride(a, nil)] + (StubDriver.isVFIO(now.driver) ? [.unbind(a, current: now.driver, keeping: nil)] : [])
             + [.probe(a), .expect(a, .notVFIO)]
     }
 
     /// No driver at all, override set to `override` (nil clears it).
-    public static func unbind(_ a: PCIAddress, override: String?, from now: Now) -> [BindingStep] {
+    public static func unbind(_ a: PCIAddress, override: String?, from now: Now) -> [Step] {
         [.setOverride(a, override), .unbind(a, current: now.driver, keeping: nil), .expect(a, .unbound)]
     }
 
     /// Back exactly as `binding` says, from whatever state it is in: driver_override names the
     /// recorded driver while the kernel probes (so that driver, and no other that matches the ID,
     /// takes it), then gets its recorded value back. Reattach, rollback and recover use it.
-    public static func restore(_ binding: FunctionBinding, pciDrivers: Set<String>?) -> [BindingStep] {
+    public static func restore(_ binding: FunctionBinding, pciDrivers: Set<String>?) -> [Step] {
         let a = binding.address
         guard let driver = binding.driver else { return unbind(a, override: binding.override, from: .unknown) }
-        var steps: [BindingStep] = []
+        var steps: [Step] = []
         if pciDrivers?.contains(driver) != true, let module = binding.module {
             steps.append(.loadModule(module: module, driver: driver))
         }
@@ -51,12 +51,12 @@ public enum Recipe {
     }
 
     /// A VF of `bind-vfs`, as the actuator finds it: onto `driver`, or off vfio (nil).
-    public static func bindVF(_ vf: PCIAddress, to driver: String?, from now: Now) -> [BindingStep] {
+    public static func bindVF(_ vf: PCIAddress, to driver: String?, from now: Now) -> [Step] {
         driver.map { bind(vf, to: $0, from: now) } ?? release(vf, from: now)
     }
 
     /// vfio-pci's module, unless its driver is registered (or the module cannot be loaded: nil).
-    public static func loadVFIO(_ facts: HostFacts) -> BindingStep? {
+    public static func loadVFIO(_ facts: HostFacts) -> Step? {
         facts.pciDrivers?.contains(StubDriver.vfioPCI) == true ? nil : .loadModule(module: StubDriver.vfioPCI, driver: StubDriver.vfioPCI)
     }
 }

@@ -16,13 +16,13 @@ public struct Recovery: Sendable, Equatable {
 
     public var action: Action
     /// The steps it takes, in order (what `recover --dry-run` shows).
-    public var steps: [BindingStep]
+    public var steps: [Step]
 
     public static func decide(_ journal: JournalState?, finish: Bool) -> Recovery {
         guard let journal else { return Recovery(action: .none, steps: []) }
         if journal.finished { return Recovery(action: .committed, steps: []) }
         if journal.rolledBack || journal.nothingBegan { return Recovery(action: .closed, steps: []) }
         if finish { return Recovery(action: .finished, steps: journal.steps) }
-        return Recovery(action: .undone, steps: BindingPlanner.restoreOrder(journal.touched).flatMap { Recipe.restore($0, pciDrivers: nil) })
+        return Recovery(action: .undone, steps: BindingPlanner.restoreOrder(journal.undo.bindings).flatMap { Recipe.restore($0, pciDrivers: nil) })
     }
 }

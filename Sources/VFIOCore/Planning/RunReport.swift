@@ -44,7 +44,7 @@ public struct RunReport: Sendable, Equatable {
         }
     }
 
-    public var plan: BindingPlan
+    public var plan: Plan
     public var dryRun: Bool
     public var results: [StepResult]
     /// Each function the plan touched, and each VF of a PF whose VFs it changed, afterwards (a
@@ -61,7 +61,7 @@ public struct RunReport: Sendable, Equatable {
         public init(before: [PCIAddress], after: [PCIAddress]) { (self.before, self.after) = (before, after) }
     }
 
-    public init(plan: BindingPlan, dryRun: Bool, results: [StepResult]? = nil, after: [PCIAddress: After]? = nil,
+    public init(plan: Plan, dryRun: Bool, results: [StepResult]? = nil, after: [PCIAddress: After]? = nil,
                 replaced: [PCIAddress: VFs] = [:]) {
         self.plan = plan
         self.dryRun = dryRun
@@ -72,7 +72,7 @@ public struct RunReport: Sendable, Equatable {
 
 
     /// Where each function should end by the plan: its last verify step (nil: the kernel picks).
-    public static func planned(_ plan: BindingPlan) -> [PCIAddress: After] {
+    public static func planned(_ plan: Plan) -> [PCIAddress: After] {
         var after: [PCIAddress: After] = [:]
         for step in plan.steps {
             guard case .expect(let address, let expectation) = step else { continue }
@@ -85,7 +85,7 @@ public struct RunReport: Sendable, Equatable {
     }
 
     /// The steps that changed the host (all of them, planned, in a dry run that is not refused).
-    public var taken: [BindingStep] {
+    public var taken: [Step] {
         guard !plan.refused else { return [] }
         return zip(plan.steps, results).compactMap { step, result in result == .done || (dryRun && result == .planned) ? step : nil }
     }
@@ -108,7 +108,7 @@ public struct RunReport: Sendable, Equatable {
             }
         }
         for pf in countOrder {
-            let from = plan.sriovOriginals.first { $0.pf == pf }?.numVFs ?? 0
+            let from = plan.originals.vfCounts.first { $0.pf == pf }?.numVFs ?? 0
             if let to = counts[pf], to != from { changes.append(.vfCount(pf: pf, from: from, to: to)) }
         }
         changes += bindingChanges(taken)
@@ -123,9 +123,9 @@ public struct RunReport: Sendable, Equatable {
     }
 
     /// Functions whose driver differs from before the run, VFs the run created, and VFs it removed.
-    func bindingChanges(_ taken: [BindingStep]) -> [Change] {
+    func bindingChanges(_ taken: [Step]) -> [Change] {
         guard !taken.isEmpty else { return [] }
-        let before = Dictionary(plan.originals.map { ($0.address, $0.driver) }, uniquingKeysWith: { a, _ in a })
+        let before = Dictionary(plan.originals.bindings.map { ($0.address, $0.driver) }, uniquingKeysWith: { a, _ in a })
         var changes: [Change] = []
         var seen: Set<PCIAddress> = []
         for (_, vfs) in replaced.sorted(by: { $0.key < $1.key }) {

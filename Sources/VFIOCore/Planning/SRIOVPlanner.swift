@@ -31,8 +31,8 @@ public enum SRIOVPlanner {
         public init(pf: PCIAddress, count: Int, driver: VFDriver) { (self.pf, self.count, self.driver) = (pf, count, driver) }
     }
 
-    public static func create(_ request: CreateRequest, _ snapshot: HostSnapshot, _ facts: HostFacts) -> BindingPlan {
-        var plan = BindingPlan(operation: .sriovCreate)
+    public static func create(_ request: CreateRequest, _ snapshot: HostSnapshot, _ facts: HostFacts) -> Plan {
+        var plan = Plan(operation: .sriovCreate)
         guard let (pf, sriov) = physicalFunction(request.pf, snapshot, &plan) else { return plan }
         if request.count < 1 || request.count > sriov.totalVFs {
             plan.findings.append(Finding("sriov.count", .error, pf.address.description,
@@ -47,15 +47,15 @@ public enum SRIOVPlanner {
         // vfio-pci and "none" want the VFs to appear unbound; host drivers bind by autoprobe.
         let autoprobe = request.driver == .host
         let vfs = sriov.vfs.compactMap { snapshot.function($0) }
-        plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
-        plan.originals = vfs.map(FunctionBinding.init)
+        plan.originals.vfCounts = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        plan.originals.bindings = vfs.map(FunctionBinding.init)
         if recount {
             if sriov.numVFs > 0 { plan.steps.append(.setAttribute(pf.address, numVFsAttribute, "0")) }
             if sriov.driversAutoprobe != autoprobe { plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0")) }
         }
         if request.driver == .vfio, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
         if recount {
-            plan.vfRecordsDropPFs = [pf.address]
+            plan.records.vfDropPFs = [pf.address]
             plan.steps.append(.setAttribute(pf.address, numVFsAttribute, String(request.count)))
             plan.steps.append(.awaitVFs(pf.address, request.count))
         }
@@ -84,18 +84,18 @@ public enum SRIOVPlanner {
         return plan
     }
 
-    public static func destroy(_ address: PCIAddress, _ snapshot: HostSnapshot, _ facts: HostFacts) -> BindingPlan {
-        var plan = BindingPlan(operation: .sriovDestroy)
+    public static func destroy(_ address: PCIAddress, _ snapshot: HostSnapshot, _ facts: HostFacts) -> Plan {
+        var plan = Plan(operation: .sriovDestroy)
         guard let (pf, sriov) = physicalFunction(address, snapshot, &plan) else { return plan }
         guard sriov.numVFs > 0 else {
             plan.unchanged = [pf.address]
             return plan
         }
         plan.findings += inUse(pf, sriov, snapshot, facts, action: "removing its \(sriov.numVFs) VFs")
-        plan.sriovOriginals = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
-        plan.originals = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
+        plan.originals.vfCounts = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
+        plan.originals.bindings = sriov.vfs.compactMap { snapshot.function($0) }.map(FunctionBinding.init)
         plan.steps = [.setAttribute(pf.address, numVFsAttribute, "0")]
-        plan.vfRecordsDropPFs = [pf.address]
+        plan.records.vfDropPFs = [pf.address]
         return plan
     }
 
@@ -103,7 +103,7 @@ public enum SRIOVPlanner {
     public static let autoprobeAttribute = "sriov_drivers_autoprobe"
 
     /// The PF and its SR-IOV state, or an error finding saying why it is not one.
-    static func physicalFunction(_ address: PCIAddress, _ snapshot: HostSnapshot, _ plan: inout BindingPlan) -> (PCIFunction, SRIOVInfo)? {
+    static func physicalFunction(_ address: PCIAddress, _ snapshot: HostSnapshot, _ plan: inout Plan) -> (PCIFunction, SRIOVInfo)? {
         guard let pf = snapshot.function(address) else {
             plan.findings.append(UnknownFunction.finding("sriov.no-device", address, hint: UnknownFunction.pfHint))
             return nil

@@ -126,8 +126,8 @@ public enum VFPlanner {
     /// `sriov set`: the steps for one VF, refused (error findings) when the PF is not an SR-IOV
     /// netdev PF, is down, has no such VF, or a MAC is another VF's already.
     public static func set(_ request: SetRequest, _ snapshot: HostSnapshot, _ facts: HostFacts, _ links: Links,
-                           saved: [VFOriginal]) -> BindingPlan {
-        var plan = BindingPlan(operation: .sriovSet)
+                           saved: [VFOriginal]) -> Plan {
+        var plan = Plan(operation: .sriovSet)
         guard let (pf, interface, vfs) = netdevPF(request.pf, snapshot, links, &plan) else { return plan }
         refuseIfDown(interface, pf.address, facts, &plan)
         guard let current = vfs.first(where: { $0.index == request.vf }) else {
@@ -156,8 +156,8 @@ public enum VFPlanner {
     /// `sriov restore`: every recorded VF of the PF (or just `vf`) back to its recorded attributes,
     /// and the records dropped. VFs whose records describe VFs that are gone are dropped too.
     public static func restore(_ address: PCIAddress, vf only: Int?, _ snapshot: HostSnapshot, _ facts: HostFacts, _ links: Links,
-                               saved: [VFOriginal]) -> BindingPlan {
-        var plan = BindingPlan(operation: .sriovRestore)
+                               saved: [VFOriginal]) -> Plan {
+        var plan = Plan(operation: .sriovRestore)
         let records = saved.filter { $0.pf == address && (only == nil || $0.config.index == only) }
         guard !records.isEmpty else {
             plan.findings.append(Finding("sriov.nothing-recorded", .info, address.description,
@@ -169,7 +169,7 @@ public enum VFPlanner {
         guard let (pf, interface, vfs) = netdevPF(address, snapshot, links, &plan) else { return plan }
         if refuseIfDown(interface, pf.address, facts, &plan) { return plan }
         for record in records.sorted(by: { $0.key < $1.key }) {
-            plan.vfRecordsToDrop.append(record.key)
+            plan.records.vfDrop.append(record.key)
             guard let current = vfs.first(where: { $0.index == record.config.index }) else {
                 plan.findings.append(Finding("sriov.vf-gone", .warning, pf.address.description,
                                              "VF \(record.config.index) of \(interface) no longer exists (the VF count changed): its record is dropped"))
@@ -177,7 +177,7 @@ public enum VFPlanner {
             }
             let attributes = record.restoring(from: current)
             if attributes.isEmpty { continue }
-            plan.vfOriginals.append(VFOriginal(pf: pf.address, interface: interface, config: current))
+            plan.originals.vfSettings.append(VFOriginal(pf: pf.address, interface: interface, config: current))
             for attribute in attributes {
                 plan.steps.append(.setVF(pf.address, interface: interface, vf: current.index, attribute))
             }
@@ -189,19 +189,19 @@ public enum VFPlanner {
     /// Appends a `set-vf` step for each attribute `current` does not show yet, and records the VF's
     /// attributes (journal; and the state directory unless a record is kept there already).
     public static func add(_ attributes: [VFAttribute], for current: VFLinkConfig, pf: PCIAddress, interface: String,
-                           saved: [VFOriginal], to plan: inout BindingPlan) {
+                           saved: [VFOriginal], to plan: inout Plan) {
         let changes = attributes.filter { !$0.isSatisfied(by: current) }
         guard !changes.isEmpty else { return }
         let original = VFOriginal(pf: pf, interface: interface, config: current)
-        plan.vfOriginals.append(original)
-        if !saved.contains(where: { $0.key == original.key }) { plan.vfRecordsToWrite.append(original) }
+        plan.originals.vfSettings.append(original)
+        if !saved.contains(where: { $0.key == original.key }) { plan.records.vfWrite.append(original) }
         for attribute in changes { plan.steps.append(.setVF(pf, interface: interface, vf: current.index, attribute)) }
     }
 
     /// The MAC `auto` gives `vf` (recorded in `assigned` so a pool's VFs differ), or an error
     /// finding when the PF has no address to derive from or every candidate is taken.
     public static func automatic(_ interface: String, _ vf: VFLinkConfig, _ links: Links, assigned: inout [MACAddress: String],
-                                 _ plan: inout BindingPlan) -> MACAddress? {
+                                 _ plan: inout Plan) -> MACAddress? {
         guard let source = macSource(interface, links) else {
             plan.findings.append(Finding("sriov.mac-auto", .error, interface, "\(interface) reports no MAC address to derive VF MACs from",
                                          hint: "give each VF its MAC (--mac 52:54:00:...)"))
@@ -221,7 +221,7 @@ public enum VFPlanner {
     /// Refuses VF settings while the PF's netdev is down (drivers may drop them without an error);
     /// true when it did.
     @discardableResult
-    static func refuseIfDown(_ interface: String, _ pf: PCIAddress, _ facts: HostFacts, _ plan: inout BindingPlan) -> Bool {
+    static func refuseIfDown(_ interface: String, _ pf: PCIAddress, _ facts: HostFacts, _ plan: inout Plan) -> Bool {
         guard let net = facts.network[interface], !net.isUp else { return false }
         plan.findings.append(Finding("sriov.pf-down", .error, pf.description,
                                      "\(interface), the PF's interface, is down: VF settings made now may not reach the hardware, without an error",
@@ -242,7 +242,7 @@ public enum VFPlanner {
 
     /// The PF, its netdev, and its VFs as netlink reports them; or an error finding.
     static func netdevPF(_ address: PCIAddress, _ snapshot: HostSnapshot, _ links: Links,
-                         _ plan: inout BindingPlan) -> (PCIFunction, String, [VFLinkConfig])? {
+                         _ plan: inout Plan) -> (PCIFunction, String, [VFLinkConfig])? {
         guard let (pf, _) = SRIOVPlanner.physicalFunction(address, snapshot, &plan) else { return nil }
         guard let interface = pf.netInterfaces.first(where: { links.vfs[$0] != nil }) ?? pf.netInterfaces.first else {
             plan.findings.append(Finding("sriov.no-netdev", .error, address.description,

@@ -9,7 +9,7 @@ public enum RunOutput {
             "changes": .array(report.changes.map(json)),
             "dry_run": .bool(report.dryRun),
             "findings": CheckOutput.findings(Finding.ordered(plan.findings)),
-            "functions": .array(plan.originals.sorted { $0.address < $1.address }.map { original in
+            "functions": .array(plan.originals.bindings.sorted { $0.address < $1.address }.map { original in
                 let after = report.after[original.address]
                 return .object([
                     "address": .string(original.address.description),
@@ -108,7 +108,7 @@ public enum RunOutput {
     }
 
     /// The numbered steps, aligned: "  1. set-override  /sys/.../driver_override  vfio-pci".
-    public static func steps(_ steps: [BindingStep]) -> String {
+    public static func steps(_ steps: [Step]) -> String {
         let actionWidth = steps.map(\.action.count).max() ?? 0
         let pathWidth = steps.map(\.path.count).max() ?? 0
         var out = ""
@@ -131,7 +131,7 @@ public enum RecoverOutput {
         .document([
             "action": .string(recovery.action.rawValue),
             "dry_run": .bool(dryRun),
-            "functions": .array((journal?.originals ?? []).sorted { $0.address < $1.address }.map { original in
+            "functions": .array((journal?.originals.bindings ?? []).sorted { $0.address < $1.address }.map { original in
                 .object([
                     "address": .string(original.address.description),
                     "driver": .optional(after[original.address]?.driver),
@@ -172,7 +172,7 @@ public enum RecoverOutput {
         if dryRun {
             out += RunOutput.steps(recovery.steps)
         } else {
-            for original in journal.originals.sorted(by: { $0.address < $1.address }) {
+            for original in journal.originals.bindings.sorted(by: { $0.address < $1.address }) {
                 let now = after[original.address].map { $0 == .gone ? "gone" : "on " + ($0.driver ?? "no driver") } ?? "on ?"
                 out += "  \(original.address)  now \(now) (before the run: \(original.driverName))\n"
             }

@@ -5,7 +5,7 @@ import VFIODeviceLayer
 /// The kernel seam of the actuator: the few reads a step needs to converge, the sysfs writes,
 /// and modprobe. `LiveKernel` is the real one; tests use a recording simulation of the PCI
 /// driver core (VFIOTestSupport.SimulatedKernel), and the lab proves both agree with Linux.
-public protocol BindingKernel: Sendable {
+public protocol HostKernel: Sendable {
     /// The driver bound to the function now (nil: none). Throws when the function is gone.
     func driver(of address: PCIAddress) throws(VFIOError) -> String?
     /// A small attribute's text (nil: absent). `path` is from the root ("/sys/...").
@@ -50,7 +50,7 @@ public struct KernelWriteError: Error, Sendable, Equatable, CustomStringConverti
 
 /// The real kernel under a root: sysfs writes with one write(2) on an O_WRONLY descriptor (never
 /// O_CREAT: an attribute that is not there is an error, not a new file), modprobe for modules.
-public struct LiveKernel: BindingKernel {
+public struct LiveKernel: HostKernel {
     public let root: HostRoot
 
     public init(root: HostRoot) { self.root = root }

@@ -35,7 +35,7 @@ public enum DriverExpectation: Sendable, Equatable {
 
 /// One write (or wait) of a plan. Every step converges: the applier reads the state first and
 /// skips what is already so, which is what makes replaying a journal safe.
-public enum BindingStep: Sendable, Equatable {
+public enum Step: Sendable, Equatable {
     /// modprobe a module, unless its PCI driver is registered already.
     case loadModule(module: String, driver: String)
     /// Write driver_override (nil clears it).
@@ -146,9 +146,11 @@ public enum BindingStep: Sendable, Equatable {
 }
 
 /// What a changing run will do (detach, reattach, persist apply, the sriov commands, apply):
-/// the functions as they are, the steps in order, and the findings (a guard's refusal is an
-/// error finding). Made by the planners (BindingPlanner, SRIOVPlanner, VFPlanner, PoolPlanner), pure.
-public struct BindingPlan: Sendable, Equatable {
+/// the steps in order, what they may change as it is now (bindings, VF counts, VF settings),
+/// what the state directory keeps once done, and the findings (a guard's refusal is an error
+/// finding). Made by the planners (BindingPlanner, SRIOVPlanner, VFPlanner, PoolPlanner), pure;
+/// carried out by the actuator's Transaction.
+public struct Plan: Sendable, Equatable {
     public enum Operation: String, Sendable, Equatable {
         case detach, reattach
         case sriovCreate = "sriov-create"
@@ -158,39 +160,55 @@ public struct BindingPlan: Sendable, Equatable {
         case apply
     }
 
+    /// What the steps may change, as it is before the run, by kind: journaled before the first
+    /// write; a rollback (or `recover`) puts back what a begun step touched.
+    public struct Originals: Sendable, Equatable {
+        /// Every function a step touches: its driver, module and driver_override.
+        public var bindings: [FunctionBinding] = []
+        /// Each PF whose VF count or autoprobe a step changes (restored first on rollback: a new
+        /// count replaces every VF).
+        public var vfCounts: [SRIOVOriginal] = []
+        /// Each VF whose settings (MAC, VLAN, trust...) a step changes.
+        public var vfSettings: [VFOriginal] = []
+
+        public init(bindings: [FunctionBinding] = [], vfCounts: [SRIOVOriginal] = [], vfSettings: [VFOriginal] = []) {
+            (self.bindings, self.vfCounts, self.vfSettings) = (bindings, vfCounts, vfSettings)
+        }
+    }
+
+    /// What the state directory keeps once the run is done (its commit).
+    public struct Records: Sendable, Equatable {
+        /// Detached functions and the driver each had, for reattach.
+        public var write: [FunctionBinding] = []
+        /// Functions given back: their records go.
+        public var drop: [PCIAddress] = []
+        /// VF settings as they were before vfioctl first changed them (kept until `sriov restore`).
+        public var vfWrite: [VFOriginal] = []
+        public var vfDrop: [VFKey] = []
+        /// PFs whose VF count the run changes: their VF records describe VFs that are gone.
+        public var vfDropPFs: [PCIAddress] = []
+
+        public init() {}
+    }
+
     public var operation: Operation
     /// The groups the plan works on.
     public var groups: [Int]
-    /// Every function a step touches, as it is now (journaled before the first write).
-    public var originals: [FunctionBinding]
-    public var steps: [BindingStep]
+    public var originals: Originals
+    public var steps: [Step]
     public var findings: [Finding]
     /// Functions already where the plan would put them.
     public var unchanged: [PCIAddress]
-    /// Detach: the records to keep once done. Reattach: the addresses whose records to drop.
-    public var recordsToWrite: [FunctionBinding]
-    public var recordsToDrop: [PCIAddress]
-    /// SR-IOV: each PF's VF count and autoprobe before the run (restored on rollback, first).
-    public var sriovOriginals: [SRIOVOriginal] = []
-    /// VF attributes before the run (journaled; a rollback puts back those of VFs a begun step
-    /// changed), and the state directory's VF records to add (kept until `sriov restore`) and drop.
-    public var vfOriginals: [VFOriginal] = []
-    public var vfRecordsToWrite: [VFOriginal] = []
-    public var vfRecordsToDrop: [VFKey] = []
-    /// PFs whose VF count the run changes: their VF records describe VFs that are gone.
-    public var vfRecordsDropPFs: [PCIAddress] = []
+    public var records = Records()
 
-    public init(operation: Operation, groups: [Int] = [], originals: [FunctionBinding] = [], steps: [BindingStep] = [],
-                findings: [Finding] = [], unchanged: [PCIAddress] = [], recordsToWrite: [FunctionBinding] = [],
-                recordsToDrop: [PCIAddress] = []) {
+    public init(operation: Operation, groups: [Int] = [], bindings: [FunctionBinding] = [], steps: [Step] = [],
+                findings: [Finding] = [], unchanged: [PCIAddress] = []) {
         self.operation = operation
         self.groups = groups
-        self.originals = originals
+        self.originals = Originals(bindings: bindings)
         self.steps = steps
         self.findings = findings
         self.unchanged = unchanged
-        self.recordsToWrite = recordsToWrite
-        self.recordsToDrop = recordsToDrop
     }
 
     /// A guard said no: nothing may be written.
@@ -202,32 +220,43 @@ public struct BindingPlan: Sendable, Equatable {
         return steps.compactMap(\.address).filter { seen.insert($0).inserted }
     }
 
-    public func original(_ address: PCIAddress) -> FunctionBinding? { originals.first { $0.address == address } }
+    public func original(_ address: PCIAddress) -> FunctionBinding? { originals.bindings.first { $0.address == address } }
 
-    /// The bindings to put back once steps on `touched` began. A PF's VF count changing replaces
-    /// all its VFs, so with SR-IOV originals every original binding is put back.
-    public static func undo(_ originals: [FunctionBinding], touched: Set<PCIAddress>, sriov: [SRIOVOriginal]) -> [FunctionBinding] {
-        if sriov.contains(where: { touched.contains($0.pf) }) { return originals }
-        return originals.filter { touched.contains($0.address) }
+    /// What a rollback puts back once `begun` steps ran: every binding, VF count, VF setting
+    /// and link a begun step may have changed.
+    public struct Undo: Sendable, Equatable {
+        public var bindings: [FunctionBinding] = []
+        public var vfCounts: [SRIOVOriginal] = []
+        public var vfSettings: [VFOriginal] = []
+        /// Netdevs a begun `link-up` brought up: a rollback takes them down.
+        public var links: [String] = []
+
+        public init(bindings: [FunctionBinding] = [], vfCounts: [SRIOVOriginal] = [], vfSettings: [VFOriginal] = [], links: [String] = []) {
+            (self.bindings, self.vfCounts, self.vfSettings, self.links) = (bindings, vfCounts, vfSettings, links)
+        }
     }
+}
 
-    /// The VF attributes to put back once `begun` steps ran: VFs a begun `set-vf` changed, unless
-    /// their PF's VF count changed too (those VFs were replaced).
-    public static func undoVFs(_ originals: [VFOriginal], steps: [BindingStep], begun: Set<Int>) -> [VFOriginal] {
-        var changed: Set<VFKey> = []
+extension Plan.Originals {
+    /// What to put back once `begun` of `steps` ran. A PF's VF count changing replaces all its
+    /// VFs, so then every original binding is put back, and no VF's settings (those VFs are gone).
+    public func undo(_ steps: [Step], begun: Set<Int>) -> Plan.Undo {
+        let addresses = Set(begun.compactMap { $0 < steps.count ? steps[$0].address : nil })
+        var changedVFs: Set<VFKey> = []
         var recounted: Set<PCIAddress> = []
-        for index in begun where index < steps.count {
+        var links: [String] = []
+        for index in begun.sorted() where index < steps.count {
             switch steps[index] {
-            case .setVF(let pf, _, let vf, _): changed.insert(VFKey(pf: pf, index: vf))
+            case .setVF(let pf, _, let vf, _): changedVFs.insert(VFKey(pf: pf, index: vf))
             case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _): recounted.insert(pf)
+            case .linkUp(let name): links.append(name)
             default: break
             }
         }
-        return originals.filter { changed.contains($0.key) && !recounted.contains($0.pf) }
-    }
-
-    /// Netdevs a begun `link-up` step brought up (a rollback takes them down).
-    public static func undoLinks(steps: [BindingStep], begun: Set<Int>) -> [String] {
-        begun.sorted().compactMap { $0 < steps.count ? steps[$0] : nil }.compactMap { if case .linkUp(let name) = $0 { name } else { nil } }
+        let counts = vfCounts.filter { addresses.contains($0.pf) }
+        return Plan.Undo(bindings: counts.isEmpty ? bindings.filter { addresses.contains($0.address) } : bindings,
+                         vfCounts: counts,
+                         vfSettings: vfSettings.filter { changedVFs.contains($0.key) && !recounted.contains($0.pf) },
+                         links: links)
     }
 }
