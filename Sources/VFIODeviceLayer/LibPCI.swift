@@ -46,7 +46,7 @@ final class LibPCI {
     /// A handle that names from only the part of this handle's pci.ids that functions of
     /// `vendors` need (`PCIIDs.excerpt`, handed to libpci in a memfd), names loaded. nil when
     /// that cannot be done (a compressed pci.ids, a file not read, no /proc/self/fd): name from this one.
-    func excerpt(root: HostRoot, vendors: Set<UInt16>) -> LibPCI? {
+    func excerpt(root: HostRoot, devices: [UInt16: Set<UInt16>], vendors: Set<UInt16>) -> LibPCI? {
         guard var path = vfioctl_pci_ids_path(handle).map({ String(cString: $0) }) else { return nil }
         // As libpci opens it: NAME.gz when there is one (left to libpci), else NAME.
         if path.hasSuffix(".gz") {
@@ -54,7 +54,7 @@ final class LibPCI {
             path.removeLast(3)
         }
         guard let bytes = FileRead.bytes(path, limit: 64 << 20) else { return nil }
-        let text = bytes.withUnsafeBytes { PCIIDs.excerpt($0, vendors: vendors) }
+        let text = bytes.withUnsafeBytes { PCIIDs.excerpt($0, devices: devices, vendors: vendors) }
         let fd = vfioctl_memfd("pci.ids")
         guard fd >= 0 else { return nil }
         defer { close(fd) }

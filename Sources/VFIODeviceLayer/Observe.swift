@@ -57,9 +57,10 @@ extension DeviceLayer {
             loading.wait()
         case .around(let addresses, let groups, let following):
             read = try readAround(addresses, groups: groups, following: following)
-            // A few functions: only their vendors' part of pci.ids, not all of it.
-            let vendors = Set(read.functions.flatMap { [$0.vendorID] + ($0.subsystemVendorID.map { [$0] } ?? []) })
-            if let whole = names { names = whole.excerpt(root: root, vendors: vendors) ?? whole }
+            // A few functions: only their devices' part of pci.ids, not all of it.
+            let devices = Dictionary(grouping: read.functions, by: \.vendorID).mapValues { Set($0.map(\.deviceID)) }
+            let vendors = Set(read.functions.compactMap(\.subsystemVendorID))
+            if let whole = names { names = whole.excerpt(root: root, devices: devices, vendors: vendors) ?? whole }
         }
         var functions = read.functions
         attach(&functions, read.devices, names: names)
