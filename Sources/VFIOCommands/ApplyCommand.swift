@@ -28,7 +28,7 @@ extension Vfioctl {
 
         func plan(_ transaction: Transaction) throws -> Plan {
             let spec = try PoolFile.load(file)
-            let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
+            let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: true)
             let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
             return PoolPlanner.plan(spec, snapshot, facts, links, saved: try transaction.state.vfRecords())
         }

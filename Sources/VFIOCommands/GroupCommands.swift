@@ -7,9 +7,10 @@ extension Vfioctl {
     /// What detach and reattach plan from: the groups the targets name and what the preflight's
     /// rules follow from them, with the host's facts; unknown addresses and groups refused up
     /// front. `recorded` are read too when they exist (a recorded function may be gone by now).
-    static func observe(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = []) throws
+    static func observe(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = [], openGroups: Bool) throws
         -> (snapshot: HostSnapshot, facts: HostFacts) {
-        let seen = try layer.observeForPlanning(.around(addresses: addresses + recorded, groups: groups, following: Preflight.readScope(for:)))
+        let seen = try layer.observeForPlanning(.around(addresses: addresses + recorded, groups: groups, following: Preflight.readScope(for:)),
+                                                openGroups: openGroups)
         try Check.requireKnown(addresses, groups, in: seen.snapshot)
         return seen
     }
@@ -49,7 +50,7 @@ extension Vfioctl {
 
         func plan(_ transaction: Transaction) throws -> Plan {
             let (addresses, groups) = try targeted()
-            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups)
+            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups, openGroups: false)
             let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
             if force && plan.findings.contains(where: { $0.id == DeviceChecks.hostCritical }) && !actuation.dryRun {
                 Output.warning("--force: taking devices the host uses; what they carried stops working now")
@@ -88,8 +89,9 @@ extension Vfioctl {
         func plan(_ transaction: Transaction) throws -> Plan {
             let (addresses, groups) = try targeted()
             let records = try transaction.state.records()
+            // A guest holding a group open blocks its reattach: who does is read.
             let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups,
-                                                        recorded: all ? records.map(\.address) : [])
+                                                        recorded: all ? records.map(\.address) : [], openGroups: true)
             return BindingPlanner.reattach(.init(addresses: addresses, groups: groups, all: all), records: records, snapshot, facts)
         }
     }

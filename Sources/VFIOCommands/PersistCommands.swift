@@ -182,7 +182,7 @@ extension Vfioctl {
 
             func plan(_ transaction: Transaction) throws -> Plan {
                 let root = transaction.layer.root
-                let (snapshot, facts) = try transaction.layer.observeForPlanning(.all)
+                let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: false)
                 let states = VFIOCore.Persist.verify(try PersistFiles(root: root).records().records, snapshot)
                 for state in states where !state.ready {
                     for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }

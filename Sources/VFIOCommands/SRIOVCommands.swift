@@ -259,7 +259,7 @@ extension Vfioctl {
             var facts: HostFacts
 
             static func observe(_ layer: DeviceLayer) throws -> Seen {
-                let (snapshot, facts) = try layer.observeForPlanning(.all)
+                let (snapshot, facts) = try layer.observeForPlanning(.all, openGroups: true)
                 return Seen(snapshot: snapshot, facts: facts)
             }
         }

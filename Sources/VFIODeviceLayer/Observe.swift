@@ -94,9 +94,11 @@ extension DeviceLayer {
 
 extension DeviceLayer {
     /// What a changing command plans from: the functions of `functions`, the host's facts for
-    /// them, and who holds each group open (read, never assumed empty: planners refuse on it).
-    public func observeForPlanning(_ functions: ObservationScope.Functions) throws(VFIOError) -> (snapshot: HostSnapshot, facts: HostFacts) {
-        let seen = try observe(ObservationScope(functions, facts: true, openGroups: true))
+    /// them, and, with `openGroups`, who holds each group open (a readlink per open file on the
+    /// host: asked by the plans that refuse on it, which refuse when it was not read).
+    public func observeForPlanning(_ functions: ObservationScope.Functions, openGroups: Bool) throws(VFIOError)
+        -> (snapshot: HostSnapshot, facts: HostFacts) {
+        let seen = try observe(ObservationScope(functions, facts: true, openGroups: openGroups))
         guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
         return (seen.snapshot, facts)
     }
