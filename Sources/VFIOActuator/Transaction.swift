@@ -98,36 +98,40 @@ public final class Transaction {
             throw error
         }
         try commit(plan)
+        let now = after(plan, pfs: recounted)
         var replaced: [PCIAddress: RunReport.VFs] = [:]
         for (pf, vfs) in vfsBefore where zip(plan.steps, results).contains(where: { step, result in
             if case .setAttribute(pf, SRIOVPlanner.numVFsAttribute, _) = step { result == .done } else { false }
         }) {
-            replaced[pf] = RunReport.VFs(before: vfs, after: applier.virtualFunctions(of: pf))
+            replaced[pf] = RunReport.VFs(before: vfs, after: now.vfs[pf] ?? [])
         }
-        return RunReport(plan: plan, dryRun: false, results: results, after: after(plan), replaced: replaced)
+        return RunReport(plan: plan, dryRun: false, results: results, after: now.functions, replaced: replaced)
     }
 
     /// The run is done: records, then the journal goes, then history.
-    func commit(_ plan: Plan, history: String? = nil) throws(VFIOError) {
+    func commit(_ plan: Plan) throws(VFIOError) {
         try state.updateRecords(write: plan.records.write, drop: plan.records.drop)
         try state.updateVFRecords(write: plan.records.vfWrite, drop: plan.records.vfDrop, dropPFs: plan.records.vfDropPFs)
         try state.removeJournal()
         if !plan.steps.isEmpty {
-            state.appendHistory(since: since, operation: history ?? plan.operation.rawValue, outcome: "ok", command: command)
+            state.appendHistory(since: since, operation: plan.operation.rawValue, outcome: "ok", command: command)
         }
     }
 
-    /// Every function the plan touched, and every VF of a PF whose VFs it changed, as it is now.
-    func after(_ plan: Plan) -> [PCIAddress: RunReport.After] {
+    /// Every function the plan touched, and every VF of a PF whose VFs it (or `pfs`) changed, as
+    /// it is now; and those PFs' VFs, each PF's read once.
+    func after(_ plan: Plan, pfs more: Set<PCIAddress> = []) -> (functions: [PCIAddress: RunReport.After], vfs: [PCIAddress: [PCIAddress]]) {
         var after: [PCIAddress: RunReport.After] = [:]
         for original in plan.originals.bindings {
             after[original.address] = kernel.exists(original.address.sysfsDevice) ? .bound(try? kernel.driver(of: original.address)) : .gone
         }
-        let pfs = Set(plan.originals.vfCounts.map(\.pf) + plan.steps.compactMap { if case .bindVFs(let pf, _) = $0 { pf } else { nil } })
+        let pfs = more.union(plan.originals.vfCounts.map(\.pf) + plan.steps.compactMap { if case .bindVFs(let pf, _) = $0 { pf } else { nil } })
+        var vfs: [PCIAddress: [PCIAddress]] = [:]
         for pf in pfs {
-            for vf in applier.virtualFunctions(of: pf) { after[vf] = .bound(try? kernel.driver(of: vf)) }
+            vfs[pf] = applier.virtualFunctions(of: pf)
+            for vf in vfs[pf] ?? [] { after[vf] = .bound(try? kernel.driver(of: vf)) }
         }
-        return after
+        return (after, vfs)
     }
 
     // MARK: recover
@@ -162,6 +166,6 @@ public final class Transaction {
         case .committed: try commit(plan)
         case .closed: try state.removeJournal()
         }
-        return after(plan)
+        return after(plan).functions
     }
 }
