@@ -55,7 +55,9 @@ let package = Package(
         // Fixtures live in fixtures/, outside every target: real sysfs snapshots hold symlink
         // cycles (iommu_group <-> devices) that SwiftPM would follow when it walks a target.
         .testTarget(name: "VFIODeviceLayerTests", dependencies: ["VFIODeviceLayer", "VFIOTestSupport"]),
-        .testTarget(name: "VFIOCommandsTests", dependencies: ["VFIOCommands", "VFIOTestSupport"]),
+        .testTarget(name: "VFIOCommandsTests", dependencies: [
+            "VFIOCommands", "VFIOTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "VFIOActuatorTests", dependencies: ["VFIOActuator", "VFIOTestSupport"]),
         // The hostile-input campaign: the built vfioctl on damaged trees, documents, config files,
         // journals and arguments (docs/hostile-input.md).

@@ -7,6 +7,7 @@ extension Vfioctl {
     struct Apply: ChangingCommand {
         static let name = "apply"
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract: "Make the host match a pool file: VF counts, VF drivers, MAC/VLAN/trust/spoofchk/state, devices to detach.",
             discussion: """
                 FILE is TOML (.toml) or YAML (.yaml, .yml); docs/pools.md describes every key. The \
@@ -24,10 +25,9 @@ extension Vfioctl {
         @OptionGroup var output: FormatOptions
 
         // The file is read and checked before anything else: bad input changes nothing.
-        func prepare() throws { _ = try PoolFile.load(file) }
+        func prepare() throws -> PoolSpec { try PoolFile.load(file) }
 
-        func plan(_ transaction: Transaction) throws -> Plan {
-            let spec = try PoolFile.load(file)
+        func plan(_ spec: PoolSpec, _ transaction: Transaction) throws -> Plan {
             let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: true)
             let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
             return PoolPlanner.plan(spec, snapshot, facts, links, saved: try transaction.state.vfRecords())

@@ -48,6 +48,7 @@ extension Vfioctl {
 
         struct Host: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "host",
                 abstract: "This host's CPU as libvirt describes it: model, vendor, extra features, topology (from /proc/cpuinfo).",
                 discussion: """
                     --format xml prints the <cpu> of 'virsh capabilities', for 'vfioctl cpu compare' and \
@@ -74,6 +75,7 @@ extension Vfioctl {
 
         struct Compare: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "compare",
                 abstract: "Can this host run a CPU: identical, superset, or incompatible (with the missing features).",
                 discussion: """
                     FILE holds a <cpu> (a host CPU with <arch>, or a guest CPU from a domain) or a capabilities \
@@ -126,6 +128,7 @@ extension Vfioctl {
 
         struct Baseline: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "baseline",
                 abstract: "The CPU every given CPU can run: <cpu mode='custom' match='exact'>, as 'virsh cpu-baseline' computes it.",
                 discussion: """
                     Each FILE holds <cpu> elements (host CPUs, with <arch>) and/or capabilities documents, one or \
@@ -166,6 +169,7 @@ extension Vfioctl {
 
         struct Models: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "models",
                 abstract: "The x86 models (or, with --features, the features) of libvirt's CPU map, in the map's order.")
 
             @Flag(name: .long, help: "List the features: their CPUID/MSR bits and whether they migrate.")

@@ -13,34 +13,38 @@ extension ActingCommand {
     func run(in invocation: Invocation) throws { try run(with: .fromEnvironment()) }
 }
 
-/// Every command that changes the host is this: parse (ArgumentParser, then `prepare`), open the
-/// transaction (privileges, lock, no unfinished journal), observe and plan (`plan`, pure but for
-/// its reads), run the plan in the transaction, render its report. A refused plan exits 2 after
-/// the report.
+/// Every command that changes the host is this: parse (ArgumentParser, then `prepare` makes the
+/// request), open the transaction (privileges, lock, no unfinished journal), observe and plan
+/// (`plan`, pure but for its reads), run the plan in the transaction, render its report. A refused
+/// plan exits 2 after the report.
 protocol ChangingCommand: VfioctlCommand {
+    /// What the command line asks, checked: made once, before anything on the host is read.
+    associatedtype Request = Void
     /// Its name in messages and the history: "detach", "sriov create".
     static var name: String { get }
     var actuation: ActuationOptions { get }
     var global: GlobalOptions { get }
     var output: FormatOptions { get }
-    /// Checks what only the command line says, before anything is read: bad input changes nothing.
-    func prepare() throws
-    func plan(_ transaction: Transaction) throws -> Plan
+    /// The request from what only the command line says: bad input throws and changes nothing.
+    func prepare() throws -> Request
+    func plan(_ request: Request, _ transaction: Transaction) throws -> Plan
     /// The report (stdout); the default prints RunOutput.
     func render(_ report: RunReport, _ transaction: Transaction) throws
 }
 
-extension ChangingCommand {
+extension ChangingCommand where Request == Void {
     func prepare() throws {}
+}
 
+extension ChangingCommand {
     func render(_ report: RunReport, _ transaction: Transaction) throws {
         Output.emit(output.format, json: { RunOutput.json(report) }, text: { RunOutput.text(report) })
     }
 
     func run(in invocation: Invocation) throws {
-        try prepare()
+        let request = try prepare()
         let transaction = try actuation.open(Self.name, global: global, invocation: invocation)
-        let plan = try plan(transaction)
+        let plan = try plan(request, transaction)
         let report = try transaction.run(plan)
         try render(report, transaction)
         if plan.refused { throw Self.refusal(plan) }

@@ -5,6 +5,7 @@ import VFIODeviceLayer
 extension Vfioctl {
     struct Check: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Prove a device, a group or a guest definition can be assigned, and say how to fix what stops it.",
             discussion: """
                 With no target, checks the host: IOMMU on, interrupt remapping active, VFIO modules and \

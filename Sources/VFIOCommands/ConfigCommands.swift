@@ -40,12 +40,14 @@ struct WriteOptions: ParsableArguments {
 extension Vfioctl {
     struct Config: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "config",
             abstract: "The kernel command line and module options passthrough and nested virtualization need.",
             subcommands: [Cmdline.self, Modprobe.self, Initramfs.self, Status.self])
     }
 
     struct Cmdline: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cmdline",
             abstract: "Put the IOMMU options for this CPU's vendor on the kernel command line (GRUB, systemd-boot, kernelstub).",
             discussion: """
                 Intel: intel_iommu=on iommu=pt. AMD: iommu=pt (the AMD IOMMU is on by default; amd_iommu=on is \
@@ -71,6 +73,7 @@ extension Vfioctl {
 
     struct Modprobe: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "modprobe",
             abstract: "modprobe.d files: vfio-pci ids= and softdeps, nested virtualization, unsafe interrupts.")
 
         @Option(name: .long, help: ArgumentHelp("Device IDs vfio-pci claims at boot (VVVV:DDDD, comma separated; repeatable).", valueName: "IDS"))
@@ -137,6 +140,7 @@ extension Vfioctl {
 
     struct Initramfs: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "initramfs",
             abstract: "Load the vfio modules from the initramfs (initramfs-tools, dracut or mkinitcpio, as this system has).",
             discussion: """
                 So vfio-pci is there before a host driver the initramfs loads (a GPU driver, typically) \
@@ -159,6 +163,7 @@ extension Vfioctl {
 
     struct Status: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "What the running kernel has against what the files configure, and what needs a reboot.")
 
         @OptionGroup var global: GlobalOptions

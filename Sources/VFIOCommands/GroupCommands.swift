@@ -20,6 +20,7 @@ extension Vfioctl {
     struct Detach: ChangingCommand {
         static let name = "detach"
         static let configuration = CommandConfiguration(
+            commandName: "detach",
             abstract: "Hand IOMMU groups to vfio-pci: every endpoint of each group, journaled, rolled back on failure.",
             discussion: """
                 An address stands for its whole IOMMU group: a guest can use a group only when every \
@@ -42,16 +43,15 @@ extension Vfioctl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func targeted() throws(VFIOError) -> (addresses: [PCIAddress], groups: [Int]) {
-            try targets.required("detach", hint: "vfioctl detach 0000:01:00.0, or vfioctl detach --group 14 ('vfioctl groups' lists them)")
+        func prepare() throws -> BindingPlanner.DetachRequest {
+            let (addresses, groups) = try targets.required(
+                "detach", hint: "vfioctl detach 0000:01:00.0, or vfioctl detach --group 14 ('vfioctl groups' lists them)")
+            return .init(addresses: addresses, groups: groups, force: force)
         }
 
-        func prepare() throws { _ = try targeted() }
-
-        func plan(_ transaction: Transaction) throws -> Plan {
-            let (addresses, groups) = try targeted()
-            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups, openGroups: false)
-            let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
+        func plan(_ request: BindingPlanner.DetachRequest, _ transaction: Transaction) throws -> Plan {
+            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: request.addresses, groups: request.groups, openGroups: false)
+            let plan = BindingPlanner.detach(request, snapshot, facts)
             if force && plan.findings.contains(where: { $0.id == DeviceChecks.hostCritical }) && !actuation.dryRun {
                 Output.warning("--force: taking devices the host uses; what they carried stops working now")
             }
@@ -62,6 +62,7 @@ extension Vfioctl {
     struct Reattach: ChangingCommand {
         static let name = "reattach"
         static let configuration = CommandConfiguration(
+            commandName: "reattach",
             abstract: "Give detached functions back to the drivers they had before 'vfioctl detach'.",
             discussion: """
                 Clears driver_override and binds each function to the driver recorded when it was \
@@ -79,25 +80,24 @@ extension Vfioctl {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
-        func targeted() throws(VFIOError) -> (addresses: [PCIAddress], groups: [Int]) {
-            if all { return try targets.parsed() }
-            return try targets.required("reattach", or: "--all", hint: "vfioctl reattach 0000:01:00.0, --group 14, or --all for everything vfioctl detached")
+        func prepare() throws -> BindingPlanner.ReattachRequest {
+            let (addresses, groups) = all ? try targets.parsed() : try targets.required(
+                "reattach", or: "--all", hint: "vfioctl reattach 0000:01:00.0, --group 14, or --all for everything vfioctl detached")
+            return .init(addresses: addresses, groups: groups, all: all)
         }
 
-        func prepare() throws { _ = try targeted() }
-
-        func plan(_ transaction: Transaction) throws -> Plan {
-            let (addresses, groups) = try targeted()
+        func plan(_ request: BindingPlanner.ReattachRequest, _ transaction: Transaction) throws -> Plan {
             let records = try transaction.state.records()
             // A guest holding a group open blocks its reattach: who does is read.
-            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: addresses, groups: groups,
+            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: request.addresses, groups: request.groups,
                                                         recorded: all ? records.map(\.address) : [], openGroups: true)
-            return BindingPlanner.reattach(.init(addresses: addresses, groups: groups, all: all), records: records, snapshot, facts)
+            return BindingPlanner.reattach(request, records: records, snapshot, facts)
         }
     }
 
     struct Recover: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "recover",
             abstract: "Finish or undo a changing run (detach, reattach, persist apply, sriov, apply) that was interrupted (its journal is left).",
             discussion: """
                 By default undoes the interrupted run: every function a begun step touched goes back \

@@ -5,6 +5,7 @@ import VFIODeviceLayer
 extension Vfioctl {
     struct List: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List every PCI function with its IOMMU group, driver and SR-IOV role.")
 
         @OptionGroup var global: GlobalOptions
@@ -18,6 +19,7 @@ extension Vfioctl {
 
     struct Groups: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "groups",
             abstract: "List every IOMMU group with its functions (the unit that is passed through).")
 
         @OptionGroup var global: GlobalOptions
@@ -35,6 +37,7 @@ extension Vfioctl {
 
     struct Show: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show one PCI function in detail: group, capabilities, reset, SR-IOV, what sits on it.")
 
         @Argument(help: ArgumentHelp("The function: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
@@ -59,6 +62,7 @@ extension Vfioctl {
 
     struct Snapshot: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "snapshot",
             abstract: "Copy what vfioctl reads (parts of /sys and /proc) into DIR; replay it with --root DIR.",
             discussion: """
                 For bug reports and test fixtures. Links are kept relative, as the kernel writes them, \

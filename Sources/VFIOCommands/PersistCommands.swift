@@ -6,6 +6,7 @@ import VFIODeviceLayer
 extension Vfioctl {
     struct Persist: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "persist",
             abstract: "Assignments to vfio-pci that survive a reboot, per function and per IOMMU group (not by device ID).",
             discussion: """
                 'vfioctl persist ADDRESS|--group N --write' records the group's functions in \
@@ -108,6 +109,7 @@ extension Vfioctl {
 
         struct Remove: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "remove",
                 abstract: "Forget recorded sets (each address stands for its whole set); --all forgets every one.",
                 discussion: "Does not reattach: 'vfioctl reattach' gives the functions back now.")
 
@@ -141,6 +143,7 @@ extension Vfioctl {
 
         struct Status: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "status",
                 abstract: "Each recorded set against this host: bound, pending (applies at boot or with 'persist apply'), or refused and why.")
 
             @OptionGroup var global: GlobalOptions
@@ -169,6 +172,7 @@ extension Vfioctl {
         struct Apply: ChangingCommand {
             static let name = "persist apply"
             static let configuration = CommandConfiguration(
+                commandName: "apply",
                 abstract: "Bind every recorded set that still matches to vfio-pci (what vfioctl-persist.service runs at boot).",
                 discussion: """
                     Sets whose functions all match (address, position, IDs, group) are detached as \
@@ -180,7 +184,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func plan(_ transaction: Transaction) throws -> Plan {
+            func plan(_: Void, _ transaction: Transaction) throws -> Plan {
                 let root = transaction.layer.root
                 let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: false)
                 let states = VFIOCore.Persist.verify(try PersistFiles(root: root).records().records, snapshot)

@@ -24,6 +24,7 @@ extension Vfioctl {
 
         struct Status: VfioctlCommand {
             static let configuration = CommandConfiguration(
+                commandName: "status",
                 abstract: "Each SR-IOV PF: driver, interface and link, VFs enabled of total, autoprobe; each VF: index, address, driver, group, NUMA node.")
 
             @Argument(help: ArgumentHelp("A PF (address or interface name); default: every PF.", valueName: "PF"))
@@ -50,6 +51,7 @@ extension Vfioctl {
         struct Create: PFChangingCommand {
             static let name = "sriov create"
             static let configuration = CommandConfiguration(
+                commandName: "create",
                 abstract: "Enable N VFs on a PF and bind them, journaled and rolled back on failure.",
                 discussion: """
                     A different count goes through 0 (the kernel refuses non-zero to non-zero), which \
@@ -73,7 +75,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func choice() throws(VFIOError) -> SRIOVPlanner.VFDriver {
+            func prepare() throws(VFIOError) -> SRIOVPlanner.VFDriver {
                 guard count >= 1 else {
                     throw .usage("--count \(count) is not a number of VFs to create",
                                  hint: "give 1 to the PF's sriov_totalvfs; 'vfioctl sriov destroy PF' removes its VFs")
@@ -85,16 +87,15 @@ extension Vfioctl {
                 return choice
             }
 
-            func prepare() throws { _ = try choice() }
-
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
-                SRIOVPlanner.create(.init(pf: pf, count: count, driver: try choice()), seen.snapshot, seen.facts)
+            func plan(_ driver: SRIOVPlanner.VFDriver, _ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
+                SRIOVPlanner.create(.init(pf: pf, count: count, driver: driver), seen.snapshot, seen.facts)
             }
         }
 
         struct Destroy: PFChangingCommand {
             static let name = "sriov destroy"
             static let configuration = CommandConfiguration(
+                commandName: "destroy",
                 abstract: "Remove a PF's VFs (sriov_numvfs = 0); refused while one is in use.")
 
             @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
@@ -104,7 +105,7 @@ extension Vfioctl {
             @OptionGroup var global: GlobalOptions
             @OptionGroup var output: FormatOptions
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
+            func plan(_: Void, _ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
                 SRIOVPlanner.destroy(pf, seen.snapshot, seen.facts)
             }
         }
@@ -112,6 +113,7 @@ extension Vfioctl {
         struct Set: PFChangingCommand {
             static let name = "sriov set"
             static let configuration = CommandConfiguration(
+                commandName: "set",
                 abstract: "Set a VF's MAC, VLAN, spoof checking, trust, link state or rate through its PF (rtnetlink), each read back.",
                 discussion: """
                     One netlink request per attribute (the kernel stops at the first one a driver \
@@ -161,7 +163,7 @@ extension Vfioctl {
             @OptionGroup var output: FormatOptions
 
             /// What to set, validated: nothing is read or written before this passes.
-            func settings() throws(VFIOError) -> (mac: VFPlanner.MACChoice?, attributes: [VFAttribute]) {
+            func prepare() throws(VFIOError) -> Settings {
                 guard vf >= 0 else {
                     throw .usage("--vf \(vf) is not a VF index", hint: "VFs are numbered from 0 ('vfioctl sriov status' lists them)")
                 }
@@ -182,14 +184,16 @@ extension Vfioctl {
                     throw .usage("sriov set needs something to set", hint: "give --mac, --vlan, --spoofchk, --trust, --state or --max-tx-rate")
                 }
                 for attribute in attributes { try attribute.validate(vf: vf) }
-                return (choice, attributes)
+                return Settings(mac: choice, attributes: attributes)
             }
 
-            func prepare() throws { _ = try settings() }
+            struct Settings {
+                var mac: VFPlanner.MACChoice?
+                var attributes: [VFAttribute]
+            }
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
-                let (mac, attributes) = try settings()
-                let request = VFPlanner.SetRequest(pf: pf, vf: vf, mac: mac, attributes: attributes)
+            func plan(_ settings: Settings, _ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
+                let request = VFPlanner.SetRequest(pf: pf, vf: vf, mac: settings.mac, attributes: settings.attributes)
                 let links = SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(seen.snapshot))
                 return VFPlanner.set(request, seen.snapshot, seen.facts, links, saved: try transaction.state.vfRecords())
             }
@@ -198,6 +202,7 @@ extension Vfioctl {
         struct Restore: PFChangingCommand {
             static let name = "sriov restore"
             static let configuration = CommandConfiguration(
+                commandName: "restore",
                 abstract: "Put a PF's VFs (or one) back to the settings they had before vfioctl first changed them.",
                 discussion: """
                     Uses the records 'vfioctl sriov set' and 'vfioctl apply' keep in the state directory \
@@ -219,7 +224,7 @@ extension Vfioctl {
                 if let vf, vf < 0 { throw VFIOError.usage("--vf \(vf) is not a VF index", hint: "VFs are numbered from 0") }
             }
 
-            func plan(_ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
+            func plan(_: Void, _ pf: PCIAddress, _ seen: SRIOV.Seen, _ transaction: Transaction) throws -> Plan {
                 let saved = try transaction.state.vfRecords()
                 let links = saved.contains { $0.pf == pf } ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(seen.snapshot)) : .init()
                 return VFPlanner.restore(pf, vf: vf, seen.snapshot, seen.facts, links, saved: saved)
@@ -270,13 +275,13 @@ extension Vfioctl {
 /// plan; after the report, the PF as it is now (text).
 protocol PFChangingCommand: ChangingCommand {
     var pf: String { get }
-    func plan(_ pf: PCIAddress, _ seen: Vfioctl.SRIOV.Seen, _ transaction: Transaction) throws -> Plan
+    func plan(_ request: Request, _ pf: PCIAddress, _ seen: Vfioctl.SRIOV.Seen, _ transaction: Transaction) throws -> Plan
 }
 
 extension PFChangingCommand {
-    func plan(_ transaction: Transaction) throws -> Plan {
+    func plan(_ request: Request, _ transaction: Transaction) throws -> Plan {
         let seen = try Vfioctl.SRIOV.Seen.observe(transaction.layer)
-        return try plan(try Vfioctl.SRIOV.resolve(pf, in: seen.snapshot), seen, transaction)
+        return try plan(request, try Vfioctl.SRIOV.resolve(pf, in: seen.snapshot), seen, transaction)
     }
 
     func render(_ report: RunReport, _ transaction: Transaction) throws {

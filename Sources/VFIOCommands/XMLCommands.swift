@@ -103,6 +103,7 @@ extension Vfioctl {
     struct Hostdev: AssignmentCommand {
         static let name = "xml hostdev"
         static let configuration = CommandConfiguration(
+            commandName: "hostdev",
             abstract: "<hostdev> elements for every endpoint of the groups given (bridges stay with the host).")
 
         @OptionGroup var targets: GroupTargets
@@ -131,6 +132,7 @@ extension Vfioctl {
 
     struct Interface: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "interface",
             abstract: "<interface type='hostdev'> for an SR-IOV VF, with its MAC, VLAN and 802.1Qbh port profile.")
 
         @Argument(help: ArgumentHelp("The VF: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
@@ -174,6 +176,7 @@ extension Vfioctl {
 
     struct Network: VfioctlCommand {
         static let configuration = CommandConfiguration(
+            commandName: "network",
             abstract: "A hostdev <network>: a VF pool guests draw from with <interface type='network'>.",
             discussion: """
                 One --pf gives <pf dev=.../> (libvirt takes one PF). Several PFs, or --vf, list the VFs \
