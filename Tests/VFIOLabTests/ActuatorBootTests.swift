@@ -4,7 +4,7 @@ import Testing
 import VFIOTestSupport
 
 /// Inside the 'actuator' boot: detach, reattach and recover on Linux, judged by sysfs and QEMU.
-@Suite("Lab: detach, reattach, recover", .serialized, .enabled(if: Lab.inside("actuator"), Lab.reason))
+@Suite("Lab: detach, reattach, recover", .serialized, .enabled(if: Lab.inside("actuator", "actuator-6.12"), Lab.reason))
 struct ActuatorBootTests {
     static let stateDir = "/tmp/vfioctl-state"
 

@@ -10,7 +10,15 @@ enum Lab {
 
     /// For `.enabled(if:)`: these suites only mean something inside their guest. On a host they
     /// show as skipped with this reason; scripts/lab fails a boot in which any lab test skipped.
-    static func inside(_ name: String) -> Bool { boot == name }
+    static func inside(_ names: String...) -> Bool { boot.map(names.contains) ?? false }
+
+    /// The booted kernel's major and minor version (6.1, 6.12).
+    static var kernel: (major: Int, minor: Int)? {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return ProcFiles.kernelVersion(release)
+    }
     static let reason: Comment = "runs inside the real-kernel lab: scripts/lab test"
 
     /// How long `body` took (a monotonic clock), for the figures the lab prints.

@@ -5,7 +5,7 @@ import VFIOTestSupport
 
 /// Inside the 'passthrough' boot: every topology, Intel IOMMU with interrupt remapping,
 /// intel_iommu=on. vfioctl against the kernel's own sysfs, and against QEMU's verdict.
-@Suite("Lab: passthrough boot", .serialized, .enabled(if: Lab.inside("passthrough"), Lab.reason))
+@Suite("Lab: passthrough boot", .serialized, .enabled(if: Lab.inside("passthrough", "passthrough-6.12"), Lab.reason))
 struct PassthroughBootTests {
     @Test("list agrees with sysfs on every function")
     func listMatchesSysfs() throws {

@@ -1,8 +1,10 @@
 # An IOMMU without interrupt remapping (intremap=off), booted WITHOUT intel_iommu=on: Debian's
 # kernel turns VT-d on by default (CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF=y), so groups exist;
 # but vfio_iommu_type1 refuses to attach them unless allow_unsafe_interrupts is set.
+kernel=6.1
 machine=q35
 iommu=intel-iommu,intremap=off,caching-mode=on
 append=
 topologies=isolated
 suite=NoIntremapBootTests
+ci=yes

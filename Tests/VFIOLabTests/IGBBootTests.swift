@@ -1,0 +1,174 @@
+import Foundation
+import Glibc
+import Testing
+import VFIOCore
+import VFIOTestSupport
+
+/// Inside the 'igb' and 'igb-6.12' boots: QEMU's Intel 82576 with the kernel's own igb (PF) and
+/// igbvf (VF) drivers, the real SR-IOV NIC driver of the lab. What vfioctl does to VFs is judged
+/// by the kernel (driver links, sriov files, the VF netdev's own address) and by iproute2.
+@Suite("Lab: igb SR-IOV (a real NIC driver)", .serialized, .enabled(if: Lab.inside("igb", "igb-6.12"), Lab.reason))
+struct IGBBootTests {
+    /// The 82576 PF (8086:10c9), its netdev brought up (igb drops VF settings made while the PF
+    /// is down), and its VFs gone whatever a test leaves.
+    struct PF {
+        let address: String
+        let name: String
+        var path: String { Kernel.device(address) }
+
+        static func find() throws -> PF {
+            let address = try #require(Kernel.addresses().first { Kernel.hex(Kernel.device($0) + "/device") == "10c9" },
+                                       "no 82576 (igb) in this boot")
+            #expect(Kernel.driver(address) == "igb")
+            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: Kernel.device(address) + "/net").first)
+            let up = try TestProcess.run("ip", ["link", "set", "dev", name, "up"], timeout: 60)
+            guard up.status == 0 else { throw LabError("ip link set \(name) up: \(up.err)") }
+            return PF(address: address, name: name)
+        }
+
+        /// VF `index`'s PCI address (virtfnN).
+        func vf(_ index: Int) -> String? { Kernel.linkName(path + "/virtfn\(index)") }
+
+        func vfDrivers(_ count: Int) -> [String] { (0..<count).map { vf($0).flatMap(Kernel.driver) ?? "-" } }
+
+        /// The VF's own netdev address (what the VF driver uses), nil while it has no netdev.
+        func vfNetdevMAC(_ index: Int) -> String? {
+            guard let vf = vf(index),
+                  let name = (try? FileManager.default.contentsOfDirectory(atPath: Kernel.device(vf) + "/net"))?.first else { return nil }
+            return Kernel.read("/sys/class/net/\(name)/address")
+        }
+
+        /// iproute2's view of the PF's VFs.
+        func iproute2VFs() throws -> [VFLinkConfig] {
+            let result = try TestProcess.run("ip", ["-d", "link", "show", name], timeout: 60)
+            guard result.status == 0 else { throw LabError("ip -d link show \(name) failed: \(result.err)") }
+            return IPRoute2.vfs(result.out)
+        }
+
+        func reset() {
+            try? Kernel.write("0", to: path + "/sriov_numvfs")
+            try? Kernel.write("1", to: path + "/sriov_drivers_autoprobe")
+        }
+    }
+
+    static let state = "/tmp/vfioctl-igb-state"
+
+    static func vfioctl(_ arguments: [String]) throws -> TestProcess.Result {
+        try TestProcess.run(TestProcess.vfioctl, arguments, environment: ["VFIOCTL_STATE_DIR": state], timeout: 300)
+    }
+
+    static func emptyPlan(_ result: TestProcess.Result) throws -> Bool {
+        (try TestProcess.json(result.out)["plan"] as? [Any])?.isEmpty == true
+    }
+
+    @Test("the 82576 on this kernel: igb has 7 VFs; each VF its own group")
+    func device() throws {
+        let pf = try PF.find()
+        defer { pf.reset() }
+        #expect(Kernel.read(pf.path + "/sriov_totalvfs") == "7")
+        let status = try VfioctlJSON.run(["sriov", "status"])
+        let pfs = try #require(status["pfs"] as? [[String: Any]])
+        #expect(pfs.contains { $0.string("address") == pf.address && $0.string("driver") == "igb" }, "\(pfs)")
+    }
+
+    @Test("sriov create --driver host: every VF on igbvf, by the kernel's autoprobe")
+    func createHost() throws {
+        let pf = try PF.find()
+        defer { pf.reset() }
+        let created = try Self.vfioctl(["sriov", "create", pf.address, "--count", "2", "--driver", "host"])
+        #expect(created.status == 0, "\(created.out)\(created.err)")
+        #expect(Kernel.read(pf.path + "/sriov_numvfs") == "2")
+        #expect(pf.vfDrivers(2) == ["igbvf", "igbvf"], "\(pf.vfDrivers(2))")
+        #expect(Kernel.read(pf.path + "/sriov_drivers_autoprobe") == "1")
+        let again = try Self.vfioctl(["sriov", "create", pf.address, "--count", "2", "--driver", "host", "--format", "json"])
+        #expect(again.status == 0 && (try Self.emptyPlan(again)), "\(again.out)")
+    }
+
+    @Test("apply: vfio-pci VFs with one host VF: the host VF is on igbvf, verified; a second run changes nothing")
+    func applyMixed() throws {
+        let pf = try PF.find()
+        let file = NSTemporaryDirectory() + "igb-pool-\(getpid()).toml"
+        defer { pf.reset(); try? FileManager.default.removeItem(atPath: file) }
+        try """
+            [[pf]]
+            device = "\(pf.address)"
+            vfs = 3
+            driver = "vfio-pci"
+            [[pf.vf]]
+            index = 2
+            driver = "host"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let applied = try Self.vfioctl(["apply", file])
+        #expect(applied.status == 0, "\(applied.out)\(applied.err)")
+        #expect(pf.vfDrivers(3) == ["vfio-pci", "vfio-pci", "igbvf"], "\(pf.vfDrivers(3))\n\(applied.out)")
+        let again = try Self.vfioctl(["apply", file, "--format", "json"])
+        #expect(again.status == 0 && (try Self.emptyPlan(again)), "\(again.out)")
+
+        // Every VF to the host, from there: none is left without a driver, and the kernel's
+        // autoprobe is back on.
+        try """
+            [[pf]]
+            device = "\(pf.address)"
+            vfs = 3
+            driver = "host"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let host = try Self.vfioctl(["apply", file])
+        #expect(host.status == 0, "\(host.out)\(host.err)")
+        #expect(pf.vfDrivers(3) == ["igbvf", "igbvf", "igbvf"], "\(pf.vfDrivers(3))\n\(host.out)")
+        #expect(!host.out.contains("no driver"), "\(host.out)")
+        let hostAgain = try Self.vfioctl(["apply", file, "--format", "json"])
+        #expect(hostAgain.status == 0 && (try Self.emptyPlan(hostAgain)), "\(hostAgain.out)")
+    }
+
+    @Test("sriov set --mac on a VF igbvf holds: the VF's own netdev takes the new address; iproute2 agrees")
+    func macOnHostVF() throws {
+        let pf = try PF.find()
+        defer { pf.reset() }
+        let created = try Self.vfioctl(["sriov", "create", pf.address, "--count", "1", "--driver", "host"])
+        #expect(created.status == 0 && pf.vfDrivers(1) == ["igbvf"], "\(created.err)")
+        let mac = "52:54:00:a0:00:01"
+        let set = try Self.vfioctl(["sriov", "set", pf.address, "--vf", "0", "--mac", mac])
+        #expect(set.status == 0, "\(set.out)\(set.err)")
+        #expect(try pf.iproute2VFs().first?.mac?.description == mac)
+        #expect(pf.vfNetdevMAC(0) == mac, "the VF netdev has \(pf.vfNetdevMAC(0) ?? "none"); vfioctl said:\n\(set.out)")
+        #expect(pf.vfDrivers(1) == ["igbvf"])
+        let restored = try Self.vfioctl(["sriov", "restore", pf.address])
+        #expect(restored.status == 0, "\(restored.out)\(restored.err)")
+    }
+
+    @Test("what igb does and refuses: VLAN, spoofchk, trust read back; link state, 802.1ad and a minimum rate refused with igb named")
+    func attributes() throws {
+        let pf = try PF.find()
+        defer { pf.reset() }
+        let created = try Self.vfioctl(["sriov", "create", pf.address, "--count", "1"])
+        #expect(created.status == 0 && pf.vfDrivers(1) == ["vfio-pci"], "\(created.err)")
+        let set = try Self.vfioctl(["sriov", "set", pf.address, "--vf", "0", "--vlan", "100", "--qos", "3", "--spoofchk", "on", "--trust", "on",
+                                    "--max-tx-rate", "100"])
+        #expect(set.status == 0, "\(set.out)\(set.err)")
+        let vf = try #require(try pf.iproute2VFs().first)
+        #expect(vf.vlan == 100 && vf.qos == 3 && vf.spoofchk == true && vf.trust == true && vf.maxTxRate == 100, "\(vf)")
+        for (arguments, words) in [(["--state", "enable"], "link state"), (["--vlan", "200", "--proto", "802.1ad"], "802.1ad"),
+                                   (["--min-tx-rate", "10"], "minimum")] {
+            let refused = try Self.vfioctl(["sriov", "set", pf.address, "--vf", "0"] + arguments)
+            #expect(refused.status != 0 && refused.err.contains("igb") && refused.err.lowercased().contains(words),
+                    "\(arguments): \(refused.err)")
+            #expect(!refused.err.contains("link speed"), "\(refused.err)")
+        }
+        let after = try #require(try pf.iproute2VFs().first)
+        #expect(after == vf, "a refused attribute changed nothing")
+        #expect(try Self.vfioctl(["sriov", "restore", pf.address]).status == 0)
+    }
+
+    @Test("a VF on vfio-pci is what QEMU takes")
+    func qemuTakesVF() throws {
+        let pf = try PF.find()
+        defer { pf.reset() }
+        let created = try Self.vfioctl(["sriov", "create", pf.address, "--count", "1"])
+        let vf = try #require(pf.vf(0))
+        #expect(created.status == 0 && Kernel.driver(vf) == "vfio-pci", "\(created.err)")
+        let verdict = try QEMU.verdict(vf)
+        #expect(verdict.accepted, "\(verdict.output)")
+        let check = try CheckVerdict.of([vf])
+        #expect(check.passed, "\(check.findings)")
+    }
+}

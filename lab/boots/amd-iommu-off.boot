@@ -1,0 +1,10 @@
+# The firmware has AMD-Vi (an IVRS table) but the command line turned it off (amd_iommu=off):
+# no groups, and the cause is the command line, not the firmware.
+kernel=6.1
+machine=q35,kernel-irqchip=split
+cpu=EPYC
+iommu=amd-iommu,intremap=on
+append=amd_iommu=off
+topologies=isolated
+suite=AMDIOMMUOffBootTests
+ci=yes
