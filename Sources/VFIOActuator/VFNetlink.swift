@@ -26,10 +26,15 @@ public enum VFNetlinkErrors {
     ///   - pf: "eth0 (driver ixgbe)" or "eth0".
     ///   - vfCount: the PF's VF count when known (read after an EINVAL to tell a missing VF from
     ///     a value the driver refuses).
+    ///   - driver: the PF's driver, when known: its own limits make the hint (VFDriverLimits).
     public static func setFailed(_ attribute: VFAttribute, vf: Int, interface: String, pf: String, code: Int32,
-                                 message: String = "", vfCount: Int? = nil) -> VFIOError {
+                                 message: String = "", vfCount: Int? = nil, driver: String? = nil) -> VFIOError {
         let name = Errno.name(code)
         let said = message.isEmpty ? "" : " (the kernel says: \(message))"
+        let known = VFDriverLimits.hint(driver: driver, attribute, code: code)
+        if let known, !(code == EINVAL && (vfCount.map { vf >= $0 } ?? false)) {
+            return .failed("\(pf) refused '\(attribute.name)' on VF \(vf): \(attribute) (\(name))\(said)", hint: known)
+        }
         switch code {
         case EOPNOTSUPP:
             return .failed("\(pf) does not support '\(attribute.name)' on VF \(vf) (\(name))\(said)",
@@ -112,7 +117,8 @@ public final class LiveVFNetlink: VFNetlink {
         var vfCount: Int?
         if failure.code == EINVAL { vfCount = (try? reader.link(interface))?.numVFs }
         throw VFNetlinkErrors.setFailed(attribute, vf: vf, interface: interface, pf: reader.describe(interface: interface),
-                                        code: failure.code, message: failure.message, vfCount: vfCount)
+                                        code: failure.code, message: failure.message, vfCount: vfCount,
+                                        driver: reader.driver(ofInterface: interface))
     }
 
     /// The C shim's description of one attribute (also what the encoding tests build from).
