@@ -29,12 +29,20 @@ public enum VFNetlinkErrors {
     ///   - driver: the PF's driver, when known: its own limits make the hint (VFDriverLimits).
     public static func setFailed(_ attribute: VFAttribute, vf: Int, interface: String, pf: String, code: Int32,
                                  message: String = "", vfCount: Int? = nil, driver: String? = nil) -> VFIOError {
-        let name = Errno.name(code)
         let said = message.isEmpty ? "" : " (the kernel says: \(message))"
-        let known = VFDriverLimits.hint(driver: driver, attribute, code: code)
-        if let known, !(code == EINVAL && (vfCount.map { vf >= $0 } ?? false)) {
-            return .failed("\(pf) refused '\(attribute.name)' on VF \(vf): \(attribute) (\(name))\(said)", hint: known)
+        let error = generic(attribute, vf: vf, interface: interface, pf: pf, code: code, said: said, vfCount: vfCount)
+        // The PF driver's own limits, when its source says what this errno means (not for a VF
+        // that does not exist).
+        guard let known = VFDriverLimits.hint(driver: driver, attribute, code: code), !(code == EINVAL && (vfCount.map { vf >= $0 } ?? false)) else {
+            return error
         }
+        var explained = error
+        explained.hint = known
+        return explained
+    }
+
+    static func generic(_ attribute: VFAttribute, vf: Int, interface: String, pf: String, code: Int32, said: String, vfCount: Int?) -> VFIOError {
+        let name = Errno.name(code)
         switch code {
         case EOPNOTSUPP:
             return .failed("\(pf) does not support '\(attribute.name)' on VF \(vf) (\(name))\(said)",

@@ -100,6 +100,21 @@ struct HostVFTests {
         #expect(again.status == 0 && again.out.contains("nothing to change"), "\(again.out)")
     }
 
+    @Test("new host VFs with MACs: created unbound, MACs set, then autoprobe on and each probed, so igbvf starts with its MAC")
+    func newHostVFsGetMACsFirst() throws {
+        let host = try Self.host()
+        defer { host.fake.remove() }
+        let file = try Self.write("[[pf]]\ndevice = \"enp1s0\"\nvfs = 2\ndriver = \"host\"\nmac = \"auto\"\n", in: host)
+        let result = host.run(["apply", file])
+        #expect(result.status == 0, "\(result.err)")
+        let writes = host.kernel.writes.map(\.description)
+        #expect(Array(writes.prefix(2)) == [Self.pf + "sriov_drivers_autoprobe <- 0", Self.pf + "sriov_numvfs <- 2"], "\(writes)")
+        #expect(writes.dropFirst(2).first == Self.pf + "sriov_drivers_autoprobe <- 1", "\(writes)")
+        #expect(host.netlink?.sets.count == 2 && host.netlink?.pf("enp1s0")?.vfs.allSatisfy { $0.mac?.isZero == false } == true)
+        #expect(host.driver("0000:01:10.0")?.hasSuffix("/igbvf") == true && host.driver("0000:01:10.2")?.hasSuffix("/igbvf") == true, "\(result.out)")
+        #expect(Self.read(host, Self.pf + "sriov_drivers_autoprobe") == "1")
+    }
+
     @Test("a host VF without a driver is never 'unchanged': the dry run plans its probe")
     func unboundHostVFIsPlanned() throws {
         let host = try Self.host(vfs: [nil], autoprobe: false)
@@ -215,7 +230,7 @@ struct HostVFTests {
         withDriver.netlink = netlink
         let result = withDriver.run(["sriov", "set", "enp1s0", "--vf", "0"] + arguments)
         #expect(result.status == 1, "\(result.out)")
-        #expect(result.err.contains("enp1s0 (driver \(driver)) refused '\(attribute)' on VF 0"), "\(result.err)")
+        #expect(result.err.contains("enp1s0 (driver \(driver))") && result.err.contains("'\(attribute)'"), "\(result.err)")
         #expect(result.err.contains("hint: " + hint) && result.err.contains("\(driver) takes "), "\(result.err)")
     }
 }

@@ -64,17 +64,23 @@ public enum PoolPlanner {
         // Autoprobe on when every VF goes to the host (also when the count stays: the kernel probes
         // no VF while it is off and its driver_override is empty), off for a new count otherwise;
         // a count that stays keeps what it has, and host VFs are probed around it (Recipe.hostVF).
+        // New host VFs with settings appear unbound and are probed once the settings are made, so
+        // their driver starts with the MAC the file gives (igbvf reads it only at probe).
         let allHost = drivers.allSatisfy { $0 == .host }
+        let settingsFirst = recount && pool.setsVFAttributes
         var autoprobe = sriov.driversAutoprobe ?? true
-        if (recount || allHost) && autoprobe != allHost {
-            autoprobe = allHost
-            plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.autoprobeAttribute, allHost ? "1" : "0"))
+        func setAutoprobe(_ on: Bool) {
+            guard autoprobe != on else { return }
+            autoprobe = on
+            plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.autoprobeAttribute, on ? "1" : "0"))
         }
         if recount {
+            setAutoprobe(allHost && !settingsFirst)
             plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, String(pool.count)))
             plan.steps.append(.awaitVFs(pf.address, pool.count))
         }
         addSettings(pool, pf, recount: recount, links, saved: saved, assigned: &assigned, facts, to: &plan)
+        if allHost { setAutoprobe(true) }
         addDrivers(drivers, pf, sriov, recount: recount, autoprobe: autoprobe, snapshot, facts, to: &plan)
         if plan.steps.isEmpty { plan.unchanged = [pf.address] }
     }

@@ -122,15 +122,31 @@ public struct RunReport: Sendable, Equatable {
         var changes: [Change] = []
         var counts: [PCIAddress: Int] = [:]
         var countOrder: [PCIAddress] = []
+        // An attribute written more than once (autoprobe on around a host VF's probe, then off)
+        // is one change, to the value it ends with, and none when that is what it was.
+        var attributes: [String: (index: Int, value: String)] = [:]
         for step in taken {
             switch step {
             case .loadModule(let module, _): changes.append(.loadedModule(module))
             case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, let value):
                 if counts[pf] == nil { countOrder.append(pf) }
                 counts[pf] = Int(value) ?? 0
-            case .setAttribute(let a, let name, let value): changes.append(.attribute(a, name: name, value: value))
+            case .setAttribute(let a, let name, let value):
+                let key = "\(a) \(name)"
+                if let first = attributes[key] {
+                    attributes[key] = (first.index, value)
+                    changes[first.index] = .attribute(a, name: name, value: value)
+                } else {
+                    attributes[key] = (changes.count, value)
+                    changes.append(.attribute(a, name: name, value: value))
+                }
             default: break
             }
+        }
+        changes = changes.filter { change in
+            guard case .attribute(let pf, SRIOVPlanner.autoprobeAttribute, let value) = change,
+                  let was = plan.originals.vfCounts.first(where: { $0.pf == pf })?.autoprobe else { return true }
+            return value != (was ? "1" : "0")
         }
         for pf in countOrder {
             let from = plan.originals.vfCounts.first { $0.pf == pf }?.numVFs ?? 0
