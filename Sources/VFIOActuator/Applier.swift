@@ -11,27 +11,32 @@ public struct Applier {
     /// How long a probe or modprobe may take to show its result.
     public var settleTimeout: Double
     public var pollInterval: Double
+    /// How long a VF's netdev may take to show a MAC set through its PF before its driver is
+    /// reloaded for it (a driver that applies it live may reset the VF first: iavf under ice).
+    public var macGrace: Double
     /// Where a long wait says how far it got (stderr, for the command line).
     public var onProgress: (@Sendable (String) -> Void)?
 
-    public init(kernel: any HostKernel, settleTimeout: Double = 10, pollInterval: Double = 0.02) {
+    public init(kernel: any HostKernel, settleTimeout: Double = 10, pollInterval: Double = 0.02, macGrace: Double = 3) {
         self.kernel = kernel
         self.settleTimeout = settleTimeout
         self.pollInterval = pollInterval
+        self.macGrace = min(macGrace, settleTimeout)
     }
 
     // MARK: a run
 
     /// Executes steps (all of them: each converges, so replaying done ones is safe), journaling
     /// begin/done around each; `begun` are steps an earlier, interrupted run began.
-    public func execute(_ steps: [Step], originals: Plan.Originals, journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> [RunReport.StepResult] {
+    public func execute(_ steps: [Step], originals: Plan.Originals, journal: JournalFile, begun: Set<Int>) throws(VFIOError) -> Outcome {
         var results = [RunReport.StepResult](repeating: .planned, count: steps.count)
+        var reloads: [RunReport.Reload] = []
         var touched = begun
         for (index, step) in steps.enumerated() {
             do {
                 try journal.append(.begin(index))
                 touched.insert(index)
-                results[index] = try perform(step) ? .done : .skipped
+                results[index] = try perform(step, reloaded: { reloads.append($0) }) ? .done : .skipped
                 try journal.append(.done(index))
             } catch {
                 if case .interrupted = error.kind { throw error }
@@ -53,7 +58,13 @@ public struct Applier {
             }
         }
         try journal.append(.finished)
-        return results
+        return Outcome(results: results, reloads: reloads)
+    }
+
+    /// What a run did: each step's result, and the VF drivers reloaded so a new MAC took effect.
+    public struct Outcome: Sendable {
+        public var results: [RunReport.StepResult]
+        public var reloads: [RunReport.Reload]
     }
 
     /// Puts back what `undo` names; returns what could not be restored. Everything is tried,
@@ -163,8 +174,9 @@ public struct Applier {
 
     // MARK: one step
 
-    /// Takes one step; false when it was already so (skipped).
-    public func perform(_ step: Step) throws(VFIOError) -> Bool {
+    /// Takes one step; false when it was already so (skipped). `reloaded` hears of a VF driver
+    /// reloaded so that a MAC set through the PF takes effect.
+    public func perform(_ step: Step, reloaded: ((RunReport.Reload) -> Void)? = nil) throws(VFIOError) -> Bool {
         switch step {
         case .loadModule(let module, let driver):
             let registered = "/sys/bus/pci/drivers/\(driver)"
@@ -194,8 +206,9 @@ public struct Applier {
                     return Self.satisfies(seen, expectation)
                 }
             } catch {
-                throw VFIOError(.failed, "\(address) is on \(seen ?? "no driver"), not " + describe(expectation),
-                                hint: hint(address, expectation))
+                throw VFIOError(.failed, "\(address)\(identity(address)) is on \(seen ?? "no driver"), not " + describe(expectation)
+                                    + (expectation == .hostDriver && seen == nil ? ": no loaded driver took its ID" : ""),
+                                hint: hint(address, expectation, seen: seen))
             }
             return false
         case .awaitGroupNode(let group):
@@ -218,12 +231,13 @@ public struct Applier {
             return false
         case .bindVFs(let pf, let driver):
             var changed = false
+            let autoprobe = kernel.read(pf.sysfs(SRIOVPlanner.autoprobeAttribute))?.trimmingWhitespace() != "0"
             for vf in virtualFunctions(of: pf) {
                 let now = Recipe.Now.bound(driver: try kernel.driver(of: vf), override: kernel.read(vf.sysfs("driver_override")).flatMap(SysfsValues.driverOverride))
-                for step in Recipe.bindVF(vf, to: driver, from: now) { changed = try perform(step) || changed }
+                for step in Recipe.bindVF(vf, to: driver, pf: pf, autoprobe: autoprobe, from: now) { changed = try perform(step) || changed }
             }
             return changed
-        case .setVF(_, let interface, let vf, let attribute):
+        case .setVF(let pf, let interface, let vf, let attribute):
             let before = try vfConfig(interface: interface, vf: vf)
             guard !attribute.isSatisfied(by: before) else { return false }
             try vfNetlink().set(attribute, vf: vf, interface: interface)
@@ -232,6 +246,7 @@ public struct Applier {
                 throw .failed("\(interface) accepted '\(attribute)' for VF \(vf) but reads back: \(after)",
                               hint: "the driver ignored it; some drivers only apply VF settings while the PF is up ('ip link set \(interface) up')")
             }
+            if case .mac(let mac) = attribute, let reload = try takeMAC(mac, pf: pf, interface: interface, index: vf) { reloaded?(reload) }
             return true
         case .linkUp(let name):
             guard netFlags(name).map({ $0 & 1 == 0 }) ?? true else { return false }
@@ -240,11 +255,63 @@ public struct Applier {
         }
     }
 
+    // MARK: a MAC on a VF's host driver
+
+    /// After VF `index`'s MAC was set through its PF: when the VF is on a host driver whose netdev
+    /// does not show the new address (igbvf reads it from the PF only at probe; igb logs "Reload
+    /// the VF driver to make this change effective"), that driver is reloaded (Recipe.reload) and
+    /// the netdev must then show it. Evidence, not a driver list: a driver that applies the MAC
+    /// live (mlx5_core; iavf after ice resets the VF) shows it within `macGrace` and is left
+    /// alone. A VF on vfio (a guest's driver reads it at its next reset), without a driver or
+    /// without a netdev is left alone too, and so is an all-zero MAC (it lets the VF pick its
+    /// own). A netdev that is up is not taken down for it: refused.
+    func takeMAC(_ mac: MACAddress, pf: PCIAddress, interface: String, index: Int) throws(VFIOError) -> RunReport.Reload? {
+        // All zero clears the PF's MAC: the VF's driver picks its own, nothing to show.
+        guard !mac.isZero, let link = kernel.link(pf.sysfs("virtfn\(index)")), let vf = PCIAddress(SysfsPaths.lastComponent(of: link)),
+              let driver = try kernel.driver(of: vf), !StubDriver.isVFIO(driver),
+              let name = netdevs(of: vf).first else { return nil }
+        if (try? wait(for: "\(name) to show \(mac)", timeout: macGrace, { netdevAddress(vf, name) == mac })) != nil { return nil }
+        let old = netdevAddress(vf, name).map { "\($0)" } ?? "no address"
+        if let flags = netFlags(name), flags & 1 == 1 {
+            throw .failed("\(driver) on \(vf) (\(interface) VF \(index)) did not take the new MAC \(mac): its netdev \(name) still has \(old), "
+                              + "and \(driver) takes a new MAC only when it is reloaded, which would take \(name), which is up, away",
+                          hint: "bring \(name) down (ip link set \(name) down) and run it again, or reload \(driver) for \(vf) yourself")
+        }
+        let override = kernel.read(vf.sysfs("driver_override")).flatMap(SysfsValues.driverOverride)
+        do {
+            for step in Recipe.reload(vf, driver: driver, override: override) { _ = try perform(step) }
+        } catch {
+            // Back on its driver as before if it can be, then say what failed.
+            for step in Recipe.restore(FunctionBinding(address: vf, group: nil, driver: driver, module: nil, override: override), pciDrivers: nil) {
+                _ = try? perform(step)
+            }
+            throw VFIOError(.failed, "reloading \(driver) on \(vf) so it takes the new MAC \(mac) failed: \(error.message)", hint: error.hint)
+        }
+        do {
+            try wait(for: "the netdev of \(vf) to show \(mac) after reloading \(driver)") { netdevs(of: vf).contains { netdevAddress(vf, $0) == mac } }
+        } catch {
+            let now = netdevs(of: vf).map { "\($0) has " + (netdevAddress(vf, $0).map { "\($0)" } ?? "no address") }
+            throw .failed("reloaded \(driver) on \(vf), but its netdev did not take the new MAC \(mac): "
+                              + (now.isEmpty ? "it has no netdev now" : now.joined(separator: ", ")),
+                          hint: "dmesg shows what \(driver) and the PF's driver said; 'ip link show \(interface)' shows the MAC the PF holds for VF \(index)")
+        }
+        return RunReport.Reload(vf: vf, driver: driver, interface: interface, index: index, mac: mac)
+    }
+
+    /// The function's network interfaces (its net/ directory), sorted.
+    func netdevs(of address: PCIAddress) -> [String] { (kernel.entries(address.sysfs("net")) ?? []).sorted() }
+
+    /// A function's netdev's MAC (net/NAME/address).
+    func netdevAddress(_ address: PCIAddress, _ name: String) -> MACAddress? {
+        kernel.read(address.sysfs("net/\(name)/address")).flatMap { try? MACAddress.parse($0.trimmingWhitespace()) }
+    }
+
     static func satisfies(_ driver: String?, _ expectation: DriverExpectation) -> Bool {
         switch expectation {
         case .driver(let name): driver == name
         case .unbound: driver == nil
         case .notVFIO: !StubDriver.isVFIO(driver)
+        case .hostDriver: driver != nil && !StubDriver.isVFIO(driver)
         }
     }
 
@@ -253,16 +320,35 @@ public struct Applier {
         case .driver(let name): "on \(name)"
         case .unbound: "without a driver"
         case .notVFIO: "off vfio"
+        case .hostDriver: "on its host driver"
         }
     }
 
-    func hint(_ address: PCIAddress, _ expectation: DriverExpectation) -> String {
+    /// " (8086:10ca)": the function's vendor and device ID, as the kernel matches drivers by them.
+    func identity(_ address: PCIAddress) -> String {
+        let vendor = kernel.read(address.sysfs("vendor")).flatMap(SysfsValues.hex)
+        let device = kernel.read(address.sysfs("device")).flatMap(SysfsValues.hex)
+        guard let vendor, let device else { return "" }
+        return " (" + HexDigits.padded(vendor, width: 4) + ":" + HexDigits.padded(device, width: 4) + ")"
+    }
+
+    func hint(_ address: PCIAddress, _ expectation: DriverExpectation, seen: String? = nil) -> String {
         switch expectation {
         case .driver(StubDriver.vfioPCI):
             "dmesg shows why vfio-pci refused \(address) (e.g. no IOMMU group: boot with the IOMMU on)"
         case .driver(let name): "dmesg shows why \(name) did not take \(address); modprobe \(name) if it is not loaded"
+        case .hostDriver where seen == nil:
+            "load the VF driver for its ID: modprobe $(cat /sys/bus/pci/devices/\(address)/modalias)"
+                + (vfDriverHint(address).map { " (\($0))" } ?? "") + "; dmesg shows a probe that failed"
         default: "dmesg shows what bound \(address)"
         }
+    }
+
+    /// "igb's VFs use igbvf": the usual VF driver of the VF's PF driver, when it is a known one.
+    func vfDriverHint(_ vf: PCIAddress) -> String? {
+        guard let physfn = kernel.link(vf.sysfs("physfn")), let pf = PCIAddress(SysfsPaths.lastComponent(of: physfn)),
+              let pfDriver = try? kernel.driver(of: pf), let vfDriver = VFDriverLimits.vfDriver(ofPF: pfDriver) else { return nil }
+        return "\(pfDriver)'s VFs use \(vfDriver)"
     }
 
     func write(_ path: String, _ value: String, _ address: PCIAddress) throws(VFIOError) {
@@ -274,13 +360,14 @@ public struct Applier {
         }
     }
 
-    /// Polls `condition` until it holds or the settle timeout passes.
-    func wait(for what: String, progress: (() -> String)? = nil, _ condition: () throws(VFIOError) -> Bool) throws(VFIOError) {
+    /// Polls `condition` until it holds or `timeout` (the settle timeout) passes.
+    func wait(for what: String, timeout: Double? = nil, progress: (() -> String)? = nil, _ condition: () throws(VFIOError) -> Bool) throws(VFIOError) {
+        let timeout = timeout ?? settleTimeout
         var waited = 0.0
         var reported = 0.0
         while try !condition() {
-            guard waited < settleTimeout else {
-                throw .failed("gave up after \(settleTimeout) s waiting for \(what)" + (progress.map { " (\($0()))" } ?? ""))
+            guard waited < timeout else {
+                throw .failed("gave up after \(timeout) s waiting for \(what)" + (progress.map { " (\($0()))" } ?? ""))
             }
             if let progress, waited - reported >= 1 {
                 reported = waited

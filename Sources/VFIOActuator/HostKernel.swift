@@ -13,6 +13,8 @@ public protocol HostKernel: Sendable {
     func exists(_ path: String) -> Bool
     /// A symlink's target (nil: not a link).
     func link(_ path: String) -> String?
+    /// A directory's entries (nil: no such directory), e.g. a function's net/.
+    func entries(_ path: String) -> [String]?
     /// One write(2) of `value` to an existing attribute; the errno is kept.
     func write(_ path: String, _ value: String) throws(KernelWriteError)
     func loadModule(_ module: String) throws(VFIOError)
@@ -68,6 +70,8 @@ public struct LiveKernel: HostKernel {
     public func exists(_ path: String) -> Bool { FileRead.exists(root.prefix + path) }
 
     public func link(_ path: String) -> String? { FileRead.link(root.prefix + path) }
+
+    public func entries(_ path: String) -> [String]? { FileRead.entries(root.prefix + path) }
 
     public func write(_ path: String, _ value: String) throws(KernelWriteError) {
         let fd = open(root.prefix + path, O_WRONLY | O_CLOEXEC)

@@ -87,10 +87,10 @@ public final class Transaction {
         let recounted = Set(plan.steps.compactMap { if case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _) = $0 { pf } else { nil } })
         let vfsBefore = Dictionary(uniqueKeysWithValues: recounted.map { ($0, applier.virtualFunctions(of: $0)) })
         let journal = try state.createJournal(crash: crash)
-        let results: [RunReport.StepResult]
+        let outcome: Applier.Outcome
         do {
             try journal.start(plan, command: command, started: started)
-            results = try applier.execute(plan.steps, originals: plan.originals, journal: journal, begun: [])
+            outcome = try applier.execute(plan.steps, originals: plan.originals, journal: journal, begun: [])
         } catch {
             if case .interrupted = error.kind { throw error }
             if (try? state.readJournal())??.rolledBack == true { try? state.removeJournal() }
@@ -100,12 +100,12 @@ public final class Transaction {
         try commit(plan)
         let now = after(plan, pfs: recounted)
         var replaced: [PCIAddress: RunReport.VFs] = [:]
-        for (pf, vfs) in vfsBefore where zip(plan.steps, results).contains(where: { step, result in
+        for (pf, vfs) in vfsBefore where zip(plan.steps, outcome.results).contains(where: { step, result in
             if case .setAttribute(pf, SRIOVPlanner.numVFsAttribute, _) = step { result == .done } else { false }
         }) {
             replaced[pf] = RunReport.VFs(before: vfs, after: now.vfs[pf] ?? [])
         }
-        return RunReport(plan: plan, dryRun: false, results: results, after: now.functions, replaced: replaced)
+        return RunReport(plan: plan, dryRun: false, results: outcome.results, after: now.functions, replaced: replaced, reloads: outcome.reloads)
     }
 
     /// The run is done: records, then the journal goes, then history.

@@ -26,10 +26,23 @@ public enum VFNetlinkErrors {
     ///   - pf: "eth0 (driver ixgbe)" or "eth0".
     ///   - vfCount: the PF's VF count when known (read after an EINVAL to tell a missing VF from
     ///     a value the driver refuses).
+    ///   - driver: the PF's driver, when known: its own limits make the hint (VFDriverLimits).
     public static func setFailed(_ attribute: VFAttribute, vf: Int, interface: String, pf: String, code: Int32,
-                                 message: String = "", vfCount: Int? = nil) -> VFIOError {
-        let name = Errno.name(code)
+                                 message: String = "", vfCount: Int? = nil, driver: String? = nil) -> VFIOError {
         let said = message.isEmpty ? "" : " (the kernel says: \(message))"
+        let error = generic(attribute, vf: vf, interface: interface, pf: pf, code: code, said: said, vfCount: vfCount)
+        // The PF driver's own limits, when its source says what this errno means (not for a VF
+        // that does not exist).
+        guard let known = VFDriverLimits.hint(driver: driver, attribute, code: code), !(code == EINVAL && (vfCount.map { vf >= $0 } ?? false)) else {
+            return error
+        }
+        var explained = error
+        explained.hint = known
+        return explained
+    }
+
+    static func generic(_ attribute: VFAttribute, vf: Int, interface: String, pf: String, code: Int32, said: String, vfCount: Int?) -> VFIOError {
+        let name = Errno.name(code)
         switch code {
         case EOPNOTSUPP:
             return .failed("\(pf) does not support '\(attribute.name)' on VF \(vf) (\(name))\(said)",
@@ -112,7 +125,8 @@ public final class LiveVFNetlink: VFNetlink {
         var vfCount: Int?
         if failure.code == EINVAL { vfCount = (try? reader.link(interface))?.numVFs }
         throw VFNetlinkErrors.setFailed(attribute, vf: vf, interface: interface, pf: reader.describe(interface: interface),
-                                        code: failure.code, message: failure.message, vfCount: vfCount)
+                                        code: failure.code, message: failure.message, vfCount: vfCount,
+                                        driver: reader.driver(ofInterface: interface))
     }
 
     /// The C shim's description of one attribute (also what the encoding tests build from).

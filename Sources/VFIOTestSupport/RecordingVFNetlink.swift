@@ -58,6 +58,7 @@ public final class RecordingVFNetlink: VFNetlink {
         var pfs: [String: PF]
         var calls: [Call] = []
         var failures: [Failure] = []
+        var onSet: (@Sendable (VFAttribute, Int, String) -> Void)?
     }
 
     private let state: Mutex<State>
@@ -76,6 +77,10 @@ public final class RecordingVFNetlink: VFNetlink {
     /// The sets only.
     public var sets: [Call] { calls.filter { if case .set = $0 { true } else { false } } }
     public func pf(_ interface: String) -> PF? { state.withLock { $0.pfs[interface] } }
+
+    /// Called after each set the driver took (attribute, VF, PF netdev): what else the driver
+    /// changes then, e.g. a VF driver that applies a new MAC live (SimulatedKernel.appliesMACLive).
+    public func afterSet(_ hook: @escaping @Sendable (VFAttribute, Int, String) -> Void) { state.withLock { $0.onSet = hook } }
 
     /// Makes matching sets fail with `code` (nil attribute/vf: any), as a driver or firmware might.
     public func fail(interface: String, attribute: String? = nil, vf: Int? = nil, code: Int32, message: String = "") {
@@ -133,10 +138,14 @@ public final class RecordingVFNetlink: VFNetlink {
             s.pfs[interface] = pf
             return (0, "", pf)
         }
-        guard outcome.code != 0 else { return }
+        guard outcome.code != 0 else {
+            state.withLock { $0.onSet }?(attribute, vf, interface)
+            return
+        }
         let name = outcome.pf?.driver.map { "\(interface) (driver \($0))" } ?? interface
         throw VFNetlinkErrors.setFailed(attribute, vf: vf, interface: interface, pf: name, code: outcome.code,
-                                        message: outcome.message, vfCount: outcome.code == EINVAL ? outcome.pf?.vfs.count : nil)
+                                        message: outcome.message, vfCount: outcome.code == EINVAL ? outcome.pf?.vfs.count : nil,
+                                        driver: outcome.pf?.driver)
     }
 
     /// The attribute as ndo_set_vf_vlan receives it: rtnetlink carries vlan and qos as u32 but

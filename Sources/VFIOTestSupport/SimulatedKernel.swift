@@ -23,6 +23,9 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         var modules: [String] = []
         var failures: [Int: Int32] = [:]
         var failingPaths: [(suffix: String, code: Int32)] = []
+        /// The netdevs of functions unbound from a host driver (name, address), made again when a
+        /// host driver binds them.
+        var parked: [PCIAddress: [(name: String, address: String)]] = [:]
     }
 
     public let root: String
@@ -77,6 +80,7 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
     public func read(_ path: String) -> String? { reader.read(path) }
     public func exists(_ path: String) -> Bool { reader.exists(path) }
     public func link(_ path: String) -> String? { reader.link(path) }
+    public func entries(_ path: String) -> [String]? { reader.entries(path) }
     public func pause(seconds: Double) {}
 
     public func loadModule(_ module: String) throws(VFIOError) {
@@ -156,6 +160,16 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
 
     func unbind(_ address: PCIAddress, from driver: String) {
         let device = devicePath(address)
+        // A network driver's netdevs go with it (unregister_netdev in its remove).
+        if !StubDriver.isVFIO(driver) {
+            let names = (FileRead.entries(root + "/" + device + "/net") ?? []).sorted()
+            let netdevs = names.map { (name: $0, address: read("/" + device + "/net/\($0)/address")?.trimmingWhitespace() ?? "") }
+            if !netdevs.isEmpty { state.withLock { $0.parked[address] = netdevs } }
+            for name in names {
+                FakeSysfs.removeTree(root + "/" + device + "/net/" + name)
+                unlink(root + "/sys/class/net/" + name)
+            }
+        }
         unlink(root + "/" + device + "/driver")
         unlink(root + "/sys/bus/pci/drivers/\(driver)/\(address)")
         FakeSysfs.removeTree(root + "/" + device + "/vfio-dev")
@@ -170,6 +184,9 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         guard (try? driver(of: address)) ?? nil == nil else { return }
         let override = read(address.sysfs("driver_override")).flatMap(SysfsValues.driverOverride)
         let physfn = FileRead.link(root + address.sysfs("physfn")).flatMap { PCIAddress(SysfsPaths.lastComponent(of: $0)) }
+        // pci_device_can_probe (drivers/pci/pci-driver.c): a VF is probed only while its PF's
+        // sriov_drivers_autoprobe is 1 or its driver_override is set; else nothing binds, silently.
+        if let physfn, override == nil, read(physfn.sysfs("sriov_drivers_autoprobe"))?.trimmingWhitespace() == "0" { return }
         guard let chosen = override ?? defaultDrivers[address] ?? physfn.flatMap({ vfDrivers[$0] }), exists("/sys/bus/pci/drivers/\(chosen)"),
               !(StubDriver.isVFIO(chosen) && rejecting.contains(address)) else { return }
         let device = devicePath(address)
@@ -178,6 +195,52 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         if StubDriver.isVFIO(chosen), let group = group(of: address) {
             tree.makeDirectory(device + "/vfio-dev/vfio\(group)")
             tree.write("dev/vfio/\(group)", "", mode: 0o600)
+        }
+        if !StubDriver.isVFIO(chosen), let netdevs = state.withLock({ $0.parked.removeValue(forKey: address) }) {
+            // The VF driver's probe asks the PF for the MAC it holds for the VF (igbvf: the reset
+            // mailbox message); an all-zero one leaves the address it had.
+            let admin = physfn.flatMap { pf in vfIndex(address, of: pf).flatMap { adminMAC(pf, vf: $0) } }
+            for netdev in netdevs {
+                let path = device + "/net/" + netdev.name
+                tree.makeDirectory(path)
+                tree.write(path + "/operstate", "down\n")
+                tree.write(path + "/flags", "0x1002\n")
+                tree.write(path + "/address", (admin.map { "\($0)" } ?? netdev.address) + "\n")
+                tree.link("sys/class/net/" + netdev.name, to: path)
+            }
+        }
+    }
+
+    /// VF `address`'s index on `pf` (its virtfnN link), nil when it is not one of its VFs.
+    func vfIndex(_ address: PCIAddress, of pf: PCIAddress) -> Int? {
+        var index = 0
+        while let link = FileRead.link(root + pf.sysfs("virtfn\(index)")) {
+            if PCIAddress(SysfsPaths.lastComponent(of: link)) == address { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The MAC the PF's driver holds for VF `vf` (netlink), unless all zero.
+    func adminMAC(_ pf: PCIAddress, vf: Int) -> MACAddress? {
+        for name in FileRead.entries(root + "/" + devicePath(pf) + "/net") ?? [] {
+            if let mac = netlink?.pf(name)?.vfs.first(where: { $0.index == vf })?.mac, !mac.isZero { return mac }
+        }
+        return nil
+    }
+
+    /// Makes `netlink`'s PFs behave like a driver that applies a VF's new MAC live (mlx5_core):
+    /// the VF's netdev shows it as soon as the PF takes it. Without this, a VF's netdev keeps its
+    /// MAC until its driver is bound again, as igbvf does.
+    public func appliesMACLive(_ netlink: RecordingVFNetlink) {
+        netlink.afterSet { [self] attribute, vf, interface in
+            // The PF is the function above its netdev (/sys/class/net/NAME -> .../PF/net/NAME).
+            guard case .mac(let mac) = attribute, let netdev = FileRead.link(root + "/sys/class/net/\(interface)"),
+                  let pf = PCIAddress(SysfsPaths.lastComponent(of: SysfsPaths.directory(of: SysfsPaths.directory(of: netdev)))),
+                  let link = FileRead.link(root + pf.sysfs("virtfn\(vf)")), let address = PCIAddress(SysfsPaths.lastComponent(of: link)) else { return }
+            for name in FileRead.entries(root + address.sysfs("net")) ?? [] {
+                tree.write(devicePath(address) + "/net/\(name)/address", "\(mac)\n")
+            }
         }
     }
 

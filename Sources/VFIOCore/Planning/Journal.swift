@@ -77,6 +77,7 @@ public struct JournalRecord: Sendable, Equatable {
         case .expect(let a, .driver(let driver)): "verify \(a) driver \(field(driver))"
         case .expect(let a, .unbound): "verify \(a) unbound"
         case .expect(let a, .notVFIO): "verify \(a) not-vfio"
+        case .expect(let a, .hostDriver): "verify \(a) host-driver"
         case .awaitGroupNode(let group): "await-node \(group)"
         case .setAttribute(let a, let name, let value): "set-attribute \(a) \(field(name)) \(field(value))"
         case .awaitVFs(let a, let count): "await-vfs \(a) \(count)"
@@ -285,6 +286,7 @@ public struct JournalRecord: Sendable, Equatable {
                 return .expect(a, .driver(driver))
             case "unbound" where f.count == 3: return .expect(a, .unbound)
             case "not-vfio" where f.count == 3: return .expect(a, .notVFIO)
+            case "host-driver" where f.count == 3: return .expect(a, .hostDriver)
             default: return nil
             }
         case "await-node":

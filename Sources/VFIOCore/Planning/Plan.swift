@@ -31,6 +31,9 @@ public enum DriverExpectation: Sendable, Equatable {
     case unbound
     /// Off vfio: on whatever host driver the kernel picks, or none (reattach without a record).
     case notVFIO
+    /// On a host driver, whichever the kernel picks by ID (a VF meant for the host: no driver,
+    /// or vfio, is a failure).
+    case hostDriver
 }
 
 /// One write (or wait) of a plan. Every step converges: the applier reads the state first and
@@ -115,6 +118,7 @@ public enum Step: Sendable, Equatable {
         case .expect(_, .driver(let driver)): driver
         case .expect(_, .unbound): ""
         case .expect(_, .notVFIO): "any driver but vfio"
+        case .expect(_, .hostDriver): "a host driver"
         case .awaitGroupNode: "exists"
         case .setAttribute(_, _, let value): value
         case .awaitVFs(_, let count): "\(count) VFs"
@@ -135,6 +139,7 @@ public enum Step: Sendable, Equatable {
         case .expect(let a, .driver(let driver)): "\(a): verify it is on \(driver)"
         case .expect(let a, .unbound): "\(a): verify it has no driver"
         case .expect(let a, .notVFIO): "\(a): verify it left vfio"
+        case .expect(let a, .hostDriver): "\(a): verify it is on its host driver"
         case .awaitGroupNode(let group): "wait for /dev/vfio/\(group)"
         case .setAttribute(let a, let name, let value): "\(a): \(name) = \(value)"
         case .awaitVFs(let a, let count): "\(a): wait for \(count) VFs"

@@ -1,6 +1,6 @@
 /// `vfioctl apply FILE`: the difference between a pool file and the host, as one plan. Per PF
 /// (in file order): the VF count (through 0, autoprobe off unless every VF goes to the host
-/// driver, as `sriov create`), the PF's link up when VF settings need it, each VF's attributes
+/// driver, as `sriov create`; on whenever every VF does), the PF's link up when VF settings need it, each VF's attributes
 /// (one `set-vf` per attribute not already so), each VF's driver; then the devices to detach
 /// (BindingPlanner.detach, its guard included). What is already as the file says plans no step,
 /// so a second run changes nothing. PFs the file does not name are left alone. Pure.
@@ -56,21 +56,32 @@ public enum PoolPlanner {
                 plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, "0"))
             }
             plan.records.vfDropPFs = [pf.address]
-            if pool.count > 0 {
-                let autoprobe = drivers.allSatisfy { $0 == .host }
-                if sriov.driversAutoprobe != autoprobe {
-                    plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.autoprobeAttribute, autoprobe ? "1" : "0"))
-                }
-                plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, String(pool.count)))
-                plan.steps.append(.awaitVFs(pf.address, pool.count))
-            }
         }
         guard pool.count > 0 else {
             if !recount { plan.unchanged = [pf.address] }
             return
         }
+        // Autoprobe on when every VF goes to the host (also when the count stays: the kernel probes
+        // no VF while it is off and its driver_override is empty), off for a new count otherwise;
+        // a count that stays keeps what it has, and host VFs are probed around it (Recipe.hostVF).
+        // New host VFs with settings appear unbound and are probed once the settings are made, so
+        // their driver starts with the MAC the file gives (igbvf reads it only at probe).
+        let allHost = drivers.allSatisfy { $0 == .host }
+        let settingsFirst = recount && pool.setsVFAttributes
+        var autoprobe = sriov.driversAutoprobe ?? true
+        func setAutoprobe(_ on: Bool) {
+            guard autoprobe != on else { return }
+            autoprobe = on
+            plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.autoprobeAttribute, on ? "1" : "0"))
+        }
+        if recount {
+            setAutoprobe(allHost && !settingsFirst)
+            plan.steps.append(.setAttribute(pf.address, SRIOVPlanner.numVFsAttribute, String(pool.count)))
+            plan.steps.append(.awaitVFs(pf.address, pool.count))
+        }
         addSettings(pool, pf, recount: recount, links, saved: saved, assigned: &assigned, facts, to: &plan)
-        addDrivers(drivers, pf, sriov, recount: recount, snapshot, facts, to: &plan)
+        if allHost { setAutoprobe(true) }
+        addDrivers(drivers, pf, sriov, recount: recount, autoprobe: autoprobe, snapshot, facts, to: &plan)
         if plan.steps.isEmpty { plan.unchanged = [pf.address] }
     }
 
@@ -125,10 +136,13 @@ public enum PoolPlanner {
         }
     }
 
-    /// Each VF's driver: vfio-pci by driver_override, the host driver by a probe, or none.
-    static func addDrivers(_ drivers: [SRIOVPlanner.VFDriver], _ pf: PCIFunction, _ sriov: SRIOVInfo, recount: Bool,
+    /// Each VF's driver: vfio-pci by driver_override, the host driver by a probe, or none. Host VFs
+    /// come last, so that no VF meant for vfio-pci or none is still unclaimed (empty override)
+    /// while autoprobe is briefly on for them.
+    static func addDrivers(_ drivers: [SRIOVPlanner.VFDriver], _ pf: PCIFunction, _ sriov: SRIOVInfo, recount: Bool, autoprobe: Bool,
                            _ snapshot: HostSnapshot, _ facts: HostFacts, to plan: inout Plan) {
         var steps: [Step] = []
+        var hostSteps: [Step] = []
         for (index, driver) in drivers.enumerated() {
             let existing = recount ? nil : sriov.vfIndices[index]
             let predicted = sriov.offset.flatMap { offset in sriov.stride.flatMap { pf.address.virtfn(index, offset: offset, stride: $0) } }
@@ -145,8 +159,8 @@ public enum PoolPlanner {
                 if current == StubDriver.vfioPCI && !recount { continue }
                 steps += Recipe.bind(vf, to: StubDriver.vfioPCI, from: .init(function))
             case .host:
-                if !recount, function != nil, !StubDriver.isVFIO(current), function?.driverOverride == nil { continue }
-                steps += Recipe.release(vf, from: .init(function))
+                if !recount, let function, SRIOVPlanner.onHostDriver(function) { continue }
+                hostSteps += Recipe.hostVF(vf, pf: pf.address, autoprobe: autoprobe, from: .init(function))
             case .none:
                 if !recount, current == nil, function?.driverOverride == nil { continue }
                 steps += Recipe.unbind(vf, override: nil, from: .init(function))
@@ -156,7 +170,7 @@ public enum PoolPlanner {
         let toVFIO = steps.contains { if case .setOverride(_, StubDriver.vfioPCI?) = $0 { true } else { false } }
         let loading = plan.steps.contains { if case .loadModule = $0 { true } else { false } }
         if toVFIO && !loading, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
-        plan.steps += steps
+        plan.steps += steps + hostSteps
     }
 
     /// The PF a pool names, or an error finding.

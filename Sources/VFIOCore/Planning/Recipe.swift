@@ -50,9 +50,31 @@ public enum Recipe {
         return steps
     }
 
-    /// A VF of `bind-vfs`, as the actuator finds it: onto `driver`, or off vfio (nil).
-    public static func bindVF(_ vf: PCIAddress, to driver: String?, from now: Now) -> [Step] {
-        driver.map { bind(vf, to: $0, from: now) } ?? release(vf, from: now)
+    /// A VF onto its host driver (the kernel's pick by ID: iavf, igbvf, ixgbevf ...): override
+    /// cleared, off vfio, probed, verified on a host driver. The kernel probes a VF only while its
+    /// PF's sriov_drivers_autoprobe is 1 or its driver_override is set (drivers/pci/pci-driver.c,
+    /// pci_device_can_probe; drivers_probe and a driver's bind both go through it), so with
+    /// autoprobe off (`autoprobe` false) it is turned on around this VF's probe and off after:
+    /// only a probe of this VF runs in between. A VF on a host driver stays.
+    public static func hostVF(_ vf: PCIAddress, pf: PCIAddress, autoprobe: Bool, from now: Now) -> [Step] {
+        var steps: [Step] = [.setOverride(vf, nil)]
+        if StubDriver.isVFIO(now.driver) { steps.append(.unbind(vf, current: now.driver, keeping: nil)) }
+        guard !autoprobe else { return steps + [.probe(vf), .expect(vf, .hostDriver)] }
+        return steps + [.setAttribute(pf, SRIOVPlanner.autoprobeAttribute, "1"), .probe(vf), .expect(vf, .hostDriver),
+                        .setAttribute(pf, SRIOVPlanner.autoprobeAttribute, "0")]
+    }
+
+    /// The driver a VF is on, unbound and probed again (a driver that reads the VF's MAC from its PF
+    /// only at probe, igbvf): driver_override names it meanwhile, so that driver, and no other, takes
+    /// the VF back whatever the PF's autoprobe says; then the override gets its value back.
+    public static func reload(_ vf: PCIAddress, driver: String, override: String?) -> [Step] {
+        [.setOverride(vf, driver), .unbind(vf, current: driver, keeping: nil), .probe(vf), .expect(vf, .driver(driver)),
+         .setOverride(vf, override)]
+    }
+
+    /// A VF of `bind-vfs`, as the actuator finds it: onto `driver`, or onto its host driver (nil).
+    public static func bindVF(_ vf: PCIAddress, to driver: String?, pf: PCIAddress, autoprobe: Bool, from now: Now) -> [Step] {
+        driver.map { bind(vf, to: $0, from: now) } ?? hostVF(vf, pf: pf, autoprobe: autoprobe, from: now)
     }
 
     /// vfio-pci's module, unless its driver is registered (or the module cannot be loaded: nil).

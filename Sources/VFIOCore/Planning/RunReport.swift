@@ -17,6 +17,8 @@ public struct RunReport: Sendable, Equatable {
         case bound(String?)
         /// The function is gone (its PF's VFs were removed or replaced).
         case gone
+        /// On whichever host driver the kernel picks (a dry run's VF meant for the host).
+        case hostDriver
 
         public var driver: String? { if case .bound(let driver) = self { driver } else { nil } }
     }
@@ -30,6 +32,8 @@ public struct RunReport: Sendable, Equatable {
         case binding(PCIAddress, before: String?, after: After, new: Bool)
         case vfSetting(pf: PCIAddress, interface: String, vf: Int, VFAttribute)
         case linkUp(String)
+        /// A VF's host driver reloaded so that it takes the MAC set through its PF.
+        case reloaded(Reload)
 
         /// The contract's name for it (`"change"` in JSON).
         public var kind: String {
@@ -40,7 +44,24 @@ public struct RunReport: Sendable, Equatable {
             case .binding: "binding"
             case .vfSetting: "vf-setting"
             case .linkUp: "link-up"
+            case .reloaded: "driver-reload"
             }
+        }
+    }
+
+    /// A VF's host driver unbound and probed again after a MAC set through the PF, because the
+    /// VF's netdev kept its old address (igb: "Reload the VF driver to make this change
+    /// effective"); the netdev read the new MAC after it.
+    public struct Reload: Sendable, Equatable {
+        public var vf: PCIAddress
+        public var driver: String
+        /// The PF's netdev and the VF's index on it.
+        public var interface: String
+        public var index: Int
+        public var mac: MACAddress
+
+        public init(vf: PCIAddress, driver: String, interface: String, index: Int, mac: MACAddress) {
+            (self.vf, self.driver, self.interface, self.index, self.mac) = (vf, driver, interface, index, mac)
         }
     }
 
@@ -53,6 +74,8 @@ public struct RunReport: Sendable, Equatable {
     /// The VFs of each PF whose VF count the run changed, before and after: a new count replaces
     /// every VF, even those at the same address.
     public var replaced: [PCIAddress: VFs]
+    /// VF drivers the run reloaded so that a new MAC took effect, in order.
+    public var reloads: [Reload]
 
     public struct VFs: Sendable, Equatable {
         public var before: [PCIAddress]
@@ -62,12 +85,13 @@ public struct RunReport: Sendable, Equatable {
     }
 
     public init(plan: Plan, dryRun: Bool, results: [StepResult]? = nil, after: [PCIAddress: After]? = nil,
-                replaced: [PCIAddress: VFs] = [:]) {
+                replaced: [PCIAddress: VFs] = [:], reloads: [Reload] = []) {
         self.plan = plan
         self.dryRun = dryRun
         self.results = results ?? Array(repeating: .planned, count: plan.steps.count)
         self.after = after ?? Self.planned(plan)
         self.replaced = replaced
+        self.reloads = reloads
     }
 
 
@@ -79,6 +103,7 @@ public struct RunReport: Sendable, Equatable {
             switch expectation {
             case .driver(let name): after[address] = .bound(name)
             case .unbound, .notVFIO: after[address] = .bound(nil)
+            case .hostDriver: after[address] = .hostDriver
             }
         }
         return after
@@ -97,15 +122,31 @@ public struct RunReport: Sendable, Equatable {
         var changes: [Change] = []
         var counts: [PCIAddress: Int] = [:]
         var countOrder: [PCIAddress] = []
+        // An attribute written more than once (autoprobe on around a host VF's probe, then off)
+        // is one change, to the value it ends with, and none when that is what it was.
+        var attributes: [String: (index: Int, value: String)] = [:]
         for step in taken {
             switch step {
             case .loadModule(let module, _): changes.append(.loadedModule(module))
             case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, let value):
                 if counts[pf] == nil { countOrder.append(pf) }
                 counts[pf] = Int(value) ?? 0
-            case .setAttribute(let a, let name, let value): changes.append(.attribute(a, name: name, value: value))
+            case .setAttribute(let a, let name, let value):
+                let key = "\(a) \(name)"
+                if let first = attributes[key] {
+                    attributes[key] = (first.index, value)
+                    changes[first.index] = .attribute(a, name: name, value: value)
+                } else {
+                    attributes[key] = (changes.count, value)
+                    changes.append(.attribute(a, name: name, value: value))
+                }
             default: break
             }
+        }
+        changes = changes.filter { change in
+            guard case .attribute(let pf, SRIOVPlanner.autoprobeAttribute, let value) = change,
+                  let was = plan.originals.vfCounts.first(where: { $0.pf == pf })?.autoprobe else { return true }
+            return value != (was ? "1" : "0")
         }
         for pf in countOrder {
             let from = plan.originals.vfCounts.first { $0.pf == pf }?.numVFs ?? 0
@@ -119,6 +160,7 @@ public struct RunReport: Sendable, Equatable {
             default: break
             }
         }
+        changes += reloads.map(Change.reloaded)
         return changes
     }
 

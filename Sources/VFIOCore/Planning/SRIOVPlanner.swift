@@ -49,9 +49,11 @@ public enum SRIOVPlanner {
         let vfs = sriov.vfs.compactMap { snapshot.function($0) }
         plan.originals.vfCounts = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
         plan.originals.bindings = vfs.map(FunctionBinding.init)
-        if recount {
-            if sriov.numVFs > 0 { plan.steps.append(.setAttribute(pf.address, numVFsAttribute, "0")) }
-            if sriov.driversAutoprobe != autoprobe { plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0")) }
+        if recount && sriov.numVFs > 0 { plan.steps.append(.setAttribute(pf.address, numVFsAttribute, "0")) }
+        // Host VFs need autoprobe on even when the count stays: the kernel probes no VF while it
+        // is off and its driver_override is empty (pci_device_can_probe).
+        if (recount || autoprobe) && sriov.driversAutoprobe != autoprobe {
+            plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0"))
         }
         if request.driver == .vfio, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
         if recount {
@@ -69,7 +71,7 @@ public enum SRIOVPlanner {
             let settled = vfs.allSatisfy { vf in
                 switch request.driver {
                 case .vfio: vf.driver == StubDriver.vfioPCI
-                case .host: !StubDriver.isVFIO(vf.driver) && vf.driverOverride == nil
+                case .host: Self.onHostDriver(vf) && sriov.driversAutoprobe != false
                 case .none: true
                 }
             }
@@ -97,6 +99,11 @@ public enum SRIOVPlanner {
         plan.steps = [.setAttribute(pf.address, numVFsAttribute, "0")]
         plan.records.vfDropPFs = [pf.address]
         return plan
+    }
+
+    /// A VF where a host VF should be: on a driver that is not vfio, no driver_override.
+    static func onHostDriver(_ vf: PCIFunction) -> Bool {
+        vf.driver != nil && !StubDriver.isVFIO(vf.driver) && vf.driverOverride == nil
     }
 
     public static let numVFsAttribute = "sriov_numvfs"

@@ -54,6 +54,8 @@ public enum RunOutput {
             (object, interface, vf, name, after) = (pf.description, netdev, index, attribute.name, attribute.description)
         case .linkUp(let netdev):
             (object, interface, before, after) = (netdev, netdev, "down", "up")
+        case .reloaded(let reload):
+            (object, interface, vf, name, after) = (reload.vf.description, reload.interface, reload.index, reload.driver, reload.mac.description)
         }
         return .object([
             "after": .optional(after), "before": .optional(before), "change": .string(change.kind), "interface": .optional(interface),
@@ -72,11 +74,17 @@ public enum RunOutput {
             return "\(pf): \(from) -> \(to) VFs (through 0: every VF is replaced)"
         case .attribute(let a, let name, let value): return "\(a): \(name) = \(value)"
         case .binding(let a, let before, let after, let new):
-            let now = after == .gone ? "removed" : (after.driver ?? "no driver")
+            let now = switch after {
+            case .gone: "removed"
+            case .hostDriver: "its host driver"
+            case .bound(let driver): driver ?? "no driver"
+            }
             if new { return "\(a)  new VF, on \(now)" }
             return "\(a)  \((before ?? "no driver").padding(width))  ->  \(now)"
         case .vfSetting(_, let interface, let vf, let attribute): return "\(interface) VF \(vf): " + (dryRun ? "set " : "") + attribute.description
         case .linkUp(let name): return "\(name): " + (dryRun ? "bring up" : "up")
+        case .reloaded(let reload):
+            return "reloaded \(reload.driver) on \(reload.vf) so it takes the new MAC \(reload.mac) (\(reload.interface) VF \(reload.index))"
         }
     }
 
