@@ -7,8 +7,14 @@ public struct HostFacts: Sendable, Equatable {
     public var commandLine = KernelCommandLine("")
     /// /proc/sys/kernel/osrelease ("6.1.0-56-amd64").
     public var kernelRelease: String?
-    /// Interrupt chips in /proc/interrupts ("IR-PCI-MSI", ...): "IR-" means remapped.
+    /// Interrupt chips in /proc/interrupts ("IR-PCI-MSI", "IR-PCI-MSIX-0000:00:02.0", ...): "IR-" means remapped.
     public var interruptChips: Set<String> = []
+    /// The running kernel's build options of interest (/boot/config-RELEASE), nil when that
+    /// file cannot be read: unknown, not "not set".
+    public var kernelConfig: KernelConfig?
+    /// The kernel log's messages about IOMMUs and interrupt remapping (`KernelLog.relevant`),
+    /// nil when the log cannot be read (/dev/kmsg needs root).
+    public var kernelLog: [String]?
     public var modules = ModuleFacts()
     /// Module parameters from /sys/module/M/parameters/P, as "M.P" (vfio_iommu_type1.allow_unsafe_interrupts).
     public var parameters: [String: String] = [:]
