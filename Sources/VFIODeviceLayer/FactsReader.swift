@@ -19,10 +19,6 @@ public struct FactsReader: Sendable {
         facts.kernelRelease = text(SysfsLayout.osrelease)?.trimmingWhitespace()
         facts.interruptChips = ProcFiles.interruptChips(text(SysfsLayout.interrupts, limit: 8 << 20) ?? "")
         facts.modules = modules(release: facts.kernelRelease)
-        if let release = facts.kernelRelease, let config = text(SysfsLayout.bootConfig(release), limit: 4 << 20) {
-            facts.kernelConfig = KernelConfig.parse(config, path: "/" + SysfsLayout.bootConfig(release))
-        }
-        facts.kernelLog = kernelLog().map { KernelLog.relevant(KernelLog.messages($0)) }
         facts.parameters = parameters()
         if let mode = mode(SysfsLayout.vfioContainer) { facts.vfioContainer = DeviceNode(mode: mode) }
         facts.vfioGroupNodes = Set((root.entries(SysfsLayout.devVFIO) ?? []).compactMap { ParsedInteger($0, .name).value })
@@ -33,6 +29,11 @@ public struct FactsReader: Sendable {
             return IOMMUUnit(name: unit, intelECAP: text(base + "/intel-iommu/ecap").flatMap(SysfsValues.hex),
                              amdFeatures: text(base + "/amd-iommu/features").flatMap(SysfsValues.hex))
         }
+        if facts.wantsKernelConfig, let release = facts.kernelRelease,
+           let config = text(SysfsLayout.bootConfig(release), limit: 4 << 20) {
+            facts.kernelConfig = KernelConfig.parse(config, path: "/" + SysfsLayout.bootConfig(release))
+        }
+        if facts.wantsKernelLog { facts.kernelLog = kernelLog().map { KernelLog.relevant(KernelLog.messages($0)) } }
         facts.mounts = ProcFiles.mounts(text(SysfsLayout.mountinfo, limit: 4 << 20) ?? "")
         facts.swaps = ProcFiles.swaps(text(SysfsLayout.swaps) ?? "").map(resolveDevicePath)
         for name in Set(functions.flatMap(\.blockDevices)) { readBlock(name, into: &facts.blockDevices) }

@@ -4,148 +4,94 @@ import VFIOCommands
 import VFIOCore
 import VFIOTestSupport
 
-/// A host whose functions have no IOMMU group: the IOMMU the evidence names is off or missing.
-private func groupless(_ adjust: (inout FakeSysfs) -> Void) -> FakeSysfs {
-    checkHost { fake in
-        fake.iommuUnits = []
-        fake.acpiTables = []
-        for position in fake.functions.indices { fake.setGroup(nil, at: position) }
-        adjust(&fake)
-    }
-}
-
-/// `groups` as text and JSON: what it says on stdout and stderr, and its JSON's iommu object.
-private struct GroupsResult {
-    var text: String
-    var textErr: String
-    var iommu: [String: Any]
-    var jsonErr: String
-    var finding: [String: Any]? { iommu["finding"] as? [String: Any] }
-
-    init(_ fake: FakeSysfs) throws {
-        let text = Vfioctl.capture(["groups", "--root", fake.root])
-        let json = Vfioctl.capture(["groups", "--root", fake.root, "--format", "json"])
-        self.text = text.out
-        self.textErr = text.err
-        self.jsonErr = json.err
-        self.iommu = try #require(try VFIOCommandsTests.json(json.out)["iommu"] as? [String: Any])
-    }
+/// A host with no groups: what describes its IOMMU, what the kernel and its command line say,
+/// and the finding check and groups must both give.
+struct NoGroupsCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var tables: [String]
+    var cpu = "GenuineIntel"
+    var commandLine = "root=/dev/sda1"
+    var kernelConfig: String? = nil
+    var installed: [String] = []
+    var log: [String]? = nil
+    var id: String
+    var kind: String?
+    var message: [String]
+    var hint: [String]
+    /// What the hint must not say (the fix for another cause).
+    var hintLacks: [String] = []
+    var testDescription: String { name }
 }
 
 @Suite("IOMMU kind and the cause of no groups: check and groups agree")
 struct IOMMUCauseTests {
-    /// check's verdict, and groups saying the same in text, JSON and the hint.
-    private func expectSameVerdict(_ fake: FakeSysfs, id: String) throws -> CheckResult {
+    static let cases: [NoGroupsCase] = [
+        NoGroupsCase(name: "AMD-Vi turned off by amd_iommu=off (not 'enable it in the firmware')", tables: ["IVRS"],
+                     cpu: "AuthenticAMD", commandLine: "root=/dev/sda1 amd_iommu=off", id: "iommu.disabled", kind: "amd",
+                     message: ["the firmware describes AMD-Vi (IVRS)", "amd_iommu=off"], hint: ["remove amd_iommu=off"],
+                     hintLacks: ["firmware setup"]),
+        NoGroupsCase(name: "virtio-iommu on a kernel built without it (Debian 6.1)", tables: ["VIOT"],
+                     kernelConfig: "CONFIG_INTEL_IOMMU=y\nCONFIG_AMD_IOMMU=y\n# CONFIG_VIRTIO_IOMMU is not set\n",
+                     id: "iommu.no-driver", kind: "virtio",
+                     message: ["virtio-iommu (VIOT)", "CONFIG_VIRTIO_IOMMU is not set in /boot/config-6.1.0-56-amd64"],
+                     hint: ["CONFIG_VIRTIO_IOMMU=y or =m"], hintLacks: ["firmware"]),
+        NoGroupsCase(name: "virtio_iommu built as a module, installed, not loaded", tables: ["VIOT"],
+                     kernelConfig: "CONFIG_VIRTIO_IOMMU=m\n", installed: ["virtio_iommu"], id: "iommu.driver-not-loaded",
+                     kind: "virtio", message: ["virtio-iommu (VIOT)", "virtio_iommu module, is not loaded"],
+                     hint: ["modprobe virtio_iommu", "initramfs"]),
+        NoGroupsCase(name: "virtio_iommu built as a module, not installed", tables: ["VIOT"], kernelConfig: "CONFIG_VIRTIO_IOMMU=m\n",
+                     id: "iommu.no-driver", kind: "virtio", message: ["virtio_iommu module, is not installed"],
+                     hint: ["install the modules of kernel 6.1.0-56-amd64"]),
+        NoGroupsCase(name: "virtio-iommu, kernel config unknown", tables: ["VIOT"], id: "iommu.disabled", kind: "virtio",
+                     message: ["virtio-iommu (VIOT)"], hint: ["could not be read"]),
+        NoGroupsCase(name: "intel_iommu=off, with the kernel's own log line", tables: ["DMAR"],
+                     commandLine: "root=/dev/sda1 intel_iommu=off",
+                     log: ["ACPI: DMAR 0x000000007FFE1F2A 000050 (v01 BOCHS  BXPC     00000001 BXPC 00000001)", "DMAR: IOMMU disabled"],
+                     id: "iommu.disabled", kind: "intel",
+                     message: ["Intel VT-d (DMAR)", "intel_iommu=off", "; the kernel logged \"DMAR: IOMMU disabled\""],
+                     hint: ["remove intel_iommu=off", "intel_iommu=on"]),
+        NoGroupsCase(name: "a kernel that leaves VT-d off by default", tables: ["DMAR"],
+                     kernelConfig: "CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\n", id: "iommu.disabled",
+                     kind: "intel", message: ["CONFIG_INTEL_IOMMU_DEFAULT_ON is not set"], hint: ["boot with intel_iommu=on"]),
+        NoGroupsCase(name: "a kernel without the VT-d driver", tables: ["DMAR"], commandLine: "root=/dev/sda1 intel_iommu=on",
+                     kernelConfig: "# CONFIG_INTEL_IOMMU is not set\n", id: "iommu.no-driver", kind: "intel",
+                     message: ["CONFIG_INTEL_IOMMU is not set"], hint: ["boot a kernel built with CONFIG_INTEL_IOMMU=y"],
+                     hintLacks: ["=m"]),
+    ]
+
+    @Test("check's finding; groups says the same in text, JSON and its hint", arguments: cases)
+    func sameVerdict(_ host: NoGroupsCase) throws {
+        let fake = checkHost { fake in
+            fake.iommuUnits = []
+            for position in fake.functions.indices { fake.setGroup(nil, at: position) }
+            fake.acpiTables = host.tables
+            fake.cpuVendor = host.cpu
+            fake.commandLine = host.commandLine
+            fake.kernelConfig = host.kernelConfig
+            fake.installedModules += host.installed
+            fake.kernelLog = host.log
+        }
+        defer { fake.remove() }
         let result = try check(fake, [])
-        let finding = try #require(result.finding(id), "\(result.findings)")
-        let groups = try GroupsResult(fake)
-        let message = try #require(finding["message"] as? String)
-        let hint = try #require(finding["hint"] as? String)
-        #expect(groups.text.contains("No IOMMU groups: " + message), "\(groups.text)")
-        #expect(groups.textErr.contains("hint: " + hint), "\(groups.textErr)")
-        #expect(groups.finding?["id"] as? String == id && groups.finding?["message"] as? String == message)
-        #expect(groups.finding?["hint"] as? String == hint)
-        #expect(groups.jsonErr.contains("warning: No IOMMU groups: " + message))
-        return result
-    }
+        #expect(result.status == 2 && result.severity(host.id) == "error", "\(result.findings)")
+        let message = result.message(host.id)
+        let hint = result.hint(host.id)
+        for part in host.message { #expect(message.contains(part), "\(message)") }
+        for part in host.hint { #expect(hint.contains(part), "\(hint)") }
+        for part in host.hintLacks { #expect(!hint.contains(part), "\(hint)") }
 
-    @Test("AMD-Vi turned off by amd_iommu=off: groups says so, as check does, not 'enable it in the firmware'")
-    func amdOff() throws {
-        let fake = groupless { fake in
-            fake.acpiTables = ["IVRS"]
-            fake.cpuVendor = "AuthenticAMD"
-            fake.commandLine = "root=/dev/sda1 amd_iommu=off"
-        }
-        defer { fake.remove() }
-        let result = try expectSameVerdict(fake, id: "iommu.disabled")
-        #expect(result.message("iommu.disabled").contains("AMD-Vi (IVRS)") && result.message("iommu.disabled").contains("amd_iommu=off"))
-        #expect(result.hint("iommu.disabled").hasPrefix("remove amd_iommu=off"))
-        #expect(!result.hint("iommu.disabled").contains("firmware setup"))
-        let groups = try GroupsResult(fake)
-        #expect(groups.iommu["kind"] as? String == "amd")
-        #expect(!groups.textErr.contains("firmware setup"), "\(groups.textErr)")
-    }
+        let text = Vfioctl.capture(["groups", "--root", fake.root])
+        let json = Vfioctl.capture(["groups", "--root", fake.root, "--format", "json"])
+        let iommu = try #require(try VFIOCommandsTests.json(json.out)["iommu"] as? [String: Any])
+        let finding = try #require(iommu["finding"] as? [String: Any])
+        #expect(text.out.contains("No IOMMU groups: " + message), "\(text.out)")
+        #expect(text.err.contains("hint: " + hint), "\(text.err)")
+        #expect(finding["id"] as? String == host.id && finding["message"] as? String == message && finding["hint"] as? String == hint)
+        #expect(iommu["kind"] as? String == host.kind)
+        #expect(json.err.contains("warning: No IOMMU groups: " + message))
 
-    @Test("virtio-iommu on a kernel built without it (Debian 6.1): the kernel config is the cause")
-    func virtioWithoutDriver() throws {
-        let fake = groupless { fake in
-            fake.acpiTables = ["VIOT"]
-            fake.kernelConfig = "CONFIG_INTEL_IOMMU=y\nCONFIG_AMD_IOMMU=y\n# CONFIG_VIRTIO_IOMMU is not set\n"
-        }
-        defer { fake.remove() }
-        let result = try expectSameVerdict(fake, id: "iommu.no-driver")
-        let message = result.message("iommu.no-driver")
-        #expect(message.contains("virtio-iommu (VIOT)") && message.contains("CONFIG_VIRTIO_IOMMU is not set in /boot/config-6.1.0-56-amd64"))
-        #expect(result.hint("iommu.no-driver").contains("CONFIG_VIRTIO_IOMMU=y or =m"))
-        #expect(result.finding("iommu.absent") == nil && !result.hint("iommu.no-driver").contains("firmware"))
-        #expect(try GroupsResult(fake).iommu["kind"] as? String == "virtio")
-    }
-
-    @Test("virtio-iommu with its module built but not loaded; with the kernel config unknown")
-    func virtioModule() throws {
-        let unloaded = groupless { fake in
-            fake.acpiTables = ["VIOT"]
-            fake.kernelConfig = "CONFIG_VIRTIO_IOMMU=m\n"
-            fake.installedModules.append("virtio_iommu")
-        }
-        defer { unloaded.remove() }
-        let result = try expectSameVerdict(unloaded, id: "iommu.driver-not-loaded")
-        #expect(result.hint("iommu.driver-not-loaded").hasPrefix("modprobe virtio_iommu"))
-
-        let missing = groupless { fake in
-            fake.acpiTables = ["VIOT"]
-            fake.kernelConfig = "CONFIG_VIRTIO_IOMMU=m\n"
-        }
-        defer { missing.remove() }
-        #expect(try check(missing, []).message("iommu.no-driver").contains("virtio_iommu module, is not installed"))
-
-        let unknown = groupless { $0.acpiTables = ["VIOT"] }
-        defer { unknown.remove() }
-        let guess = try expectSameVerdict(unknown, id: "iommu.disabled")
-        #expect(guess.message("iommu.disabled").contains("virtio-iommu (VIOT)"))
-        #expect(guess.hint("iommu.disabled").contains("could not be read"))
-    }
-
-    @Test("Intel: the command line's switch with the kernel's own log line; a kernel that leaves VT-d off by default")
-    func intelCauses() throws {
-        let off = groupless { fake in
-            fake.acpiTables = ["DMAR"]
-            fake.commandLine = "root=/dev/sda1 intel_iommu=off"
-            fake.kernelLog = ["ACPI: DMAR 0x000000007FFE1F2A 000050 (v01 BOCHS  BXPC     00000001 BXPC 00000001)", "DMAR: IOMMU disabled"]
-        }
-        defer { off.remove() }
-        let logged = try expectSameVerdict(off, id: "iommu.disabled")
-        #expect(logged.message("iommu.disabled").contains("the kernel logged \"DMAR: IOMMU disabled\""))
-        #expect(logged.hint("iommu.disabled").contains("remove intel_iommu=off") && logged.hint("iommu.disabled").contains("intel_iommu=on"))
-
-        let defaultOff = groupless { fake in
-            fake.acpiTables = ["DMAR"]
-            fake.commandLine = "root=/dev/sda1"
-            fake.kernelConfig = "CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\n"
-        }
-        defer { defaultOff.remove() }
-        let result = try expectSameVerdict(defaultOff, id: "iommu.disabled")
-        #expect(result.message("iommu.disabled").contains("CONFIG_INTEL_IOMMU_DEFAULT_ON is not set"))
-
-        let noDriver = groupless { fake in
-            fake.acpiTables = ["DMAR"]
-            fake.commandLine = "root=/dev/sda1 intel_iommu=on"
-            fake.kernelConfig = "# CONFIG_INTEL_IOMMU is not set\n"
-        }
-        defer { noDriver.remove() }
-        let missing = try expectSameVerdict(noDriver, id: "iommu.no-driver")
-        #expect(missing.hint("iommu.no-driver") == "boot a kernel built with CONFIG_INTEL_IOMMU=y")
-    }
-
-    @Test("check text names the cause as JSON does")
-    func checkText() throws {
-        let fake = groupless { fake in
-            fake.acpiTables = ["VIOT"]
-            fake.kernelConfig = "# CONFIG_VIRTIO_IOMMU is not set\n"
-        }
-        defer { fake.remove() }
-        let text = Vfioctl.capture(["check", "--root", fake.root])
-        #expect(text.status == 2 && text.out.contains("iommu.no-driver") && text.out.contains("virtio-iommu (VIOT)"), "\(text.out)")
+        let checkText = Vfioctl.capture(["check", "--root", fake.root])
+        #expect(checkText.status == 2 && checkText.out.contains(host.id), "\(checkText.out)")
     }
 }
 

@@ -17,7 +17,7 @@ struct KernelFactsTests {
         #expect(config == KernelConfig(path: "/boot/config-6.1.0-56-amd64", values: ["CONFIG_INTEL_IOMMU": "y", "CONFIG_AMD_IOMMU": "y"]))
         #expect(config?.builds("CONFIG_VIRTIO_IOMMU") == false)
 
-        var none = FakeSysfs()
+        let none = FakeSysfs()
         defer { none.remove() }
         none.build()
         #expect(try FactsReader(root: HostRoot(none.root)).read(for: []).kernelConfig == nil)
@@ -33,7 +33,7 @@ struct KernelFactsTests {
         #expect(try FactsReader(root: HostRoot(fake.root)).read(for: []).kernelLog
                     == ["AMD-Vi: [Firmware Bug]: IOAPIC[0] not in IVRS table", "AMD-Vi: Disabling interrupt remapping"])
 
-        var fifo = FakeSysfs()
+        let fifo = FakeSysfs()
         defer { fifo.remove() }
         fifo.build()
         #expect(try FactsReader(root: HostRoot(fifo.root)).read(for: []).kernelLog == nil)

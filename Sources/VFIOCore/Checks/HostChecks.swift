@@ -8,7 +8,6 @@ public enum HostChecks {
     static func iommu(_ snapshot: HostSnapshot, _ facts: HostFacts) -> [Finding] {
         var findings: [Finding] = []
         let cmdline = facts.commandLine
-        let vendor = snapshot.iommu.vendor(cpu: snapshot.cpuVendor)
         if cmdline.options("amd_iommu").contains("on") {
             findings.append(Finding("cmdline.amd-iommu-on", .warning, Finding.host,
                                     "the kernel command line has amd_iommu=on, which is not a valid value (the kernel logs "
@@ -24,7 +23,7 @@ public enum HostChecks {
         if snapshot.iommu.hasGroups {
             let units = snapshot.iommu.units.isEmpty ? "" : " (" + snapshot.iommu.units.joined(separator: ", ") + ")"
             var message = (snapshot.iommu.kind?.name ?? "the IOMMU") + " is on\(units): \(snapshot.iommu.groupCount) IOMMU groups"
-            if vendor == .intel && !cmdline.options("intel_iommu").contains("on") {
+            if snapshot.iommu.kind == .intel && !cmdline.options("intel_iommu").contains("on") {
                 message += "; this kernel turns VT-d on without intel_iommu=on"
             }
             findings.append(Finding("iommu.enabled", .info, Finding.host, message))
