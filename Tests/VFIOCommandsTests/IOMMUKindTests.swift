@@ -20,6 +20,7 @@ struct NoGroupsCase: Sendable, CustomTestStringConvertible {
     var hint: [String]
     /// What the hint must not say (the fix for another cause).
     var hintLacks: [String] = []
+    var messageLacks: [String] = []
     var testDescription: String { name }
 }
 
@@ -53,6 +54,15 @@ struct IOMMUCauseTests {
         NoGroupsCase(name: "a kernel that leaves VT-d off by default", tables: ["DMAR"],
                      kernelConfig: "CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\n", id: "iommu.disabled",
                      kind: "intel", message: ["CONFIG_INTEL_IOMMU_DEFAULT_ON is not set"], hint: ["boot with intel_iommu=on"]),
+        NoGroupsCase(name: "Debian's kernel turns VT-d on by itself (DEFAULT_ON_INTGPU_OFF): no claim it does not",
+                     tables: ["DMAR"],
+                     kernelConfig: "CONFIG_INTEL_IOMMU=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\n"
+                         + "CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF=y\n# CONFIG_INTEL_IOMMU_DEFAULT_OFF is not set\n",
+                     id: "iommu.disabled", kind: "intel", message: ["the kernel did not turn it on"], hint: ["intel_iommu=on"],
+                     messageLacks: ["DEFAULT_ON"]),
+        NoGroupsCase(name: "a kernel built to leave VT-d off (DEFAULT_OFF)", tables: ["DMAR"],
+                     kernelConfig: "CONFIG_INTEL_IOMMU=y\nCONFIG_INTEL_IOMMU_DEFAULT_OFF=y\n", id: "iommu.disabled", kind: "intel",
+                     message: ["CONFIG_INTEL_IOMMU_DEFAULT_OFF=y in /boot/config-6.1.0-56-amd64"], hint: ["boot with intel_iommu=on"]),
         NoGroupsCase(name: "a kernel without the VT-d driver", tables: ["DMAR"], commandLine: "root=/dev/sda1 intel_iommu=on",
                      kernelConfig: "# CONFIG_INTEL_IOMMU is not set\n", id: "iommu.no-driver", kind: "intel",
                      message: ["CONFIG_INTEL_IOMMU is not set"], hint: ["boot a kernel built with CONFIG_INTEL_IOMMU=y"],
@@ -79,6 +89,7 @@ struct IOMMUCauseTests {
         for part in host.message { #expect(message.contains(part), "\(message)") }
         for part in host.hint { #expect(hint.contains(part), "\(hint)") }
         for part in host.hintLacks { #expect(!hint.contains(part), "\(hint)") }
+        for part in host.messageLacks { #expect(!message.contains(part), "\(message)") }
 
         let text = Vfioctl.capture(["groups", "--root", fake.root])
         let json = Vfioctl.capture(["groups", "--root", fake.root, "--format", "json"])

@@ -84,11 +84,9 @@ public enum HostChecks {
                            hint: "modprobe \(module), and have the initramfs load it (add it to /etc/initramfs-tools/modules) "
                                + "so the devices behind it wait for it at boot")
         }
-        if kind == .intel, let config, config.value("CONFIG_INTEL_IOMMU_DEFAULT_ON") == nil,
-           !cmdline.options("intel_iommu").contains("on") {
+        if kind == .intel, let config, let setting = config.intelIOMMUDefaultOff, !cmdline.options("intel_iommu").contains("on") {
             return finding("iommu.disabled",
-                           "this kernel leaves it off unless the command line says intel_iommu=on "
-                               + "(CONFIG_INTEL_IOMMU_DEFAULT_ON is not set in \(config.path))",
+                           "this kernel leaves it off unless the command line says intel_iommu=on (\(setting) in \(config.path))",
                            hint: "boot with intel_iommu=on (see 'vfioctl config cmdline')")
         }
         let hint = switch kind {
@@ -134,7 +132,7 @@ public enum HostChecks {
                                 + unsafeHint,
                             hint: fix)]
         }
-        let accept = "vfioctl config modprobe --allow-unsafe-interrupts (" + unsafeHint + ")"
+        let accept = "vfioctl config modprobe --allow-unsafe-interrupts, knowing that " + unsafeHint
         return [Finding("irq-remap.inactive", .error, Finding.host,
                         "interrupt remapping is not active\(detail): vfio_iommu_type1 will refuse every group "
                             + "(\"No interrupt remapping support\")",
@@ -157,7 +155,7 @@ public enum HostChecks {
         }
         let supports = facts.iommuUnits.compactMap(\.supportsInterruptRemapping)
         if !supports.isEmpty && !supports.contains(true) {
-            why.append("the IOMMU cannot remap interrupts (ecap bit 3 clear)")
+            why.append("the IOMMU cannot remap interrupts: ecap bit 3 is clear")
             fixes.append("enable interrupt remapping in the firmware setup, or use hardware that has it")
         }
         // drivers/iommu/amd/init.c check_ioapic_information, intel/irq_remapping.c parse_ioapics_under_ir.

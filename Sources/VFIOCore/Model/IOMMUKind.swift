@@ -95,7 +95,8 @@ extension IOMMUState {
 public struct KernelConfig: Sendable, Equatable {
     /// The options the checks ask about.
     public static let optionsOfInterest: Set<String> = [
-        "CONFIG_INTEL_IOMMU", "CONFIG_INTEL_IOMMU_DEFAULT_ON", "CONFIG_AMD_IOMMU", "CONFIG_VIRTIO_IOMMU", "CONFIG_IRQ_REMAP",
+        "CONFIG_INTEL_IOMMU", "CONFIG_INTEL_IOMMU_DEFAULT_ON", "CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF",
+        "CONFIG_INTEL_IOMMU_DEFAULT_OFF", "CONFIG_AMD_IOMMU", "CONFIG_VIRTIO_IOMMU", "CONFIG_IRQ_REMAP",
     ]
 
     /// Where it was read ("/boot/config-6.1.0-56-amd64").
@@ -110,6 +111,18 @@ public struct KernelConfig: Sendable, Equatable {
 
     /// The option's value, nil when it is not set ("# CONFIG_X is not set", or not in the file).
     public func value(_ option: String) -> String? { values[option] }
+
+    /// The setting by which this kernel leaves VT-d off unless intel_iommu=on, or nil when it
+    /// turns it on by itself. Upstream has one option, CONFIG_INTEL_IOMMU_DEFAULT_ON; Debian and
+    /// Ubuntu make it a choice of DEFAULT_ON, DEFAULT_ON_INTGPU_OFF (theirs: on, but for an
+    /// integrated GPU) and DEFAULT_OFF.
+    public var intelIOMMUDefaultOff: String? {
+        if value("CONFIG_INTEL_IOMMU_DEFAULT_OFF") == "y" { return "CONFIG_INTEL_IOMMU_DEFAULT_OFF=y" }
+        if value("CONFIG_INTEL_IOMMU_DEFAULT_ON") == nil && value("CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF") == nil {
+            return "CONFIG_INTEL_IOMMU_DEFAULT_ON is not set"
+        }
+        return nil
+    }
 
     /// Built in or as a module.
     public func builds(_ option: String) -> Bool { value(option) == "y" || value(option) == "m" }
