@@ -147,8 +147,9 @@ public struct KernelConfig: Sendable, Equatable {
 /// continuation lines (" KEY=value") after it.
 public enum KernelLog {
     /// What the IOMMU checks quote: the drivers' prefixes (pr_fmt "DMAR: ", "DMAR-IR: ",
-    /// "AMD-Vi: "), virtio-iommu's device messages, and the interrupt-remapping core's lines.
-    static let relevantWords = ["DMAR", "AMD-Vi", "IVRS", "VIOT", "virtio_iommu", "iommu", "IOMMU", "remapping", "x2apic"]
+    /// "AMD-Vi: ", the core's "iommu: "), virtio-iommu's device messages, and the
+    /// interrupt-remapping lines; not each device's "Adding to iommu group N".
+    static let relevantWords = ["DMAR", "AMD-Vi", "IVRS", "VIOT", "virtio_iommu", "iommu:", "IOMMU", "remapping", "x2apic"]
 
     /// The messages of the records in `text`, in order; lines without a record header are
     /// taken as messages (a log saved as text), continuation lines are left out.
