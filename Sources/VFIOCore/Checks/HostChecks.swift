@@ -56,7 +56,7 @@ public enum HostChecks {
             ? "the firmware describes \(kind.name)" : "the kernel registered \(kind.name) (" + snapshot.iommu.units.joined(separator: ", ") + ")"
         func finding(_ id: String, _ cause: String, hint: String) -> Finding {
             Finding(id, .error, Finding.host, described + ", but " + cause + ": no IOMMU groups"
-                        + logged(facts, ["disabled", "Unknown option", "Firmware Bug", "ailed"]), hint: hint)
+                        + logged(facts, ["disabled", "Unknown option", "Firmware Bug", "failed", "Failed"]), hint: hint)
         }
         let config = facts.kernelConfig
         if let config, !config.builds(kind.configOption) {
