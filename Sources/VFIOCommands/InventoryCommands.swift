@@ -26,11 +26,15 @@ extension Vfioctl {
         @OptionGroup var output: FormatOptions
 
         func run(in invocation: Invocation) throws {
-            let snapshot = try global.deviceLayer(invocation).snapshot(.all)
-            Output.emit(output.format, json: { InventoryJSON.groups(snapshot, mapper: Output.mapper) }, text: { InventoryText.groups(snapshot) })
-            if !snapshot.iommu.hasGroups {
-                if output.format == .json { Output.warning(InventoryText.noGroupsMessage(snapshot)) }
-                Output.hint(InventoryText.enableIOMMUHint(snapshot.iommu.vendor(cpu: snapshot.cpuVendor)))
+            let layer = try global.deviceLayer(invocation)
+            let snapshot = try layer.snapshot(.all)
+            // No groups: the cause as check finds it, from the same facts.
+            let cause = snapshot.iommu.hasGroups ? nil : HostChecks.noGroups(snapshot, FactsReader(root: layer.root).read(for: []))
+            Output.emit(output.format, json: { InventoryJSON.groups(snapshot, cause: cause, mapper: Output.mapper) },
+                        text: { InventoryText.groups(snapshot, cause: cause) })
+            if let cause {
+                if output.format == .json { Output.warning(InventoryText.noGroupsMessage(snapshot, cause: cause)) }
+                if let hint = cause.hint { Output.hint(hint) }
             }
         }
     }

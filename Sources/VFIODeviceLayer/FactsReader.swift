@@ -10,7 +10,8 @@ public struct FactsReader: Sendable {
     public init(root: HostRoot) { self.root = root }
 
     /// Modules whose state and parameters the checks read.
-    static let modulesOfInterest = ["vfio", "vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "iommufd", "kvm", "kvm_intel", "kvm_amd"]
+    static let modulesOfInterest = ["vfio", "vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "iommufd", "kvm", "kvm_intel", "kvm_amd",
+                                    "virtio_iommu"]
 
     public func read(for functions: [PCIFunction]) -> HostFacts {
         var facts = HostFacts()
@@ -28,6 +29,11 @@ public struct FactsReader: Sendable {
             return IOMMUUnit(name: unit, intelECAP: text(base + "/intel-iommu/ecap").flatMap(SysfsValues.hex),
                              amdFeatures: text(base + "/amd-iommu/features").flatMap(SysfsValues.hex))
         }
+        if facts.wantsKernelConfig, let release = facts.kernelRelease,
+           let config = text(SysfsLayout.bootConfig(release), limit: 4 << 20) {
+            facts.kernelConfig = KernelConfig.parse(config, path: "/" + SysfsLayout.bootConfig(release))
+        }
+        if facts.wantsKernelLog { facts.kernelLog = kernelLog().map { KernelLog.relevant(KernelLog.messages($0)) } }
         facts.mounts = ProcFiles.mounts(text(SysfsLayout.mountinfo, limit: 4 << 20) ?? "")
         facts.swaps = ProcFiles.swaps(text(SysfsLayout.swaps) ?? "").map(resolveDevicePath)
         for name in Set(functions.flatMap(\.blockDevices)) { readBlock(name, into: &facts.blockDevices) }
@@ -65,6 +71,13 @@ public struct FactsReader: Sendable {
     /// A file under the root; nil when absent, unreadable, or not a regular file (a FIFO there
     /// is never opened for a read that would block: the fact is unknown, as for an unreadable file).
     func text(_ relative: String, limit: Int = 1 << 20) -> String? { root.text(relative, limit: limit) }
+
+    /// The kernel log's text: on the live host the records /dev/kmsg holds now (`KernelRing`);
+    /// under a tree, its dev/kmsg only when that is a regular file (a recorded log: a device node
+    /// there is never opened for reading). nil when it cannot be read.
+    func kernelLog() -> String? {
+        root.isLive ? KernelRing.read(limit: SysfsLayout.kmsgLimit) : text(SysfsLayout.kmsg, limit: SysfsLayout.kmsgLimit)
+    }
 
     func mode(_ relative: String) -> UInt32? {
         root.status(relative).map { UInt32($0.st_mode & 0o7777) }
@@ -190,5 +203,32 @@ enum InterfaceAddresses {
 
     static func render(_ addresses: [String: [String]]) -> String {
         addresses.keys.sorted().flatMap { name in addresses[name]!.map { "\(name) \($0)\n" } }.joined()
+    }
+}
+
+/// The kernel's ring buffer through /dev/kmsg, read without ever waiting: opened O_NONBLOCK, one
+/// record per read(2), to EAGAIN (the end of what is there now). Each open starts at the oldest
+/// record kept; EPIPE says records were overwritten while reading, and reading goes on from the
+/// next. Opening needs root where dmesg_restrict is set (Debian): nil then.
+enum KernelRing {
+    static func read(limit: Int) -> String? {
+        let fd = open("/" + SysfsLayout.kmsg, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFCHR else { return nil }
+        var bytes: [UInt8] = []
+        // A record is at most 8 KiB (PRINTK_MESSAGE_MAX / CONSOLE_EXT_LOG_MAX); a shorter buffer gets EINVAL.
+        var record = [UInt8](repeating: 0, count: 16384)
+        while bytes.count < limit {
+            let count = record.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                bytes += record[0..<min(count, limit - bytes.count)]
+                continue
+            }
+            if count < 0 && (errno == EINTR || errno == EPIPE) { continue }
+            break
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -126,6 +126,7 @@ public struct SnapshotWriter {
         }
         for link in source.entries("dev/mapper") ?? [] { copier.link("dev/mapper/" + link) }
         if let release = source.text(Layout.osrelease)?.trimmingWhitespace() {
+            copier.file(Layout.bootConfig(release), limit: 4 << 20)
             let base = Layout.libModules(release)
             copier.file(base + "/modules.builtin", limit: 4 << 20)
             if let dep = source.text(base + "/modules.dep", limit: 16 << 20) {
@@ -135,6 +136,10 @@ public struct SnapshotWriter {
                 }
                 copier.write(base + "/modules.dep", kept.map { $0 + "\n" }.joined())
             }
+        }
+        // The kernel log's IOMMU messages only, as a regular file FactsReader reads back.
+        if let log = FactsReader(root: source).kernelLog() {
+            copier.write(Layout.kmsg, KernelLog.relevant(KernelLog.messages(log)).map { $0 + "\n" }.joined())
         }
         let addresses = source.isLive ? InterfaceAddresses.ipv4()
             : InterfaceAddresses.parse(source.text(Layout.recordedAddresses) ?? "")

@@ -1,3 +1,5 @@
+import VFIOCore
+
 /// The one list of what vfioctl reads from sysfs and /proc. The reader reads these and the
 /// snapshot copies these, so a snapshot replays everything the reader looks at.
 enum SysfsLayout {
@@ -9,8 +11,8 @@ enum SysfsLayout {
     static let classBlock = "sys/class/block"
     static let cpuinfo = "proc/cpuinfo"
     static let acpiTables = "sys/firmware/acpi/tables"
-    /// ACPI tables that describe an IOMMU (Intel VT-d, AMD-Vi).
-    static let iommuTables = ["DMAR", "IVRS"]
+    /// ACPI tables that describe an IOMMU (Intel VT-d, AMD-Vi, virtio-iommu).
+    static let iommuTables = IOMMUKind.allCases.map(\.table)
 
     /// Text attributes of a PCI function directory.
     static let functionAttributes = [
@@ -45,8 +47,14 @@ enum SysfsLayout {
     static let vfioContainer = "dev/vfio/vfio"
     static let classGraphics = "sys/class/graphics"
     static let sysModule = "sys/module"
+    /// The kernel log: the live host's ring buffer, or a recorded log (a regular file) in a tree.
+    static let kmsg = "dev/kmsg"
+    /// The kernel log read is bounded: the ring buffer is rarely over 1 MiB.
+    static let kmsgLimit = 8 << 20
     /// What cannot be copied as a file is recorded here by `vfioctl snapshot` (IPv4 addresses
     /// come from netlink, not from /proc).
     static let recordedAddresses = ".vfioctl/addresses"
     static func libModules(_ release: String) -> String { "lib/modules/" + release }
+    /// The running kernel's build configuration, as Debian, Fedora and Ubuntu install it.
+    static func bootConfig(_ release: String) -> String { "boot/config-" + release }
 }

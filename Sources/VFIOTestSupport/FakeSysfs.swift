@@ -69,6 +69,10 @@ public struct FakeSysfs {
     /// ACPI tables under sys/firmware/acpi/tables ("DMAR", "IVRS").
     public var acpiTables: [String] = []
     public var cpuVendor = "GenuineIntel"
+    /// /boot/config-RELEASE; nil leaves it out (the build configuration is then unknown).
+    public var kernelConfig: String? = nil
+    /// Kernel log messages, written to dev/kmsg as /dev/kmsg records; nil leaves it out.
+    public var kernelLog: [String]? = nil
     /// Each group's default domain type.
     public var groupType = "DMA"
 
@@ -196,8 +200,12 @@ public struct FakeSysfs {
         for unit in iommuUnits {
             let unitPath = "sys/devices/virtual/iommu/\(unit)"
             makeDirectory(unitPath)
-            write(unitPath + "/intel-iommu/ecap", "f00f4a\n")
-            write(unitPath + "/intel-iommu/cap", "d2008c40660462\n")
+            if unit.hasPrefix("dmar") {
+                write(unitPath + "/intel-iommu/ecap", "f00f4a\n")
+                write(unitPath + "/intel-iommu/cap", "d2008c40660462\n")
+            } else if unit.hasPrefix("ivhd") {
+                write(unitPath + "/amd-iommu/features", "0x0000000000000000\n")
+            }
             link("sys/class/iommu/\(unit)", to: unitPath)
         }
         for table in acpiTables { write("sys/firmware/acpi/tables/" + table, table, mode: 0o400) }
@@ -318,6 +326,12 @@ public struct FakeSysfs {
     private func buildHostFacts() {
         write("proc/cmdline", commandLine + "\n")
         write("proc/sys/kernel/osrelease", kernelRelease + "\n")
+        if let kernelConfig { write("boot/config-" + kernelRelease, kernelConfig) }
+        if let kernelLog {
+            write("dev/kmsg", kernelLog.enumerated().map { index, message in
+                "6,\(index),\(index * 1000),-;\(message)\n SUBSYSTEM=acpi\n"
+            }.joined())
+        }
         var interrupts = "           CPU0       CPU1\n"
         for (index, chip) in interruptChips.enumerated() {
             interrupts += String(repeating: " ", count: 2) + "\(index):         12          0  \(chip)  \(index)-edge      timer\n"

@@ -93,3 +93,55 @@ struct ProcFilesTests {
         #expect(addresses == ["eth0": ["fd00:0000:0000:0000:0000:0000:0000:0002/64"]])
     }
 }
+
+@Suite("IOMMU evidence: kinds, kernel config, kernel log, interrupt chips")
+struct IOMMUEvidenceTests {
+    @Test("the kind from /sys/class/iommu names and ACPI tables, units first")
+    func kinds() {
+        #expect(IOMMUKind(unit: "dmar0") == .intel && IOMMUKind(unit: "ivhd1") == .amd)
+        #expect(IOMMUKind(unit: "0000:00:03.0") == .virtio && IOMMUKind(unit: "virtio-mmio") == .virtio)
+        #expect(IOMMUKind(unit: "smmu3.0x0000000009050000") == nil)
+        #expect(IOMMUState(units: [], groupsDirectoryExists: true, groupCount: 0, acpiTables: ["VIOT"]).kind == .virtio)
+        #expect(IOMMUState(units: ["ivhd0"], groupsDirectoryExists: true, groupCount: 3, acpiTables: ["DMAR", "IVRS"]).kinds == [.amd, .intel])
+        #expect(IOMMUState(units: [], groupsDirectoryExists: true, groupCount: 0).kind == nil)
+    }
+
+    @Test("kernel config: =y, =m, strings; '# ... is not set' and absent options are not set")
+    func kernelConfig() {
+        let config = KernelConfig.parse("CONFIG_VIRTIO_IOMMU=m\n# CONFIG_INTEL_IOMMU is not set\nCONFIG_IRQ_REMAP=y\nCONFIG_VFIO=m\n",
+                                        path: "/boot/config-x")
+        #expect(config.values == ["CONFIG_VIRTIO_IOMMU": "m", "CONFIG_IRQ_REMAP": "y"])
+        #expect(config.builds("CONFIG_VIRTIO_IOMMU") && !config.builds("CONFIG_INTEL_IOMMU") && !config.builds("CONFIG_AMD_IOMMU"))
+    }
+
+    @Test("Debian's configs as /boot has them: 6.1 without virtio-iommu, 6.12 with it as a module; VT-d on by default in both")
+    func debianConfigs() {
+        let common = "CONFIG_AMD_IOMMU=y\nCONFIG_INTEL_IOMMU=y\nCONFIG_INTEL_IOMMU_SVM=y\n# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set\n"
+            + "CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF=y\n# CONFIG_INTEL_IOMMU_DEFAULT_OFF is not set\nCONFIG_IRQ_REMAP=y\n"
+        let bookworm = KernelConfig.parse(common + "# CONFIG_VIRTIO_IOMMU is not set\n", path: "/boot/config-6.1.0-57-amd64")
+        let backports = KernelConfig.parse(common + "CONFIG_VIRTIO_IOMMU=m\n", path: "/boot/config-6.12.117+deb12-amd64")
+        #expect(!bookworm.builds("CONFIG_VIRTIO_IOMMU") && backports.value("CONFIG_VIRTIO_IOMMU") == "m")
+        #expect(bookworm.intelIOMMUDefaultOff == nil && backports.intelIOMMUDefaultOff == nil)
+        #expect(KernelConfig.parse("CONFIG_INTEL_IOMMU=y\n", path: "x").intelIOMMUDefaultOff == "CONFIG_INTEL_IOMMU_DEFAULT_ON is not set")
+    }
+
+    @Test("kernel log: /dev/kmsg records (continuations left out) and plain lines")
+    func kernelLog() {
+        let text = "6,312,80123,-;DMAR: IOMMU disabled\n SUBSYSTEM=acpi\n3,313,80200,-,caller=T1;AMD-Vi: [Firmware Bug]: IOAPIC[0] not in IVRS table\n"
+            + "virtio_iommu virtio0: input address: 64 bits\n"
+        #expect(KernelLog.messages(text) == ["DMAR: IOMMU disabled", "AMD-Vi: [Firmware Bug]: IOAPIC[0] not in IVRS table",
+                                             "virtio_iommu virtio0: input address: 64 bits"])
+        #expect(KernelLog.relevant(["e1000e 0000:01:00.0: eth0: link up", "pci 0000:00:02.0: Adding to iommu group 1",
+                                    "DMAR: IOMMU disabled", "iommu: Default domain type: Translated"])
+                    == ["DMAR: IOMMU disabled", "iommu: Default domain type: Translated"])
+    }
+
+    @Test("interrupt chips: 6.1 names and 6.12 per-device names, summarised by kind")
+    func chips() {
+        #expect(InterruptChips.split("IR-PCI-MSIX-0000:00:02.0") == ("IR-PCI-MSIX", PCIAddress("0000:00:02.0")))
+        #expect(InterruptChips.split("IR-IO-APIC") == ("IR-IO-APIC", nil))
+        #expect(InterruptChips.summary(["IR-PCI-MSI", "IR-IO-APIC"]) == "IR-IO-APIC, IR-PCI-MSI")
+        #expect(InterruptChips.summary(["IR-PCI-MSIX-0000:00:02.0", "IR-PCI-MSIX-0000:00:03.0", "IR-IO-APIC"])
+                    == "IR-IO-APIC, IR-PCI-MSIX on 2 devices")
+    }
+}

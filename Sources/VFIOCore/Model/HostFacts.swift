@@ -7,8 +7,14 @@ public struct HostFacts: Sendable, Equatable {
     public var commandLine = KernelCommandLine("")
     /// /proc/sys/kernel/osrelease ("6.1.0-56-amd64").
     public var kernelRelease: String?
-    /// Interrupt chips in /proc/interrupts ("IR-PCI-MSI", ...): "IR-" means remapped.
+    /// Interrupt chips in /proc/interrupts ("IR-PCI-MSI", "IR-PCI-MSIX-0000:00:02.0", ...): "IR-" means remapped.
     public var interruptChips: Set<String> = []
+    /// The running kernel's build options of interest (/boot/config-RELEASE), nil when that
+    /// file cannot be read (unknown, not "not set") or was not (`wantsKernelConfig`).
+    public var kernelConfig: KernelConfig?
+    /// The kernel log's messages about IOMMUs and interrupt remapping (`KernelLog.relevant`),
+    /// nil when the log cannot be read (/dev/kmsg needs root) or was not (`wantsKernelLog`).
+    public var kernelLog: [String]?
     public var modules = ModuleFacts()
     /// Module parameters from /sys/module/M/parameters/P, as "M.P" (vfio_iommu_type1.allow_unsafe_interrupts).
     public var parameters: [String: String] = [:]
@@ -47,6 +53,13 @@ public struct HostFacts: Sendable, Equatable {
         guard let (major, minor) = kernelVersion else { return true }
         return major > 5 || (major == 5 && minor >= 19)
     }
+
+    /// The checks quote the kernel log only when no IOMMU unit is registered (no groups) or no
+    /// interrupt is remapped, and read the build configuration only in the first case: the
+    /// device layer reads them only then (a whole ring buffer, a 250 KB file), after the
+    /// units and /proc/interrupts.
+    public var wantsKernelLog: Bool { iommuUnits.isEmpty || !interruptRemappingActive }
+    public var wantsKernelConfig: Bool { iommuUnits.isEmpty }
 
     /// Some interrupt is delivered through interrupt remapping.
     public var interruptRemappingActive: Bool { interruptChips.contains { $0.hasPrefix("IR-") } }

@@ -37,8 +37,9 @@ public struct IOMMUState: Sendable, Equatable {
     public var groupsDirectoryExists: Bool
     /// Number of entries in /sys/kernel/iommu_groups.
     public var groupCount: Int
-    /// ACPI tables that describe an IOMMU: "DMAR" (Intel VT-d), "IVRS" (AMD-Vi). Present means
-    /// the firmware offers one, whether or not the kernel turned it on.
+    /// ACPI tables that describe an IOMMU: "DMAR" (Intel VT-d), "IVRS" (AMD-Vi), "VIOT"
+    /// (virtio-iommu). Present means the firmware offers one, whether or not the kernel turned
+    /// it on.
     public var acpiTables: [String]
 
     public init(units: [String], groupsDirectoryExists: Bool, groupCount: Int, acpiTables: [String] = []) {
@@ -46,13 +47,6 @@ public struct IOMMUState: Sendable, Equatable {
         self.groupsDirectoryExists = groupsDirectoryExists
         self.groupCount = groupCount
         self.acpiTables = acpiTables
-    }
-
-    /// Which IOMMU the firmware describes, else the CPU vendor's kind (a hint's best guess).
-    public func vendor(cpu: CPUVendor) -> CPUVendor {
-        if acpiTables.contains("DMAR") { return .intel }
-        if acpiTables.contains("IVRS") { return .amd }
-        return cpu
     }
 
     /// No group at all: no function can be handed to VFIO.

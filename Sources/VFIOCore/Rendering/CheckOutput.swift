@@ -25,15 +25,17 @@ public enum CheckOutput {
 
     /// Findings as the contract has them (`{"id", "severity", "subject", "message", "hint"}`).
     public static func findings(_ findings: [Finding]) -> JSON {
-        .array(findings.map { finding in
-            .object([
-                "hint": .optional(finding.hint),
-                "id": .string(finding.id),
-                "message": .string(finding.message),
-                "severity": .string(finding.severity.rawValue),
-                "subject": .string(finding.subject),
-            ])
-        })
+        .array(findings.map(finding))
+    }
+
+    public static func finding(_ finding: Finding) -> JSON {
+        .object([
+            "hint": .optional(finding.hint),
+            "id": .string(finding.id),
+            "message": .string(finding.message),
+            "severity": .string(finding.severity.rawValue),
+            "subject": .string(finding.subject),
+        ])
     }
 
     /// Findings under their subject; `verbose` adds the info findings.

@@ -85,11 +85,14 @@ public enum InventoryJSON {
         ])
     }
 
-    public static func iommu(_ state: IOMMUState) -> JSON {
+    /// `cause`: why there are no groups (`HostChecks.noGroups`), as `check` reports it.
+    public static func iommu(_ state: IOMMUState, cause: Finding? = nil) -> JSON {
         .object([
             "acpi_tables": .strings(state.acpiTables),
             "enabled": .bool(state.hasGroups),
+            "finding": cause.map(CheckOutput.finding) ?? .null,
             "group_count": .int(state.groupCount),
+            "kind": .optional(state.kind?.rawValue),
             "units": .strings(state.units),
         ])
     }
@@ -98,10 +101,10 @@ public enum InventoryJSON {
         .document(["functions": mapper.array(snapshot.functions.count, depth: 2) { function(snapshot.functions[$0]) }])
     }
 
-    public static func groups(_ snapshot: HostSnapshot, mapper: PieceMapper = .serial) -> JSON {
+    public static func groups(_ snapshot: HostSnapshot, cause: Finding? = nil, mapper: PieceMapper = .serial) -> JSON {
         .document([
             "groups": mapper.array(snapshot.groups.count, depth: 2) { group(snapshot.groups[$0], in: snapshot) },
-            "iommu": iommu(snapshot.iommu),
+            "iommu": iommu(snapshot.iommu, cause: cause),
             "ungrouped": .strings(snapshot.functions.filter { $0.iommuGroup == nil }.map(\.address.description)),
         ])
     }

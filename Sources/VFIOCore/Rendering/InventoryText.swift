@@ -30,8 +30,9 @@ public enum InventoryText {
 
     /// ls-iommu's layout, but every group (numbers need not be contiguous), full addresses, the
     /// driver of each member, and columns aligned across groups.
-    public static func groups(_ snapshot: HostSnapshot) -> String {
-        guard snapshot.iommu.hasGroups, !snapshot.groups.isEmpty else { return noGroupsMessage(snapshot) + "\n" }
+    /// `cause`: why there are none (`HostChecks.noGroups`), when there are none.
+    public static func groups(_ snapshot: HostSnapshot, cause: Finding? = nil) -> String {
+        guard snapshot.iommu.hasGroups, !snapshot.groups.isEmpty else { return noGroupsMessage(snapshot, cause: cause) + "\n" }
         let tables = snapshot.groups.map { group in
             TextTable(header: ["ADDRESS", "IDS", "CLASS", "DRIVER", "DEVICE"],
                       rows: group.members.compactMap { snapshot.function($0).map { row($0, group: false) } },
@@ -56,23 +57,10 @@ public enum InventoryText {
         return out
     }
 
-    /// Said plainly when the host has no IOMMU groups.
-    public static func noGroupsMessage(_ snapshot: HostSnapshot) -> String {
-        "No IOMMU groups: the kernel has no active IOMMU, so none of the \(snapshot.functions.count) PCI "
-            + "functions can be assigned to a guest with VFIO."
-    }
-
-    /// How to turn the IOMMU on for this CPU vendor.
-    public static func enableIOMMUHint(_ vendor: CPUVendor) -> String {
-        switch vendor {
-        case .intel:
-            "enable VT-d in the firmware setup and boot with intel_iommu=on (see 'vfioctl config cmdline')"
-        case .amd, .hygon:
-            "enable the IOMMU (AMD-Vi) in the firmware setup; the kernel turns it on by default, "
-                + "and amd_iommu=on is not a valid option"
-        case .other:
-            "enable the IOMMU in the firmware setup and on the kernel command line"
-        }
+    /// Said plainly when the host has no IOMMU groups, with the cause `check` names.
+    public static func noGroupsMessage(_ snapshot: HostSnapshot, cause: Finding?) -> String {
+        let reason = cause.map { $0.message + ", so" } ?? "the kernel has no active IOMMU, so"
+        return "No IOMMU groups: \(reason) none of the \(snapshot.functions.count) PCI functions can be assigned to a guest with VFIO."
     }
 
     /// What `show` (text and JSON) needs read besides the function and what completes it (its
