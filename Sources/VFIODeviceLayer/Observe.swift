@@ -87,8 +87,25 @@ extension DeviceLayer {
         for position in functions.indices {
             let address = functions[position].address
             functions[position].netInterfaces = devices.net[address] ?? []
-            functions[position].blockDevices = devices.block[address] ?? []
+            functions[position].blockDevices = usableBlockDevices(devices.block[address] ?? [])
         }
+    }
+
+    /// Block devices as users see them: a hidden NVMe multipath path ("nvme0c0n1", the only
+    /// /sys/class/block entry whose link names the controller's function) is replaced by its
+    /// head ("nvme0n1") and the head's partitions, which live under the nvme-subsystem and so
+    /// name no function. Without this a mounted root on nvme0n1p2 went unseen by the guard.
+    func usableBlockDevices(_ names: [String]) -> [String] {
+        guard names.contains(where: { BlockDevice.multipathHead(ofPath: $0) != nil }) else { return names }
+        var usable = Set<String>()
+        for name in names {
+            guard let head = BlockDevice.multipathHead(ofPath: name) else { usable.insert(name); continue }
+            usable.insert(head)
+            for entry in root.entries(SysfsLayout.classBlock + "/" + head) ?? [] where BlockDevice.isPartition(entry, of: head) {
+                usable.insert(entry)
+            }
+        }
+        return usable.sorted()
     }
 }
 

@@ -102,12 +102,13 @@ enum AttachedDevices {
         }
     }
 
-    /// nvme/nvme0/nvme0n1: a namespace of the controller the parent directory names.
+    /// nvme/nvme0/nvme0n1: a namespace of the controller the parent directory names; with native
+    /// multipath, its hidden path nvme/nvme1/nvme0c1n1 (named by subsystem, not controller).
     static func isNVMeNamespace(_ name: String, in path: String) -> Bool {
         let controller = SysfsPaths.lastComponent(of: path)
-        guard controller.hasPrefix("nvme"), SysfsPaths.lastComponent(of: SysfsPaths.directory(of: path)) == "nvme",
-              name.hasPrefix(controller + "n") else { return false }
-        return name.dropFirst(controller.count + 1).allSatisfy(\.isNumber)
+        guard controller.hasPrefix("nvme"), SysfsPaths.lastComponent(of: SysfsPaths.directory(of: path)) == "nvme" else { return false }
+        if BlockDevice.multipathHead(ofPath: name) != nil { return true }
+        return name.hasPrefix(controller + "n") && name.dropFirst(controller.count + 1).allSatisfy(\.isNumber)
     }
 
     static func partitions(of path: String, disk: String, _ root: HostRoot) -> [String] {

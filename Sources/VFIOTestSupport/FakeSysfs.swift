@@ -148,6 +148,12 @@ public struct FakeSysfs {
         if driver?.hasPrefix("vfio") == true { functions[position].driverOverride = driver }
     }
 
+    /// Replaces a function's block devices (name, path below the function) before the tree is built.
+    public mutating func setBlockDevices(_ devices: [(name: String, path: String)], for address: String) {
+        guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
+        functions[position].blockDevices = devices
+    }
+
     public mutating func setGroup(_ group: Int?, for address: String) {
         guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
         functions[position].group = group

@@ -228,6 +228,34 @@ struct DeviceCheckTests {
         #expect(message.contains("nvme0n1p3 is part of dm-0, a device-mapper (LVM, dm-crypt or multipath) device holding a mounted xfs filesystem (/srv) on dm-0"))
     }
 
+    @Test("NVMe native multipath: root on the head's partition (under the nvme-subsystem) is seen through the controller's hidden path")
+    func multipathDisk() throws {
+        // As QEMU 10's NVMe and dual-port drives appear with CONFIG_NVME_MULTIPATH: only the hidden
+        // path nvme0c0n1 sits under the PCI function; nvme0n1 and its partitions under
+        // /sys/devices/virtual/nvme-subsystem. The guard missed the mounted root before.
+        let fake = checkHost { fake in
+            fake.setBlockDevices([("nvme0c0n1", "nvme/nvme0/nvme0c0n1")], for: "0000:03:00.0")
+            fake.blockDeviceNumbers = ["nvme0c0n1": "259:9"]
+        }
+        defer { fake.remove() }
+        let head = "sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0n1"
+        fake.write(head + "/dev", "259:0\n")
+        fake.link("sys/class/block/nvme0n1", to: head)
+        for (partition, number) in [("nvme0n1p1", "259:1"), ("nvme0n1p2", "259:2"), ("nvme0n1p3", "259:3")] {
+            fake.write(head + "/" + partition + "/dev", number + "\n")
+            fake.write(head + "/" + partition + "/partition", String(partition.last!) + "\n")
+            fake.link("sys/class/block/" + partition, to: head + "/" + partition)
+        }
+        let result = try check(fake, ["03:00.0"])
+        let message = result.message("device.host-critical", subject: "0000:03:00.0")
+        #expect(result.severity("device.host-critical", subject: "0000:03:00.0") == "error", "\(message)")
+        #expect(message.contains("the root filesystem (/) on nvme0n1p2"), "\(message)")
+        #expect(message.contains("swap on nvme0n1p3"), "\(message)")
+        let shown = try JSONSerialization.jsonObject(with: Data(Vfioctl.capture(["show", "03:00.0", "--format", "json", "--root", fake.root]).out.utf8))
+        #expect(((shown as? [String: Any])?["function"] as? [String: Any])?["block_devices"] as? [String]
+                    == ["nvme0n1", "nvme0n1p1", "nvme0n1p2", "nvme0n1p3"], "\(shown)")
+    }
+
     @Test("a NIC with the default route, addresses, or in a bond is critical; an idle one is not")
     func hostCriticalNetwork() throws {
         let routed = checkHost { fake in

@@ -128,3 +128,21 @@ struct UeventTests {
         #expect(PCIUevent(text) == nil)
     }
 }
+
+@Suite("block device names")
+struct BlockDeviceNameTests {
+    @Test("a hidden NVMe multipath path names its head (nvme_mpath_set_disk_name); nothing else does", arguments: [
+        ("nvme0c0n1", "nvme0n1"), ("nvme1c12n3", "nvme1n3"), ("nvme10c2n10", "nvme10n10"),
+        ("nvme0n1", nil), ("nvme0n1p2", nil), ("nvme0c0n", nil), ("nvmec0n1", nil), ("nvme0c0n1p1", nil), ("sda", nil), ("nvme0cxn1", nil),
+    ] as [(String, String?)])
+    func multipathHead(_ name: String, _ head: String?) {
+        #expect(BlockDevice.multipathHead(ofPath: name) == head)
+    }
+
+    @Test("partitions: nvme0n1p2 of nvme0n1, sda2 of sda; not nvme0n10 of nvme0n1 or sdab of sda")
+    func partitions() {
+        #expect(BlockDevice.isPartition("nvme0n1p2", of: "nvme0n1") && BlockDevice.isPartition("sda2", of: "sda"))
+        #expect(!BlockDevice.isPartition("nvme0n10", of: "nvme0n1") && !BlockDevice.isPartition("sdab", of: "sda"))
+        #expect(!BlockDevice.isPartition("nvme0n1", of: "nvme0n1") && !BlockDevice.isPartition("nvme0n1p", of: "nvme0n1"))
+    }
+}

@@ -134,7 +134,32 @@ public struct BlockDevice: Sendable, Equatable {
         self.device = device
         self.holders = holders
     }
+
+    /// The disk a hidden NVMe multipath path stands for: "nvme1c2n3" (subsystem 1, controller 2,
+    /// namespace head 3) is a path of "nvme1n3", the disk users format and mount. The kernel names
+    /// them so (drivers/nvme/host/multipath.c, nvme_mpath_set_disk_name and nvme_mpath_alloc_disk);
+    /// the path sits under the controller's PCI function and has no /dev node, the head under the
+    /// nvme-subsystem. Nil for any other name.
+    public static func multipathHead(ofPath name: String) -> String? {
+        guard name.hasPrefix("nvme") else { return nil }
+        let rest = name.dropFirst(4)
+        guard let c = rest.firstIndex(of: "c"), let n = rest[c...].firstIndex(of: "n") else { return nil }
+        let subsystem = rest[..<c], controller = rest[rest.index(after: c)..<n], head = rest[rest.index(after: n)...]
+        guard isNumber(subsystem), isNumber(controller), isNumber(head) else { return nil }
+        return "nvme\(subsystem)n\(head)"
+    }
+
+    /// Whether `name` is a partition of the disk `disk` ("nvme1n1p2" of "nvme1n1", "sda2" of "sda").
+    public static func isPartition(_ name: String, of disk: String) -> Bool {
+        guard name.hasPrefix(disk) else { return false }
+        let rest = name.dropFirst(disk.count)
+        let number = disk.last?.isNumber == true ? (rest.first == "p" ? rest.dropFirst() : "") : rest
+        return isNumber(number)
+    }
+
+    private static func isNumber(_ text: Substring) -> Bool { !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
 }
+
 
 public struct NetInterface: Sendable, Equatable {
     public var name: String
