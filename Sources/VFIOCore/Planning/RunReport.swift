@@ -124,7 +124,7 @@ public struct RunReport: Sendable, Equatable {
         var countOrder: [PCIAddress] = []
         // An attribute written more than once (autoprobe on around a host VF's probe, then off)
         // is one change, to the value it ends with, and none when that is what it was.
-        var attributes: [String: (index: Int, value: String)] = [:]
+        var attributeChange: [String: Int] = [:]
         for step in taken {
             switch step {
             case .loadModule(let module, _): changes.append(.loadedModule(module))
@@ -133,11 +133,10 @@ public struct RunReport: Sendable, Equatable {
                 counts[pf] = Int(value) ?? 0
             case .setAttribute(let a, let name, let value):
                 let key = "\(a) \(name)"
-                if let first = attributes[key] {
-                    attributes[key] = (first.index, value)
-                    changes[first.index] = .attribute(a, name: name, value: value)
+                if let first = attributeChange[key] {
+                    changes[first] = .attribute(a, name: name, value: value)
                 } else {
-                    attributes[key] = (changes.count, value)
+                    attributeChange[key] = changes.count
                     changes.append(.attribute(a, name: name, value: value))
                 }
             default: break
