@@ -163,6 +163,23 @@ struct IGBBootTests {
         #expect(try Self.vfioctl(["sriov", "restore", pf.address]).status == 0)
     }
 
+    @Test("an Intel host (Skylake-Client): config cmdline asks for intel_iommu=on iommu=pt; check summarises 6.12's per-device interrupt chips")
+    func intelHost() throws {
+        #expect((Kernel.read("/proc/cpuinfo") ?? "").contains("GenuineIntel"))
+        let proposal = try Kernel.cmdlineProposal()
+        #expect(proposal.status == 0, "\(proposal.err)")
+        #expect(proposal.out.contains("+GRUB_CMDLINE_LINUX=\"intel_iommu=on iommu=pt\""), "\(proposal.out)")
+        let host = try CheckVerdict.of([])
+        let remapped = host.message("irq-remap.active")
+        #expect(remapped.contains("IR-"), "\(host.findings)")
+        // 6.12 names a chip per device (IR-PCI-MSIX-0000:01:00.0): one kind, counted, not a list.
+        let interrupts = Kernel.read("/proc/interrupts") ?? ""
+        if interrupts.contains("IR-PCI-MSI-0000:") || interrupts.contains("IR-PCI-MSIX-0000:") {
+            #expect(!remapped.contains("-0000:") && remapped.contains(" device"), "\(remapped)")
+        }
+        #expect(host.message("iommu.enabled").contains("VT-d"), "\(host.findings)")
+    }
+
     @Test("a VF on vfio-pci is what QEMU takes")
     func qemuTakesVF() throws {
         let pf = try PF.find()

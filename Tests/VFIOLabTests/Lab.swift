@@ -74,6 +74,18 @@ enum Kernel {
         guard count >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
+    /// What `vfioctl config cmdline` proposes for a Debian /etc/default/grub with an empty
+    /// GRUB_CMDLINE_LINUX: the file is written in the guest (its /etc is an overlay that never
+    /// reaches the host) only when there is none, and removed after.
+    static func cmdlineProposal() throws -> TestProcess.Result {
+        let grub = "/etc/default/grub"
+        guard !exists(grub) else { throw LabError("\(grub) exists in this guest; the lab writes its own") }
+        try FileManager.default.createDirectory(atPath: "/etc/default", withIntermediateDirectories: true)
+        try "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n".write(toFile: grub, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: grub) }
+        return try TestProcess.vfioctl(["config", "cmdline"])
+    }
+
     static func modprobe(_ module: String) throws {
         let result = try TestProcess.run("modprobe", [module])
         guard result.status == 0 else { throw LabError("modprobe \(module) failed: \(result.err)") }
