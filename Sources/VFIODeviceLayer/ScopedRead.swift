@@ -112,7 +112,7 @@ enum AttachedDevices {
     }
 
     static func partitions(of path: String, disk: String, _ root: HostRoot) -> [String] {
-        directories(path, root).filter { $0.isDirectory && $0.name.hasPrefix(disk) && $0.name != disk }.map(\.name)
+        directories(path, root).filter { $0.isDirectory && BlockDevice.isPartition($0.name, of: disk) }.map(\.name)
     }
 
     /// The entries of directory `path` (relative to `root`), links not followed.
