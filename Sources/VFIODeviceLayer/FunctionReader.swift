@@ -83,6 +83,14 @@ struct FunctionReader: Sendable {
         (f.subsystemVendorID, f.subsystemDeviceID) = subsystem
         f.headerType = config?.headerType
         f.capabilities = config?.capabilities
+        f.bars = config.map { BAR.from(registers: $0.barRegisters) }
+        if let caps = config?.capabilities, caps.listReadable {
+            f.link = caps.link
+        } else {
+            // Config space too short for the capability list (an unprivileged reader): the
+            // kernel's own link attributes, which exist for PCIe functions only.
+            f.link = try linkAttributes(directory)
+        }
         f.driverOverride = try directory.attribute("driver_override") { bytes -> String? in
             let value = Bytes.trimmed(bytes)
             return value.isEmpty || Bytes.string(value) == "(null)" ? nil : Bytes.string(value)
@@ -137,6 +145,25 @@ struct FunctionReader: Sendable {
         let ancestors = SysfsPaths.pciAncestors(in: path)
         if let position = ancestors.lastIndex(of: address), position > 0 { f.parent = ancestors[position - 1] }
         return f
+    }
+
+    /// max_link_speed / max_link_width / current_link_speed / current_link_width (drivers/pci/pci-sysfs.c:
+    /// "8.0 GT/s PCIe", "Unknown"; widths in decimal); nil when the function has none (not PCIe).
+    private func linkAttributes(_ directory: borrowing PathDirectory) throws(VFIOError) -> PCIeLink? {
+        func speed(_ name: StaticString) throws(VFIOError) -> PCIeLinkSpeed?? {
+            try directory.attribute(name) { PCIeLinkSpeed(kernelText: Bytes.string(Bytes.trimmed($0))) }
+        }
+        let maxSpeed = try speed("max_link_speed"), currentSpeed = try speed("current_link_speed")
+        let maxWidth = try directory.integer("max_link_width", in: 0...255)
+        let width = try directory.integer("current_link_width", in: 0...255)
+        guard maxSpeed != nil || currentSpeed != nil || maxWidth != nil || width != nil else { return nil }
+        return PCIeLink(maxSpeed: maxSpeed ?? nil, maxWidth: maxWidth, speed: currentSpeed ?? nil, width: width)
+    }
+
+    /// The kernel's `resource` file: every BAR with its flags, address and size (VFs' included).
+    /// Nil when there is none or it is not what the kernel writes.
+    func resources(of f: PCIFunction) -> [BAR]? {
+        root.text(f.sysfsPath + "/resource", limit: 4096).flatMap { BAR.from(resourceFile: $0) }
     }
 
     /// One pread of up to 4096 bytes; the length read says how much config space is visible

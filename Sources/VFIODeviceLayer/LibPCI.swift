@@ -97,6 +97,8 @@ final class LibPCI {
         var headerType: UInt8
         var subsystemVendorID: UInt16
         var subsystemDeviceID: UInt16
+        /// The header's BAR registers (six for type 0; unused ones 0).
+        var barRegisters: [UInt32]
         var capabilities: ConfigCapabilities
     }
 
@@ -123,20 +125,39 @@ final class LibPCI {
 
 extension LibPCI.ConfigRead {
     init(_ caps: vfioctl_pci_caps) {
+        let list = caps.caps_readable != 0
+        let extended = list && caps.ext_caps_read != 0
+        func known<T>(_ value: T) -> T? { list ? value : nil }
+        let pcie = caps.has_pcie != 0
+        let link = caps.has_link != 0 ? PCIeLink(maxSpeed: PCIeLinkSpeed(code: caps.link_cap_speed), maxWidth: Int(caps.link_cap_width),
+                                                 speed: PCIeLinkSpeed(code: caps.link_sta_speed), width: Int(caps.link_sta_width)) : nil
+        let rebar = withUnsafeBytes(of: caps.rebar) { raw in
+            Array(raw.bindMemory(to: vfioctl_pci_rebar.self).prefix(Int(caps.rebar_count)))
+        }
         let capabilities = ConfigCapabilities(
             configLength: Int(caps.config_len),
-            pcieType: caps.has_pcie != 0 ? PCIePortType(rawValue: caps.pcie_type) : nil,
-            isPCIe: caps.has_pcie != 0,
-            flr: caps.devcap_flr != 0,
-            afFLR: caps.af_flr != 0,
-            hasPowerManagement: caps.has_pm != 0,
+            listReadable: list,
+            extendedConfigReadable: extended,
+            isPCIe: known(pcie),
+            pcieType: pcie ? PCIePortType(rawValue: caps.pcie_type) : nil,
+            flr: known(caps.devcap_flr != 0),
+            afFLR: known(caps.af_flr != 0),
+            hasPowerManagement: known(caps.has_pm != 0),
             pmNoSoftReset: caps.pm_no_soft_reset != 0,
-            acs: caps.has_acs != 0 ? ACSCapability(capability: caps.acs_cap, control: caps.acs_ctrl) : nil,
-            extendedConfigReadable: caps.ext_caps_read != 0,
-            hasSRIOV: caps.has_sriov != 0,
-            hasARI: caps.has_ari != 0)
+            link: link,
+            msi: caps.has_msi != 0 ? MSICapability(control: caps.msi_ctrl) : nil,
+            msix: caps.has_msix != 0 ? MSIXCapability(control: caps.msix_ctrl) : nil,
+            acs: caps.has_acs != 0 ? ACSCapability(capability: caps.acs_cap, control: caps.acs_ctrl,
+                                                                      controlAtEight: caps.acs_spt_ctrl) : nil,
+            sriov: caps.has_sriov != 0 ? SRIOVCapability(initialVFs: Int(caps.sriov_initial_vfs), totalVFs: Int(caps.sriov_total_vfs),
+                                                         numVFs: Int(caps.sriov_num_vfs), offset: Int(caps.sriov_offset),
+                                                         stride: Int(caps.sriov_stride), vfDeviceID: caps.sriov_vf_device) : nil,
+            hasARI: extended ? caps.has_ari != 0 : nil,
+            serialNumber: caps.has_dsn != 0 ? caps.dsn : nil,
+            resizableBARs: rebar.map { ResizableBAR(bar: Int($0.bar), current: Int($0.current), supported: $0.supported) })
+        let registers = withUnsafeBytes(of: caps.bars) { Array($0.bindMemory(to: UInt32.self)) }
         self.init(vendorID: caps.vendor_id, deviceID: caps.device_id, classCode: caps.class_code,
                   revision: caps.revision, headerType: caps.header_type, subsystemVendorID: caps.subsystem_vendor_id,
-                  subsystemDeviceID: caps.subsystem_device_id, capabilities: capabilities)
+                  subsystemDeviceID: caps.subsystem_device_id, barRegisters: registers, capabilities: capabilities)
     }
 }

@@ -20,13 +20,16 @@ public struct ObservationScope: Sendable {
     public var groupDetails: Bool
     /// The host's facts (FactsReader) for the functions read.
     public var facts: Bool
+    /// Each function's BARs with their sizes (the kernel's `resource` file): only `show` prints them.
+    public var regions: Bool
     /// Who holds each /dev/vfio/N open (a readlink per open file on the host, /proc/*/fd), into
     /// the facts' `vfioUsers`; implies `facts`.
     public var openGroups: Bool
 
     public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
-                openGroups: Bool = false) {
+                openGroups: Bool = false, regions: Bool = false) {
         self.functions = functions
+        self.regions = regions
         self.names = names
         self.groupDetails = groupDetails
         self.facts = facts
@@ -64,6 +67,12 @@ extension DeviceLayer {
         }
         var functions = read.functions
         attach(&functions, read.devices, names: names)
+        if scope.regions {
+            let reader = FunctionReader(root: root)
+            for position in functions.indices {
+                if let bars = reader.resources(of: functions[position]) { functions[position].bars = bars }
+            }
+        }
         var groups = HostSnapshot.groups(of: functions)
         if scope.groupDetails {
             for position in groups.indices { try readGroupDetails(&groups[position]) }

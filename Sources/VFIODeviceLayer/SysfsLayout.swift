@@ -19,7 +19,8 @@ enum SysfsLayout {
         "uevent", "vendor", "device", "class", "subsystem_vendor", "subsystem_device", "revision",
         "driver_override", "numa_node", "reset_method", "boot_vga",
         "sriov_totalvfs", "sriov_numvfs", "sriov_drivers_autoprobe", "sriov_offset", "sriov_stride",
-        "sriov_vf_device",
+        "sriov_vf_device", "resource",
+        "max_link_speed", "max_link_width", "current_link_speed", "current_link_width",
     ]
     /// Links of a PCI function directory (plus every `virtfnN`).
     static let functionLinks = ["driver", "iommu_group", "physfn"]

@@ -24,6 +24,8 @@ public struct FakeFunction: Sendable {
     public var resetMethods: [String]? = ["flr", "bus"]
     /// Config space; nil omits the `config` file.
     public var config: ConfigSpace?
+    /// Config space bytes written as they are (a real device's, from a dump), instead of `config`.
+    public var rawConfig: [UInt8]? = nil
     /// SR-IOV PF attributes.
     public var sriov: (total: Int, autoprobe: Bool)? = nil
     /// For a VF: its PF and index.
@@ -283,7 +285,9 @@ public struct FakeSysfs {
         if let methods = f.resetMethods, !methods.isEmpty, !f.omitAttributes.contains("reset") {
             write(path + "/reset", "", mode: 0o200)
         }
-        if let config = f.config, !f.omitAttributes.contains("config") {
+        if let raw = f.rawConfig, !f.omitAttributes.contains("config") {
+            writeBytes(path + "/config", raw)
+        } else if let config = f.config, !f.omitAttributes.contains("config") {
             // Config space agrees with the attributes, as on a real host.
             var config = config
             if f.isBridge { config.headerType = 1 }

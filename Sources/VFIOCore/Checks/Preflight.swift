@@ -96,6 +96,7 @@ public enum DeviceChecks {
                                     "on \(driver) now; libvirt detaches it when the guest starts (managed='yes')"))
         }
         findings += reset(f, snapshot, targets: targets)
+        findings += link(f, snapshot)
         findings += sriov(f, snapshot, facts, domain: domain)
         return findings
     }
@@ -168,7 +169,12 @@ public enum DeviceChecks {
         return []
     }
 
-    /// How the function can be reset between guests, and what a bus reset takes with it.
+    /// How the function can be reset between guests, as the kernel and vfio-pci do it: a
+    /// function-level method from reset_method (or, before Linux 5.15, from config space); else
+    /// a reset of the bus below its bridge, which the kernel leaves out of reset_method when the
+    /// bus is shared (pci_parent_bus_reset) but vfio-pci's hot reset performs when every function
+    /// on it is assigned to the same user (VFIO_DEVICE_PCI_HOT_RESET). Only a function on a root
+    /// bus with no method cannot be reset at all.
     static func reset(_ f: PCIFunction, _ snapshot: HostSnapshot, targets: Set<PCIAddress>) -> [Finding] {
         let subject = f.address.description
         var findings: [Finding] = []
@@ -178,64 +184,136 @@ public enum DeviceChecks {
                                         + "second start can hang it (the \"AMD reset bug\")",
                                     hint: "install the vendor-reset module (github.com/gnif/vendor-reset) and set reset_method to device_specific"))
         }
-        let methods = f.effectiveResetMethods
+        var methods = f.effectiveResetMethods
+        // Before 5.15 the kernel's list is not shown: from config space, in its order.
+        let unlisted = f.resetMethodsUnlisted ? " (read from config space: this kernel lists no reset_method)" : ""
         if f.resetsAlone {
             findings.append(Finding("reset.function-level", .info, subject,
-                                    "\(f.address) resets on its own (" + methods.joined(separator: ", ") + ")"))
+                                    "\(f.address) resets on its own (" + methods.joined(separator: ", ") + ")" + unlisted))
             return findings
         }
-        if methods.isEmpty && !f.hasResetAttribute {
-            findings.append(Finding("reset.none", .warning, subject,
-                                    "\(f.address) cannot be reset: its state carries over from one guest (or the host) to the next",
-                                    hint: "expect it to need a host reboot after a guest crash; prefer devices with FLR"))
+        // The bus below the bridge above: what a bus (hot) reset resets. VFs are reset by FLR only.
+        let bridge = f.isVirtualFunction ? nil : f.parent.flatMap(snapshot.function)
+        let onBus = bridge.map { bridge in snapshot.functions.filter { $0.parent == bridge.address && $0.address != f.address } } ?? []
+        if f.resetMethodsUnlisted && bridge != nil && onBus.isEmpty { methods.append("bus") }
+        if let bridge, !onBus.isEmpty || methods.contains("bus") {
+            let bus = "the bus below \(bridge.address)"
+            let affected = onBus.filter { !targets.contains($0.address) }
+            let others = methods.filter { $0 != "bus" }
+            let besides = others.isEmpty ? "" : " (besides " + others.joined(separator: ", ") + ")"
+            if affected.isEmpty {
+                findings.append(Finding("reset.limited", .info, subject,
+                                        "\(f.address) has no function-level reset\(besides): it is reset by resetting \(bus)"
+                                            + (onBus.isEmpty ? ", where nothing else is" : ", whose other functions all go to the same guest "
+                                               + "(vfio-pci resets it when every one of them is assigned)")))
+            } else {
+                findings.append(Finding("reset.bus", .warning, subject,
+                                        "\(f.address) has no function-level reset\(besides): vfio-pci resets it only by resetting \(bus), "
+                                            + "which also resets " + affected.map { describe($0) }.joined(separator: ", ")
+                                            + ", and does so only when all of them are assigned to the same guest",
+                                        hint: "assign " + affected.map(\.address.description).joined(separator: ", ")
+                                            + " to the same guest, or expect no reset between guests"))
+            }
             return findings
         }
-        // Only pm / bus: a bus reset resets every function on the bus.
-        let others = snapshot.functions.filter { $0.address != f.address && $0.address.isOnSameBus(as: f.address) && $0.parent == f.parent }
-        let affected = others.filter { !targets.contains($0.address) }
-        if methods.contains("bus") && !affected.isEmpty {
-            findings.append(Finding("reset.bus", .warning, subject,
-                                    "\(f.address) has no function-level reset (" + methods.joined(separator: ", ") + "): a bus "
-                                        + "reset also resets " + affected.map { describe($0) }.joined(separator: ", "),
-                                    hint: "assign all of them to the same guest, or expect the kernel to refuse the reset while they are in use"))
-        } else {
+        if !methods.isEmpty {
             findings.append(Finding("reset.limited", .info, subject,
                                     "\(f.address) resets only by " + methods.joined(separator: ", ")
-                                        + (methods == ["bus"] ? (others.isEmpty ? " (nothing else is on its bus)"
-                                                                 : " (everything else on its bus goes to the same guest)") : "")))
+                                        + (methods == ["pm"] ? " (a D3hot to D0 power cycle, which not every device honours)" : "") + unlisted))
+        } else if f.hasResetAttribute {
+            // A `reset` attribute and nothing more to go on: the kernel can reset it, by a
+            // method it does not name (a device-specific or ACPI reset, before 5.15).
+            let why = f.capabilities?.listReadable == true ? "" : "; config space was not readable (run as root)"
+            findings.append(Finding("reset.unlisted", .info, subject,
+                                    "the kernel can reset \(f.address) (it has a reset attribute) but does not say how: "
+                                        + "this kernel lists no reset_method (before Linux 5.15)\(why)",
+                                    hint: "on Linux 5.15 or later, cat /sys/bus/pci/devices/\(f.address)/reset_method shows the method"))
+        } else {
+            findings.append(Finding("reset.none", .warning, subject,
+                                    "\(f.address) cannot be reset: it has no reset method and sits on a root bus, so no bus reset "
+                                        + "reaches it; its state carries over from one guest (or the host) to the next",
+                                    hint: "expect it to need a host reboot after a guest crash; prefer devices with FLR"))
         }
         return findings
     }
 
-    /// Why a group holds more than the device: the bridge or port above that cannot isolate.
+    /// Why a group holds more than the device, as the kernel groups (KernelACS): a shared
+    /// requester ID behind a PCI(-X) bridge, a bridge above without ACS, or the functions of a
+    /// multifunction device without ACS between them; each with the fix that can work.
     static func acs(_ group: IOMMUGroup, _ snapshot: HostSnapshot, targets: Set<PCIAddress>) -> [Finding] {
         let endpoints = group.members.compactMap { snapshot.function($0) }.filter { !$0.isBridge }
-        let slots = Set(endpoints.map(\.address.slot))
         guard endpoints.count > 1 else { return [] }
         let subject = "group \(group.id)"
         var reasons: [String] = []
-        if slots.count == 1 {
-            reasons.append("the functions of multifunction device \(slots.first!) are not isolated from each other (no ACS between them)")
+        var hints: [String] = []
+        func add(_ reason: String, hint: String) {
+            if !reasons.contains(reason) { reasons.append(reason) }
+            if !hints.contains(hint) { hints.append(hint) }
         }
-        for member in group.members {
-            guard let bridge = snapshot.function(member), bridge.isBridge else { continue }
-            guard let caps = bridge.capabilities else { continue }
-            if !caps.isPCIe {
-                reasons.append("\(bridge.address) is a conventional PCI bridge: devices behind it can always reach each other")
-            } else if let acs = caps.acs {
-                let needed: [ACSCapability.Bit] = [.sourceValidation, .requestRedirect, .completionRedirect, .upstreamForwarding]
-                let off = needed.filter { !acs.enables($0) }
-                if !off.isEmpty {
-                    reasons.append("\(bridge.address) has ACS but not " + off.map(\.name).joined(separator: ", ") + " enabled")
+        let host = KernelACS.Host(snapshot)
+        for endpoint in endpoints {
+            if let bridge = KernelACS.aliasingBridge(of: endpoint.address, in: snapshot) {
+                add("\(endpoint.address) sits behind \(bridge.address), a "
+                        + (bridge.isPCIe == false ? "conventional PCI bridge" : "PCIe-to-PCI bridge")
+                        + ": every device below it shares its requester ID, which no ACS can separate",
+                    hint: "no setting splits this group: a device needs a PCIe slot of its own (not behind \(bridge.address)) to be assigned alone")
+                continue
+            }
+            let slotmates = endpoints.filter { $0.address.slot == endpoint.address.slot && $0.address != endpoint.address }
+            if !slotmates.isEmpty, case .doesNotIsolate(let why) = KernelACS.verdict(endpoint, host) {
+                add("the functions of multifunction device \(endpoint.address.slot) are not isolated from each other (\(endpoint.address): \(why))",
+                    hint: "the functions of \(endpoint.address.slot) go to the guest together")
+            }
+            for bridge in snapshot.upstreamPath(of: endpoint.address) {
+                switch KernelACS.verdict(bridge, host) {
+                case .isolates, .unknown: continue
+                case .doesNotIsolate(let why):
+                    let kind = bridge.capabilities?.pcieType?.name.replacingUnderscores ?? "bridge"
+                    add("\(bridge.address) (\(kind)) above \(endpoint.address) does not isolate the devices below it: \(why)",
+                        hint: "a slot whose root port (and every switch port above it) has ACS enabled gets a group of its own; "
+                            + "check the firmware setup for an ACS option, or use another slot")
                 }
-            } else if caps.extendedConfigReadable {
-                reasons.append("\(bridge.address) (\(caps.pcieType?.name.replacingUnderscores ?? "PCIe port")) has no ACS capability")
+                break
             }
         }
         guard !reasons.isEmpty else { return [] }
         return [Finding("acs.group-shared", .info, subject,
                         "group \(group.id) holds \(endpoints.count) devices because " + reasons.joined(separator: "; "),
-                        hint: "all of them go to the guest together; a slot below a port with ACS gets a group of its own")]
+                        hint: (hints + ["all of them go to the guest together"]).joined(separator: "; "))]
+    }
+
+    /// A GPU, NVMe drive, NIC or accelerator whose link trained below what it can do (lspci's
+    /// "downgraded"), and whether the slot is the limit. A GPU lowers its link speed when idle,
+    /// so its speed alone is said, not warned about.
+    static func link(_ f: PCIFunction, _ snapshot: HostSnapshot) -> [Finding] {
+        guard let link = f.link, !f.isVirtualFunction, [0x01, 0x02, 0x03, 0x12].contains(f.baseClass),
+              link.widthDowngraded || link.speedDowngraded else { return [] }
+        let subject = f.address.description
+        let port = f.parent.flatMap(snapshot.function)
+        func text(_ width: Int?, _ speed: PCIeLinkSpeed?) -> String {
+            (width.map { "x\($0)" } ?? "x?") + " at " + (speed?.description ?? "unknown speed")
+        }
+        let trained = "\(f.address) (\(f.classDisplayName)) trained its link to \(text(link.width, link.speed)); "
+            + "it can do \(text(link.maxWidth, link.maxSpeed))"
+        // The port above bounds the link: a slot wired x4, or a PCIe 3 root port under a PCIe 4 card.
+        let portWidth = port?.link?.maxWidth, portSpeed = port?.link?.maxSpeed
+        let slotLimitsWidth = link.widthDowngraded && portWidth.map { $0 <= (link.width ?? 0) } == true
+        let slotLimitsSpeed = link.speedDowngraded && portSpeed.map { $0 <= (link.speed ?? $0) } == true
+        if (!link.widthDowngraded || slotLimitsWidth) && (!link.speedDowngraded || slotLimitsSpeed), let port {
+            return [Finding("link.slot-limited", .info, subject,
+                            trained + ": the slot is the limit (\(port.address) can do at most \(text(portWidth, portSpeed)))")]
+        }
+        if link.widthDowngraded && !slotLimitsWidth {
+            return [Finding("link.degraded", .warning, subject,
+                            trained + ": fewer lanes than both ends support, so the guest gets less bandwidth than the card can give",
+                            hint: "reseat the card or try another slot; check the slot's lane sharing (bifurcation, M.2) in the firmware setup")]
+        }
+        if f.baseClass == 0x03 {
+            return [Finding("link.speed-below-max", .info, subject,
+                            trained + " (GPUs lower their link speed when idle; under load it should return to the maximum)")]
+        }
+        return [Finding("link.degraded", .warning, subject, trained + ": a slower link than both ends support",
+                        hint: "check the firmware's PCIe speed setting for the slot, the riser or cable, and reseat the card")]
     }
 
     /// A VF needs its PF's driver, and for network VFs the PF link up.

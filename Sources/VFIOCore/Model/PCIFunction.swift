@@ -38,6 +38,13 @@ public struct PCIFunction: Sendable, Equatable {
     /// From config space (nil when config space could not be read).
     public var headerType: UInt8?
     public var capabilities: ConfigCapabilities?
+    /// The PCIe link: from config space when its capability list was readable, else from the
+    /// kernel's max_link_* / current_link_* attributes (there for every PCIe function); nil for
+    /// conventional PCI, a function without a link, or when neither could be read.
+    public var link: PCIeLink?
+    /// The BARs: the kernel's `resource` file when it was read (`show`), else the header's
+    /// registers (no sizes); nil when neither was read.
+    public var bars: [BAR]?
 
     /// The upstream PCI function (bridge or port) this function sits behind; nil on a root bus.
     public var parent: PCIAddress?
@@ -82,20 +89,35 @@ public struct PCIFunction: Sendable, Equatable {
 
     public var isVirtualFunction: Bool { physfn != nil }
 
+    /// PCI Express (nil: unknown): the capability when the list was readable, else the kernel's
+    /// link attributes, which it creates only for PCIe functions.
+    public var isPCIe: Bool? {
+        if let known = capabilities?.isPCIe { return known }
+        return link != nil ? true : nil
+    }
+
+    /// The kernel lists no reset methods but has a `reset` attribute: a kernel before 5.15,
+    /// which resets through the first method that works and does not say which.
+    public var resetMethodsUnlisted: Bool { resetMethods.isEmpty && hasResetAttribute }
+
     /// The reset methods the kernel lists (reset_method), or on older kernels that list none,
-    /// those its config space offers.
+    /// those config space offers, in the kernel's order (flr, af_flr, pm); empty when config
+    /// space was not readable either.
     public var effectiveResetMethods: [String] {
-        guard resetMethods.isEmpty && hasResetAttribute, let caps = capabilities else { return resetMethods }
+        guard resetMethodsUnlisted, let caps = capabilities else { return resetMethods }
         var methods: [String] = []
-        if caps.flr { methods.append("flr") }
-        if caps.afFLR { methods.append("af_flr") }
-        if caps.hasPowerManagement && !caps.pmNoSoftReset { methods.append("pm") }
+        if caps.flr == true { methods.append("flr") }
+        if caps.afFLR == true { methods.append("af_flr") }
+        if caps.hasPowerManagement == true && !caps.pmNoSoftReset { methods.append("pm") }
         return methods
     }
 
+    /// The function-level resets: they reset the function and nothing else.
+    public static let functionLevelResets: Set<String> = ["flr", "af_flr", "device_specific", "acpi"]
+
     /// It can be reset without touching anything else (FLR, AF FLR, a device-specific or ACPI reset).
     public var resetsAlone: Bool {
-        effectiveResetMethods.contains { ["flr", "af_flr", "device_specific", "acpi"].contains($0) }
+        effectiveResetMethods.contains { Self.functionLevelResets.contains($0) }
     }
 
     /// `8086:10d3`
@@ -138,106 +160,4 @@ public struct SRIOVInfo: Sendable, Equatable {
         self.offset = offset
         self.stride = stride
     }
-}
-
-/// PCI Express Device/Port type (PCIe capability flags, bits 7:4).
-public enum PCIePortType: UInt8, Sendable, Equatable, CaseIterable {
-    case endpoint = 0x0
-    case legacyEndpoint = 0x1
-    case rootPort = 0x4
-    case upstreamPort = 0x5
-    case downstreamPort = 0x6
-    case pcieToPCIBridge = 0x7
-    case pciToPCIeBridge = 0x8
-    case rootComplexIntegratedEndpoint = 0x9
-    case rootComplexEventCollector = 0xa
-
-    /// snake_case name used in JSON.
-    public var name: String {
-        switch self {
-        case .endpoint: "endpoint"
-        case .legacyEndpoint: "legacy_endpoint"
-        case .rootPort: "root_port"
-        case .upstreamPort: "upstream_port"
-        case .downstreamPort: "downstream_port"
-        case .pcieToPCIBridge: "pcie_to_pci_bridge"
-        case .pciToPCIeBridge: "pci_to_pcie_bridge"
-        case .rootComplexIntegratedEndpoint: "rc_integrated_endpoint"
-        case .rootComplexEventCollector: "rc_event_collector"
-        }
-    }
-}
-
-/// What the checks need from config space, as libpci decoded it.
-public struct ConfigCapabilities: Sendable, Equatable {
-    /// Bytes of config space that were readable (64 for unprivileged readers, 256, or 4096).
-    public var configLength: Int
-    /// PCI Express capability: nil for conventional PCI.
-    public var pcieType: PCIePortType?
-    public var isPCIe: Bool
-    /// DevCap bit 28 (Function Level Reset).
-    public var flr: Bool
-    /// Advanced Features capability with FLR.
-    public var afFLR: Bool
-    /// Power Management capability present, and its No_Soft_Reset bit.
-    public var hasPowerManagement: Bool
-    public var pmNoSoftReset: Bool
-    /// ACS extended capability (nil when absent, or when extended config space was unreadable).
-    public var acs: ACSCapability?
-    /// Extended config space (offset ≥ 0x100) was readable, so `acs == nil` means "no ACS".
-    public var extendedConfigReadable: Bool
-    public var hasSRIOV: Bool
-    public var hasARI: Bool
-
-    public init(configLength: Int, pcieType: PCIePortType?, isPCIe: Bool, flr: Bool, afFLR: Bool,
-                hasPowerManagement: Bool, pmNoSoftReset: Bool, acs: ACSCapability?, extendedConfigReadable: Bool,
-                hasSRIOV: Bool, hasARI: Bool) {
-        self.configLength = configLength
-        self.pcieType = pcieType
-        self.isPCIe = isPCIe
-        self.flr = flr
-        self.afFLR = afFLR
-        self.hasPowerManagement = hasPowerManagement
-        self.pmNoSoftReset = pmNoSoftReset
-        self.acs = acs
-        self.extendedConfigReadable = extendedConfigReadable
-        self.hasSRIOV = hasSRIOV
-        self.hasARI = hasARI
-    }
-}
-
-/// ACS capability and control registers (PCIe spec 7.7.8).
-public struct ACSCapability: Sendable, Equatable {
-    public var capability: UInt16
-    public var control: UInt16
-
-    public init(capability: UInt16, control: UInt16) {
-        self.capability = capability
-        self.control = control
-    }
-
-    public enum Bit: UInt16, CaseIterable, Sendable {
-        case sourceValidation = 0x01
-        case translationBlocking = 0x02
-        case requestRedirect = 0x04
-        case completionRedirect = 0x08
-        case upstreamForwarding = 0x10
-        case egressControl = 0x20
-        case directTranslatedP2P = 0x40
-
-        public var name: String {
-            switch self {
-            case .sourceValidation: "source_validation"
-            case .translationBlocking: "translation_blocking"
-            case .requestRedirect: "request_redirect"
-            case .completionRedirect: "completion_redirect"
-            case .upstreamForwarding: "upstream_forwarding"
-            case .egressControl: "egress_control"
-            case .directTranslatedP2P: "direct_translated_p2p"
-            }
-        }
-    }
-
-    public func supports(_ bit: Bit) -> Bool { capability & bit.rawValue != 0 }
-    public func enables(_ bit: Bit) -> Bool { control & bit.rawValue != 0 }
 }

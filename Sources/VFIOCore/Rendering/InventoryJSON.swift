@@ -6,6 +6,7 @@ public enum InventoryJSON {
     public static func function(_ f: PCIFunction) -> JSON {
         .stream(JSONStream { w in
             w.address("address", f.address)
+            w.value("bars", f.bars.map { .array($0.map(bar)) } ?? .null)
             w.strings("block_devices", f.blockDevices)
             w.bool("boot_vga", f.bootVGA)
             w.object("capabilities", f.capabilities.map { c in { capabilities(c, &$0) } })
@@ -20,15 +21,17 @@ public enum InventoryJSON {
             w.int("header_type", f.headerType.map { Int($0 & 0x7f) })
             w.int("iommu_group", f.iommuGroup)
             w.bool("is_bridge", f.isBridge)
+            w.object("link", f.link.map { l in { link(l, &$0) } })
             w.bool("multifunction", f.isMultifunction)
             w.strings("net_interfaces", f.netInterfaces)
             w.int("numa_node", f.numaNode)
             w.address("parent", f.parent)
+            w.bool("pcie", f.isPCIe)
             w.string("pcie_type", f.capabilities?.pcieType?.name)
             w.address("physfn", f.physfn)
             w.strings("reset_methods", f.resetMethods)
             w.hex("revision", f.revision.map(UInt64.init), width: 2)
-            w.object("sriov", f.sriov.map { s in { sriov(s, &$0) } })
+            w.object("sriov", f.sriov.map { s in { sriov(s, initialVFs: f.capabilities?.sriov?.initialVFs, &$0) } })
             w.hex("subsystem_device_id", f.subsystemDeviceID.map(UInt64.init), width: 4)
             w.string("subsystem_name", f.subsystemName)
             w.hex("subsystem_vendor_id", f.subsystemVendorID.map(UInt64.init), width: 4)
@@ -40,8 +43,9 @@ public enum InventoryJSON {
         })
     }
 
-    static func sriov(_ s: SRIOVInfo, _ w: inout JSONObjectWriter) {
+    static func sriov(_ s: SRIOVInfo, initialVFs: Int?, _ w: inout JSONObjectWriter) {
         w.bool("drivers_autoprobe", s.driversAutoprobe)
+        w.int("initial_vfs", initialVFs)
         w.int("num_vfs", s.numVFs)
         w.int("offset", s.offset)
         w.int("stride", s.stride)
@@ -54,13 +58,47 @@ public enum InventoryJSON {
         w.object("acs", c.acs.map { acs in { self.acs(acs, &$0) } })
         w.bool("af_flr", c.afFLR)
         w.bool("ari", c.hasARI)
+        w.bool("capability_list", c.listReadable)
         w.int("config_bytes", c.configLength)
         w.bool("extended_config", c.extendedConfigReadable)
         w.bool("flr", c.flr)
+        w.bool("msi", c.hasMSI)
+        w.bool("msi_64bit", c.msi?.is64Bit)
+        w.int("msi_vectors", c.msi?.vectors)
+        w.bool("msix", c.hasMSIX)
+        w.int("msix_vectors", c.msix?.vectors)
         w.bool("pcie", c.isPCIe)
-        w.bool("pm_no_soft_reset", c.pmNoSoftReset)
+        w.bool("pm_no_soft_reset", c.hasPowerManagement == true ? c.pmNoSoftReset : nil)
         w.bool("power_management", c.hasPowerManagement)
+        w.value("resizable_bars", c.extendedConfigReadable ? .array(c.resizableBARs.map(resizableBAR)) : .null)
+        w.string("serial_number", c.serialNumber.map(SerialNumber.text))
         w.bool("sriov", c.hasSRIOV)
+    }
+
+    static func link(_ l: PCIeLink, _ w: inout JSONObjectWriter) {
+        w.int("max_speed_mts", l.maxSpeed?.megatransfers)
+        w.int("max_width", l.maxWidth)
+        w.int("speed_mts", l.speed?.megatransfers)
+        w.int("width", l.width)
+    }
+
+    static func bar(_ b: BAR) -> JSON {
+        .object([
+            "address": b.address.map { .string("0x" + HexDigits.padded($0, width: 1)) } ?? .null,
+            "index": .int(b.index),
+            "is_64bit": .bool(b.is64Bit),
+            "prefetchable": .bool(b.prefetchable),
+            "size": b.size.map { .int(Int(clamping: $0)) } ?? .null,
+            "type": .string(b.kind.rawValue),
+        ])
+    }
+
+    static func resizableBAR(_ r: ResizableBAR) -> JSON {
+        .object([
+            "bar": .int(r.bar),
+            "current_size": .int(Int(clamping: r.currentSize)),
+            "supported_sizes": .array(r.supportedSizes.map { .int(Int(clamping: $0)) }),
+        ])
     }
 
     static func acs(_ acs: ACSCapability, _ w: inout JSONObjectWriter) {

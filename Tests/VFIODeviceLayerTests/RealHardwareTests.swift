@@ -1,0 +1,239 @@
+import Foundation
+import Testing
+import VFIOCore
+import VFIODeviceLayer
+import VFIOTestSupport
+
+/// Config spaces recorded on real machines (fixtures/real-hardware: pciutils' test dumps, see its
+/// README), each written as a device's `config` file of a fake tree and read by the device layer;
+/// lspci reading the same bytes (`lspci -F`) is the oracle for every capability fact, and says
+/// `<access denied>` where vfioctl must say unknown.
+@Suite("Real hardware's config spaces, read as lspci reads them")
+struct RealHardwareTests {
+    static let dumps = ["tree-asus-p6t6", "tree-fujitsu-p8010", "PCI-X-bridges-and-domains", "cap-pcie-1", "cap-pcie-2",
+                        "cap-rebar", "cap-dev3", "cap-phy32", "cap-aer-root", "cap-exp-lnkcap2", "cap-pasid-pri", "cap-pci-af",
+                        "cap-vc-and-rcl", "cap-multicast", "cap-dpc", "cap-ea-1"]
+
+    static func dump(_ name: String) throws -> LspciDump {
+        try LspciDump(String(contentsOfFile: Fixtures.directory + "/real-hardware/" + name, encoding: .utf8))
+    }
+
+    /// The fake host the dump makes, read back.
+    static func read(_ dump: LspciDump) throws -> HostSnapshot {
+        var fake = FakeSysfs()
+        for f in dump.functions() { fake.add(f) }
+        return try fake.read([])
+    }
+
+    @Test("every capability fact equals lspci's on the same bytes", arguments: dumps)
+    func agreesWithLspci(name: String) throws {
+        let dump = try Self.dump(name)
+        try Self.compare(dump, name: name)
+    }
+
+    @Test("cut to 64 bytes (an unprivileged read), every capability fact is unknown where lspci says access denied",
+          arguments: dumps)
+    func shortReadIsUnknown(name: String) throws {
+        let dump = try Self.dump(name).truncated(to: 64)
+        try Self.compare(dump, name: name + " (64 bytes)")
+        let snapshot = try Self.read(dump)
+        for f in snapshot.functions {
+            let caps = try #require(f.capabilities)
+            guard !caps.listReadable else { continue }
+            #expect(caps.isPCIe == nil && caps.flr == nil && caps.hasPowerManagement == nil && caps.hasMSI == nil
+                        && caps.hasACS == nil && caps.hasSRIOV == nil && caps.hasARI == nil, "\(f.address)")
+            #expect(f.isPCIe == nil, "\(f.address): unknown is not conventional PCI")
+        }
+    }
+
+    static func compare(_ dump: LspciDump, name: String) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vfioctl-dump-\(getpid())-\(UUID().uuidString)").path
+        try dump.text.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let lspci = try TestProcess.run("lspci", ["-D", "-vvv", "-F", file])
+        #expect(lspci.status == 0, "lspci failed on \(name): \(lspci.err)")
+        let theirs = LspciFacts.parse(lspci.out)
+        let snapshot = try read(dump)
+        #expect(snapshot.functions.count == dump.devices.count)
+        for f in snapshot.functions {
+            let expected = try #require(theirs[f.address], "lspci shows no \(f.address) in \(name)")
+            #expect(LspciFacts.of(f) == expected, "\(name) \(f.address) \(f.ids)")
+        }
+    }
+
+    @Test("a CardBus bridge's capabilities start at 0x14: Power Management is found (the Fujitsu P8010's O2 Micro OZ711SP1)")
+    func cardBus() throws {
+        let snapshot = try Self.read(try Self.dump("tree-fujitsu-p8010"))
+        let cardbus = try #require(snapshot.function(PCIAddress(bus: 0x1c, device: 3, function: 0)))
+        #expect(cardbus.capabilities?.hasPowerManagement == true)
+        #expect(cardbus.subsystemVendorID == 0x10cf && cardbus.subsystemDeviceID == 0x143d)
+        #expect(cardbus.isBridge)
+    }
+
+    @Test("an SR-IOV NIC (Intel 82576): Initial VFs, MSI-X vectors, the serial number, ARI, and no 'conventional PCI' when cut short")
+    func sriovNIC() throws {
+        let dump = try Self.dump("cap-pcie-2")
+        let nic = try #require(try Self.read(dump).functions.first)
+        let caps = try #require(nic.capabilities)
+        #expect(caps.sriov?.initialVFs == 8 && caps.sriov?.totalVFs == 8)
+        #expect(caps.msix?.vectors == 10)
+        #expect(caps.serialNumber != nil)
+        #expect(caps.hasARI == true)
+        let short = try #require(try Self.read(dump.truncated(to: 64)).functions.first)
+        #expect(short.isPCIe == nil && InventoryText.show(short, in: HostSnapshot(functions: [short], groups: [], iommu: .init(units: [], groupsDirectoryExists: false, groupCount: 0, acpiTables: []))).contains("unknown: config space not readable, run as root"))
+    }
+
+    @Test("a GPU with Resizable BAR (AMD Fiji): BAR 0's current and supported sizes as lspci lists them")
+    func resizableBAR() throws {
+        let gpu = try #require(try Self.read(try Self.dump("cap-rebar")).functions.first)
+        let rebar = try #require(gpu.capabilities?.resizableBARs.first)
+        #expect(rebar.bar == 0 && rebar.currentSize == 256 << 20)
+        #expect(rebar.supportedSizes.contains(256 << 20))
+    }
+}
+
+/// The facts lspci -vvv prints that vfioctl reads too, as comparable text, per function.
+enum LspciFacts {
+    static let types: [PCIePortType: String] = [
+        .endpoint: "Endpoint", .legacyEndpoint: "Legacy Endpoint", .rootPort: "Root Port", .upstreamPort: "Upstream Port",
+        .downstreamPort: "Downstream Port", .pcieToPCIBridge: "PCI-Express to PCI/PCI-X Bridge",
+        .pciToPCIeBridge: "PCI/PCI-X to PCI-Express Bridge", .rootComplexIntegratedEndpoint: "Root Complex Integrated Endpoint",
+        .rootComplexEventCollector: "Root Complex Event Collector",
+    ]
+    static let speeds: [UInt8: String] = [1: "2.5GT/s", 2: "5GT/s", 3: "8GT/s", 4: "16GT/s", 5: "32GT/s", 6: "64GT/s", 8: "128GT/s"]
+    static let acsBits = ["SrcValid", "TransBlk", "ReqRedir", "CmpltRedir", "UpstreamFwd", "EgressCtrl", "DirectTrans"]
+
+    static func speed(_ s: PCIeLinkSpeed?) -> String { s.flatMap { speeds[$0.code] } ?? "unknown" }
+
+    /// lspci's size words for Resizable BAR ("256MB", "1GB").
+    static func rebarSize(_ bytes: UInt64) -> String {
+        for (unit, suffix) in [(UInt64(1) << 60, "EB"), (1 << 50, "PB"), (1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB")]
+            where bytes >= unit { return "\(bytes / unit)\(suffix)" }
+        return "\(bytes)"
+    }
+
+    static func acsText(_ value: UInt16) -> String {
+        acsBits.enumerated().map { $1 + (value & (1 << UInt16($0)) != 0 ? "+" : "-") }.joined(separator: " ")
+    }
+
+    /// vfioctl's view, in lspci's words.
+    static func of(_ f: PCIFunction) -> [String: String] {
+        var facts: [String: String] = [:]
+        for bar in f.bars ?? [] {
+            facts["region \(bar.index)"] = bar.kind == .io ? "io"
+                : "memory " + (bar.is64Bit ? "64-bit" : "32-bit") + (bar.prefetchable ? " prefetchable" : " non-prefetchable")
+        }
+        guard let caps = f.capabilities else { return facts }
+        guard caps.listReadable else {
+            facts["capabilities"] = "<access denied>"
+            return facts
+        }
+        if caps.isPCIe == true {
+            facts["express"] = caps.pcieType.flatMap { types[$0] } ?? "?"
+            if let type = caps.pcieType, [.endpoint, .legacyEndpoint, .rootComplexIntegratedEndpoint].contains(type) {
+                facts["flr"] = caps.flr == true ? "+" : "-"
+            }
+            if let link = f.link {
+                facts["lnkcap"] = speed(link.maxSpeed) + " x\(link.maxWidth ?? 0)"
+                facts["lnksta"] = speed(link.speed) + " x\(link.width ?? 0)"
+            }
+        }
+        if caps.hasPowerManagement == true { facts["pm"] = "yes" }
+        if caps.afFLR != nil, f.capabilities?.afFLR == true { facts["af flr"] = "+" }
+        if let msi = caps.msi { facts["msi"] = "\(msi.vectors) maskable\(msi.maskable ? "+" : "-") 64bit\(msi.is64Bit ? "+" : "-")" }
+        if let msix = caps.msix { facts["msi-x"] = "\(msix.vectors)" }
+        if let acs = caps.acs { facts["acs"] = acsText(acs.capability) + " / " + acsText(acs.control) }
+        if let sriov = caps.sriov { facts["sr-iov"] = "\(sriov.initialVFs)/\(sriov.totalVFs)" }
+        if caps.hasARI == true { facts["ari"] = "yes" }
+        if let serial = caps.serialNumber { facts["dsn"] = SerialNumber.text(serial) }
+        for rebar in caps.resizableBARs {
+            facts["rebar \(rebar.bar)"] = rebarSize(rebar.currentSize) + " of " + rebar.supportedSizes.map(rebarSize).joined(separator: " ")
+        }
+        return facts
+    }
+
+    /// lspci -D -vvv's view, per function.
+    static func parse(_ output: String) -> [PCIAddress: [String: String]] {
+        var all: [PCIAddress: [String: String]] = [:]
+        var current: PCIAddress?
+        var facts: [String: String] = [:]
+        var inDevCap = false
+        var section = ""
+        func flush() { if let current { all[current] = facts } }
+        func flag(_ line: Substring, _ name: String) -> String? {
+            guard let range = line.range(of: name) else { return nil }
+            let after = line[range.upperBound...]
+            return after.first.map(String.init)
+        }
+        for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
+            if let first = line.split(separator: " ").first, !line.hasPrefix("\t"), let address = PCIAddress(String(first)) {
+                flush()
+                current = address
+                facts = [:]
+                section = ""
+                continue
+            }
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("Capabilities: <access denied>") { facts["capabilities"] = "<access denied>"; continue }
+            if text.hasPrefix("Region "), let colon = text.firstIndex(of: ":") {
+                let index = text[text.index(text.startIndex, offsetBy: 7)..<colon]
+                if text.contains("I/O ports") {
+                    facts["region \(index)"] = "io"
+                } else if text.contains("Memory at"), let open = text.range(of: "("), let close = text.range(of: ")") {
+                    let flags = text[open.upperBound..<close.lowerBound].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    facts["region \(index)"] = "memory " + flags.joined(separator: " ")
+                }
+                continue
+            }
+            if text.hasPrefix("Capabilities: [") {
+                let body = text[(text.range(of: "] ")?.upperBound ?? text.endIndex)...]
+                section = String(body)
+                if body.hasPrefix("Express (") {
+                    let rest = body[(body.range(of: ") ")?.upperBound ?? body.endIndex)...]
+                    let type = rest.split(separator: ",").first.map(String.init) ?? ""
+                    facts["express"] = type.replacingOccurrences(of: " (Slot+)", with: "").replacingOccurrences(of: " (Slot-)", with: "")
+                } else if body.hasPrefix("Power Management") {
+                    facts["pm"] = "yes"
+                } else if body.hasPrefix("MSI: ") {
+                    let count = body.range(of: "Count=").map { body[$0.upperBound...].split(separator: " ")[0] } ?? ""
+                    let max = count.split(separator: "/").last.map(String.init) ?? ""
+                    facts["msi"] = "\(max) maskable\(flag(body, "Maskable") ?? "?") 64bit\(flag(body, "64bit") ?? "?")"
+                } else if body.hasPrefix("MSI-X: ") {
+                    facts["msi-x"] = body.range(of: "Count=").map { String(body[$0.upperBound...].split(separator: " ")[0]) }
+                } else if body.hasPrefix("Alternative Routing-ID Interpretation") {
+                    facts["ari"] = "yes"
+                } else if body.hasPrefix("Device Serial Number ") {
+                    facts["dsn"] = String(body.dropFirst("Device Serial Number ".count))
+                }
+                inDevCap = false
+                continue
+            }
+            if section.hasPrefix("Express") {
+                if text.hasPrefix("DevCap:") { inDevCap = true } else if text.hasPrefix("DevCtl:") { inDevCap = false }
+                if inDevCap, let value = flag(Substring(text), "FLReset") { facts["flr"] = value }
+                for (key, prefix) in [("lnkcap", "LnkCap:"), ("lnksta", "LnkSta:")] where text.hasPrefix(prefix) {
+                    let speed = text.range(of: "Speed ").map { String(text[$0.upperBound...].prefix { $0 != "," && $0 != " " }) } ?? "?"
+                    let width = text.range(of: "Width x").map { String(text[$0.upperBound...].prefix { $0.isNumber }) } ?? "?"
+                    facts[key] = "\(speed) x\(width)"
+                }
+            } else if section.hasPrefix("PCI Advanced Features"), text.hasPrefix("AFCap:"), flag(Substring(text), "FLR") == "+" {
+                facts["af flr"] = "+"
+            } else if section.hasPrefix("Access Control Services") {
+                if text.hasPrefix("ACSCap:") { facts["acs", default: ""] = String(text.dropFirst("ACSCap:".count)).trimmingCharacters(in: .whitespaces) }
+                if text.hasPrefix("ACSCtl:") {
+                    facts["acs", default: ""] += " / " + String(text.dropFirst("ACSCtl:".count)).trimmingCharacters(in: .whitespaces)
+                }
+            } else if section.hasPrefix("Single Root I/O Virtualization"), text.hasPrefix("Initial VFs:") {
+                let numbers = text.split(whereSeparator: { !$0.isNumber }).map(String.init)
+                if numbers.count >= 2 { facts["sr-iov"] = numbers[0] + "/" + numbers[1] }
+            } else if section.hasPrefix("Physical Resizable BAR"), text.hasPrefix("BAR "), let colon = text.firstIndex(of: ":") {
+                let index = text[text.index(text.startIndex, offsetBy: 4)..<colon]
+                let current = text.range(of: "current size: ").map { String(text[$0.upperBound...].prefix { $0 != "," }) } ?? "?"
+                let supported = text.range(of: "supported: ").map { String(text[$0.upperBound...]) } ?? ""
+                facts["rebar \(index)"] = current + " of " + supported
+            }
+        }
+        flush()
+        return all
+    }
+}
