@@ -114,6 +114,19 @@ public struct PCIFunction: Sendable, Equatable {
     public var classDisplayName: String {
         className ?? "Class " + HexDigits.padded(UInt64(classCode >> 8), width: 4)
     }
+
+    /// "Ethernet controller [0200]" as lspci -nn shows a class; the code once when pci.ids has no
+    /// name ("Class 2a00", not "Class 2a00 [2a00]").
+    public var classWithCode: String {
+        className.map { $0 + " [" + HexDigits.padded(UInt64(classCode >> 8), width: 4) + "]" } ?? classDisplayName
+    }
+
+    /// " (rev 01)" after the device's name, as lspci prints it: only for a revision other than 00
+    /// (lspci.c show_terse: `if (c = get_conf_byte(d, PCI_REVISION_ID))`).
+    public var revisionSuffix: String {
+        guard let revision, revision != 0 else { return "" }
+        return " (rev " + HexDigits.padded(UInt64(revision), width: 2) + ")"
+    }
 }
 
 public struct SRIOVInfo: Sendable, Equatable {

@@ -97,8 +97,10 @@ public enum InventoryJSON {
         ])
     }
 
-    public static func list(_ snapshot: HostSnapshot, mapper: PieceMapper = .serial) -> JSON {
-        .document(["functions": mapper.array(snapshot.functions.count, depth: 2) { function(snapshot.functions[$0]) }])
+    /// The functions `filter` selects (the same as the text's); none is an empty list.
+    public static func list(_ snapshot: HostSnapshot, filter: FunctionFilter = FunctionFilter(), mapper: PieceMapper = .serial) -> JSON {
+        let functions = filter.select(snapshot.functions)
+        return .document(["functions": mapper.array(functions.count, depth: 2) { function(functions[$0]) }])
     }
 
     public static func groups(_ snapshot: HostSnapshot, cause: Finding? = nil, mapper: PieceMapper = .serial) -> JSON {
