@@ -136,23 +136,16 @@ public struct IDMatch: Sendable, Equatable {
 
     public static func parse(_ text: String) throws(VFIOError) -> IDMatch {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let vendor = hex16(parts[0]) else {
+        guard let vendor = SysfsValues.hex16(String(parts[0])) else {
             throw .usage("--vendor '\(text.printable)' is not a PCI vendor id",
                          hint: "give the vendor's id in hex, as lspci -nn shows it: 8086, or vendor:device as 8086:10d3")
         }
         guard parts.count == 2 else { return IDMatch(vendor: vendor) }
-        guard let device = hex16(parts[1]) else {
+        guard let device = SysfsValues.hex16(String(parts[1])) else {
             throw .usage("--vendor '\(text.printable)' is not a PCI vendor:device pair",
                          hint: "give both ids in hex, as lspci -nn shows them: 8086:10d3")
         }
         return IDMatch(vendor: vendor, device: device)
-    }
-
-    /// 1 to 4 hex digits, an optional 0x.
-    static func hex16(_ text: Substring) -> UInt16? {
-        let digits = text.lowercased().hasPrefix("0x") ? text.dropFirst(2) : text
-        guard (1...4).contains(digits.count), digits.utf8.allSatisfy({ HexDigits.value(of: $0) != nil }) else { return nil }
-        return UInt16(digits, radix: 16)
     }
 }
 
