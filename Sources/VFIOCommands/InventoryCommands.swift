@@ -15,7 +15,7 @@ extension Vfioctl {
 
         @Option(name: .customLong("class"), help: ArgumentHelp(
             "Only functions of this class (repeatable): \(ClassMatch.acceptedWords); or a hex class code as lspci -nn shows it (02, 0200).",
-            valueName: "class"))
+            valueName: "class"), completion: .list(ClassMatch.completions))
         var classes: [String] = []
 
         @Option(name: .customLong("driver"), help: ArgumentHelp(

@@ -108,12 +108,18 @@ struct ListFilterTests {
         #expect(result.err.contains(hint), "\(result.err)")
     }
 
-    @Test("--help names every class word and the filters")
-    func help() {
+    @Test("--help and shell completion name every class word and the filters")
+    func help() throws {
         let result = Vfioctl.capture(["list", "--help"])
         #expect(result.status == 0)
         for word in ClassMatch.words.map(\.word) + ["--class", "--driver", "--vendor", "--group", "8086:10d3"] {
             #expect(result.out.contains(word), "\(word)")
         }
+        // Shell completion offers the class words after --class.
+        let bash = Vfioctl.capture(["--generate-completion-script", "bash"])
+        #expect(bash.status == 0)
+        let offered = try #require(bash.out.components(separatedBy: "'--class')").dropFirst().first?
+            .split(separator: "\n").first, "\(bash.out.prefix(2000))")
+        for word in ClassMatch.completions { #expect(offered.contains("'\(word)'"), "\(word): \(offered)") }
     }
 }

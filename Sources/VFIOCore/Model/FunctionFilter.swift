@@ -72,10 +72,11 @@ public struct ClassMatch: Sendable, Equatable {
         "serial": ClassMatch(prefix: 0x0c, digits: 2), "all": ClassMatch(prefix: 0, digits: 0),
     ]
 
+    /// Every word `--class` takes, for shell completion.
+    public static var completions: [String] { words.map(\.word) + driverctlWords.keys.sorted() }
+
     /// Every word `--class` takes, for help and hints.
-    public static var acceptedWords: String {
-        (words.map(\.word) + driverctlWords.keys.sorted()).joined(separator: ", ")
-    }
+    public static var acceptedWords: String { completions.joined(separator: ", ") }
 
     /// "network" (any case; `_` for `-`), "serial", "all", or hex as lspci -nn shows a class:
     /// "02" (base class), "0200" (with subclass), "020000" (with programming interface); 0x allowed.
