@@ -77,9 +77,10 @@ extension Vfioctl {
 
         func run(in invocation: Invocation) throws {
             let address = try PCIAddress.parse(address)
-            // Only what show prints: the function, its group, slot, PF, and the bridges above it.
+            // Only what show prints: the function, its group, slot, PF, and the bridges above it;
+            // the modules that could drive it for it alone.
             let scope = ObservationScope(.around(addresses: [address], following: InventoryText.showScope(for:)),
-                                         names: true, groupDetails: true)
+                                         names: true, groupDetails: true, kernelModules: true)
             let snapshot = try global.deviceLayer(invocation).observe(scope).snapshot
             guard let function = snapshot.function(address) else {
                 throw UnknownFunction.error(address)

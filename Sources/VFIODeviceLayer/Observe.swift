@@ -23,14 +23,27 @@ public struct ObservationScope: Sendable {
     /// Who holds each /dev/vfio/N open (a readlink per open file on the host, /proc/*/fd), into
     /// the facts' `vfioUsers`; implies `facts`.
     public var openGroups: Bool
+    /// The kernel modules and vfio-pci variant drivers that could drive the functions asked for
+    /// (the `addresses` of `.around`, every function of `.all`), from the root's module index
+    /// through libkmod (`ModuleIndex`): `kernelModules`, `vfioVariantModules`.
+    public var kernelModules: Bool
 
     public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
-                openGroups: Bool = false) {
+                openGroups: Bool = false, kernelModules: Bool = false) {
         self.functions = functions
         self.names = names
         self.groupDetails = groupDetails
         self.facts = facts
         self.openGroups = openGroups
+        self.kernelModules = kernelModules
+    }
+
+    /// The functions asked for by address; nil for every function.
+    var askedFor: Set<PCIAddress>? {
+        switch functions {
+        case .all: nil
+        case .around(let addresses, _, _): Set(addresses)
+        }
     }
 }
 
@@ -64,6 +77,7 @@ extension DeviceLayer {
         }
         var functions = read.functions
         attach(&functions, read.devices, names: names)
+        if scope.kernelModules { try attachKernelModules(&functions, only: scope.askedFor) }
         var groups = HostSnapshot.groups(of: functions)
         if scope.groupDetails {
             for position in groups.indices { try readGroupDetails(&groups[position]) }

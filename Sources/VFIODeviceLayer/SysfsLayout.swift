@@ -19,7 +19,7 @@ enum SysfsLayout {
         "uevent", "vendor", "device", "class", "subsystem_vendor", "subsystem_device", "revision",
         "driver_override", "numa_node", "reset_method", "boot_vga",
         "sriov_totalvfs", "sriov_numvfs", "sriov_drivers_autoprobe", "sriov_offset", "sriov_stride",
-        "sriov_vf_device",
+        "sriov_vf_device", "modalias",
     ]
     /// Links of a PCI function directory (plus every `virtfnN`).
     static let functionLinks = ["driver", "iommu_group", "physfn"]
@@ -55,6 +55,9 @@ enum SysfsLayout {
     /// come from netlink, not from /proc).
     static let recordedAddresses = ".vfioctl/addresses"
     static func libModules(_ release: String) -> String { "lib/modules/" + release }
+    /// The module indexes libkmod reads there (depmod writes them), for `show`'s kernel modules.
+    static let moduleIndexes = ["modules.alias.bin", "modules.dep.bin", "modules.symbols.bin", "modules.builtin.bin",
+                                "modules.builtin.alias.bin"]
     /// The running kernel's build configuration, as Debian, Fedora and Ubuntu install it.
     static func bootConfig(_ release: String) -> String { "boot/config-" + release }
 }

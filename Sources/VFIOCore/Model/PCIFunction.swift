@@ -47,6 +47,15 @@ public struct PCIFunction: Sendable, Equatable {
     public var netInterfaces: [String]
     public var blockDevices: [String]
 
+    /// The kernel modules whose aliases match the function's modalias, in libkmod's order without
+    /// repeats: what `lspci -k` lists as "Kernel modules". nil when not read (only `show` reads
+    /// them) or unknown (no module index for the running kernel under the root).
+    public var kernelModules: [String]?
+    /// The vfio-pci variant drivers for the function (mlx5_vfio_pci, pds_vfio_pci, ...): modules
+    /// with a `vfio_pci:` alias that matches it. vfio_pci itself, whose alias matches every
+    /// function, is not a variant and is left out. nil as for `kernelModules`.
+    public var vfioVariantModules: [String]?
+
     public init(address: PCIAddress, vendorID: UInt16, deviceID: UInt16, classCode: UInt32, sysfsPath: String) {
         self.address = address
         self.vendorID = vendorID

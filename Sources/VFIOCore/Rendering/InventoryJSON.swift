@@ -114,6 +114,9 @@ public enum InventoryJSON {
     public static func show(_ function: PCIFunction, in snapshot: HostSnapshot) -> JSON {
         var fields: JSONObject = ["function": InventoryJSON.function(function)]
         fields["group"] = snapshot.group(of: function.address).map { group($0, in: snapshot) } ?? .null
+        // Only show reads them: beside F, not in it (F is every list's element).
+        fields["kernel_modules"] = function.kernelModules.map(JSON.strings) ?? .null
+        fields["vfio_variant_modules"] = function.vfioVariantModules.map(JSON.strings) ?? .null
         fields["upstream_path"] = .strings(snapshot.upstreamPath(of: function.address).map(\.address.description))
         return .document(fields)
     }
