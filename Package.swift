@@ -4,7 +4,7 @@
 //
 // Layers (Observe → Plan → Act, see docs/architecture.md):
 //   VFIOCore         pure: models, parsing, checks, planning, rendering (no file or process I/O)
-//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, rtnetlink); never decides
+//   VFIODeviceLayer  reads the host under one injectable root (sysfs, /proc, libpci, libkmod, rtnetlink); never decides
 //   VFIOActuator     does what a plan says: journal first, then sysfs writes, modprobe, VF attributes; verifies, rolls back
 //   VFIOCommands     the command line (swift-argument-parser); parses, calls the layers, renders
 //   vfioctl          one-file executable
@@ -30,11 +30,14 @@ let package = Package(
         // attribute per RTM_SETLINK), errno and extended ack kept; one socket for many requests.
         .systemLibrary(name: "CLibNL", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-route-3-dev"])]),
         .target(name: "CNetlinkShim", dependencies: ["CLibNL"]),
+        // libkmod: the kernel modules whose aliases match a device, from the root's
+        // lib/modules/RELEASE/modules.alias.bin, as `lspci -k` finds them. Called directly: no shim.
+        .systemLibrary(name: "CLibKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
         // Linux/glibc definitions Swift's Glibc module lacks (O_PATH, mallopt).
         .target(name: "CSysShim"),
 
         .target(name: "VFIOCore"),
-        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CSysShim", "CNetlinkShim"]),
+        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CSysShim", "CNetlinkShim", "CLibKmod"]),
         // Act: does what a plan says, journaling each step first (sysfs writes, modprobe, VF
         // attributes over rtnetlink).
         .target(name: "VFIOActuator", dependencies: ["VFIOCore", "VFIODeviceLayer", "CNetlinkShim"]),

@@ -109,8 +109,6 @@ struct GroupTargets: ParsableArguments {
 
     /// IOMMU group numbers are the kernel's: 0 and up (an int).
     static func validate(_ groups: [Int]) throws(VFIOError) {
-        for group in groups where !(0...Int(Int32.max)).contains(group) {
-            throw .usage("'\(group)' is not an IOMMU group number", hint: "groups are numbered from 0: 'vfioctl groups' lists them")
-        }
+        for group in groups { try IOMMUGroup.validate(group) }
     }
 }

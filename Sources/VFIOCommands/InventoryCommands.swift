@@ -6,14 +6,39 @@ extension Vfioctl {
     struct List: VfioctlCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
-            abstract: "List every PCI function with its IOMMU group, driver and SR-IOV role.")
+            abstract: "List every PCI function with its IOMMU group, driver and SR-IOV role.",
+            discussion: """
+                Each filter may be repeated: a function matches one of its values. Different filters \
+                must all match. They apply to the text and the JSON alike, e.g. \
+                'vfioctl list --class network --driver none' or 'vfioctl list --vendor 10de --group 17'.
+                """)
+
+        @Option(name: .customLong("class"), help: ArgumentHelp(
+            "Only functions of this class (repeatable): \(ClassMatch.acceptedWords); or a hex class code as lspci -nn shows it (02, 0200).",
+            valueName: "class"), completion: .list(ClassMatch.completions))
+        var classes: [String] = []
+
+        @Option(name: .customLong("driver"), help: ArgumentHelp(
+            "Only functions bound to this driver (repeatable); none: functions without a driver.", valueName: "name"))
+        var drivers: [String] = []
+
+        @Option(name: .customLong("vendor"), help: ArgumentHelp(
+            "Only functions with this hex vendor id, or vendor:device as lspci -d takes it (repeatable): 8086, 8086:10d3.",
+            valueName: "id"))
+        var vendors: [String] = []
+
+        @Option(name: .customLong("group"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
+            "Only functions in this IOMMU group (repeatable).", valueName: "N"))
+        var groups: [String] = []
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
         func run(in invocation: Invocation) throws {
+            let filter = try FunctionFilter(classes: classes, drivers: drivers, vendors: vendors, groups: groups)
             let snapshot = try global.deviceLayer(invocation).snapshot([.names])
-            Output.emit(output.format, json: { InventoryJSON.list(snapshot, mapper: Output.mapper) }, text: { InventoryText.list(snapshot) })
+            Output.emit(output.format, json: { InventoryJSON.list(snapshot, filter: filter, mapper: Output.mapper) },
+                        text: { InventoryText.list(snapshot, filter: filter) })
         }
     }
 
@@ -52,9 +77,10 @@ extension Vfioctl {
 
         func run(in invocation: Invocation) throws {
             let address = try PCIAddress.parse(address)
-            // Only what show prints: the function, its group, slot, PF, and the bridges above it.
+            // Only what show prints: the function, its group, slot, PF, and the bridges above it;
+            // the modules that could drive it for it alone.
             let scope = ObservationScope(.around(addresses: [address], following: InventoryText.showScope(for:)),
-                                         names: true, groupDetails: true)
+                                         names: true, groupDetails: true, kernelModules: true, regions: true)
             let snapshot = try global.deviceLayer(invocation).observe(scope).snapshot
             guard let function = snapshot.function(address) else {
                 throw UnknownFunction.error(address)

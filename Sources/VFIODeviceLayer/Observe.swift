@@ -20,20 +20,34 @@ public struct ObservationScope: Sendable {
     public var groupDetails: Bool
     /// The host's facts (FactsReader) for the functions read.
     public var facts: Bool
-    /// Each function's BARs with their sizes (the kernel's `resource` file): only `show` prints them.
+    /// The BARs with their sizes (the kernel's `resource` file) of the functions asked for (as
+    /// `kernelModules`): only `show` prints them.
     public var regions: Bool
     /// Who holds each /dev/vfio/N open (a readlink per open file on the host, /proc/*/fd), into
     /// the facts' `vfioUsers`; implies `facts`.
     public var openGroups: Bool
+    /// The kernel modules and vfio-pci variant drivers that could drive the functions asked for
+    /// (the `addresses` of `.around`, every function of `.all`), from the root's module index
+    /// through libkmod (`ModuleIndex`): `kernelModules`, `vfioVariantModules`.
+    public var kernelModules: Bool
 
     public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
-                openGroups: Bool = false, regions: Bool = false) {
+                openGroups: Bool = false, kernelModules: Bool = false, regions: Bool = false) {
         self.functions = functions
         self.regions = regions
         self.names = names
         self.groupDetails = groupDetails
         self.facts = facts
         self.openGroups = openGroups
+        self.kernelModules = kernelModules
+    }
+
+    /// The functions asked for by address; nil for every function.
+    var askedFor: Set<PCIAddress>? {
+        switch functions {
+        case .all: nil
+        case .around(let addresses, _, _): Set(addresses)
+        }
     }
 }
 
@@ -67,9 +81,10 @@ extension DeviceLayer {
         }
         var functions = read.functions
         attach(&functions, read.devices, names: names)
+        if scope.kernelModules { try attachKernelModules(&functions, only: scope.askedFor) }
         if scope.regions {
-            let reader = FunctionReader(root: root)
-            for position in functions.indices {
+            let reader = FunctionReader(root: root), asked = scope.askedFor
+            for position in functions.indices where asked?.contains(functions[position].address) ?? true {
                 if let bars = reader.resources(of: functions[position]) { functions[position].bars = bars }
             }
         }

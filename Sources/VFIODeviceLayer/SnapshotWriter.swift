@@ -101,7 +101,7 @@ public struct SnapshotWriter {
 
     /// What FactsReader reads besides sysfs: /proc files, module parameters, /dev/vfio (as
     /// empty files with the nodes' modes), the running kernel's module lists (modules.dep only
-    /// for the modules the checks ask about), and the IPv4 addresses netlink gives.
+    /// for the modules the checks ask about) and alias indexes, and the IPv4 addresses netlink gives.
     private func copyHostFacts(_ copier: inout Copier) {
         typealias Layout = SysfsLayout
         for file in [Layout.cmdline, Layout.osrelease, Layout.modules, Layout.limits, Layout.swaps, Layout.route,
@@ -135,6 +135,10 @@ public struct SnapshotWriter {
                         .map(FactsReader.modulesOfInterest.contains) ?? false
                 }
                 copier.write(base + "/modules.dep", kept.map { $0 + "\n" }.joined())
+            }
+            // The indexes `show` looks modules up in (ModuleIndex); libkmod reads no other for a device.
+            for index in ["modules.alias.bin", "modules.builtin.bin", "modules.builtin.alias.bin"] {
+                copier.file(base + "/" + index, limit: 16 << 20)
             }
         }
         // The kernel log's IOMMU messages only, as a regular file FactsReader reads back.

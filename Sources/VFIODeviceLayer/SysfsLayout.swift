@@ -19,7 +19,7 @@ enum SysfsLayout {
         "uevent", "vendor", "device", "class", "subsystem_vendor", "subsystem_device", "revision",
         "driver_override", "numa_node", "reset_method", "boot_vga",
         "sriov_totalvfs", "sriov_numvfs", "sriov_drivers_autoprobe", "sriov_offset", "sriov_stride",
-        "sriov_vf_device", "resource",
+        "sriov_vf_device", "modalias", "resource",
         "max_link_speed", "max_link_width", "current_link_speed", "current_link_width",
     ]
     /// Links of a PCI function directory (plus every `virtfnN`).
@@ -56,6 +56,9 @@ enum SysfsLayout {
     /// come from netlink, not from /proc).
     static let recordedAddresses = ".vfioctl/addresses"
     static func libModules(_ release: String) -> String { "lib/modules/" + release }
+    /// The module indexes libkmod reads there (depmod writes them), for `show`'s kernel modules.
+    static let moduleIndexes = ["modules.alias.bin", "modules.dep.bin", "modules.symbols.bin", "modules.builtin.bin",
+                                "modules.builtin.alias.bin"]
     /// The running kernel's build configuration, as Debian, Fedora and Ubuntu install it.
     static func bootConfig(_ release: String) -> String { "boot/config-" + release }
 }

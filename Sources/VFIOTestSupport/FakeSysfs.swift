@@ -87,6 +87,9 @@ public struct FakeSysfs {
     public var builtinModules: [String] = []
     /// Installed for the kernel (modules.dep), in addition to loaded ones.
     public var installedModules = ["iommufd", "kvm_amd"]
+    /// Module name → its aliases, indexed by the real depmod into lib/modules/RELEASE/modules.alias.bin
+    /// (`FakeModules`); nil leaves the index out (the modules that could drive a function are then unknown).
+    public var moduleAliases: [String: [String]]? = nil
     /// "module.parameter" → value under sys/module/MODULE/parameters.
     public var moduleParameters = ["vfio_iommu_type1.allow_unsafe_interrupts": "N", "kvm_intel.nested": "Y",
                                    "kvm_intel.enable_shadow_vmcs": "Y"]
@@ -254,18 +257,21 @@ public struct FakeSysfs {
             "enable": f.driver == nil ? "0" : "1",
         ]
         if let methods = f.resetMethods { attributes["reset_method"] = methods.joined(separator: " ") }
-        // As pci_uevent writes it: upper-case ids, class without leading zeros.
+        // As pci_uevent writes it: upper-case ids, class without leading zeros; its MODALIAS is
+        // the `modalias` attribute.
         let hex4: (UInt16) -> String = { HexDigits.padded(UInt64($0), width: 4).uppercased() }
+        let modalias = "pci:v0000\(hex4(f.vendorID))d0000\(hex4(f.deviceID))sv0000\(hex4(f.subsystemVendorID ?? 0))"
+            + "sd0000\(hex4(f.subsystemDeviceID ?? 0))bc"
+            + HexDigits.padded(UInt64(f.classCode >> 16), width: 2).uppercased() + "sc"
+            + HexDigits.padded(UInt64((f.classCode >> 8) & 0xff), width: 2).uppercased() + "i"
+            + HexDigits.padded(UInt64(f.classCode & 0xff), width: 2).uppercased()
         attributes["uevent"] = (f.driver.map { "DRIVER=\($0)\n" } ?? "")
             + "PCI_CLASS=" + HexDigits.padded(UInt64(f.classCode), width: 1).uppercased() + "\n"
             + "PCI_ID=\(hex4(f.vendorID)):\(hex4(f.deviceID))\n"
             + "PCI_SUBSYS_ID=\(hex4(f.subsystemVendorID ?? 0)):\(hex4(f.subsystemDeviceID ?? 0))\n"
             + "PCI_SLOT_NAME=\(address)\n"
-            + "MODALIAS=pci:v0000\(hex4(f.vendorID))d0000\(hex4(f.deviceID))sv0000\(hex4(f.subsystemVendorID ?? 0))"
-            + "sd0000\(hex4(f.subsystemDeviceID ?? 0))bc"
-            + HexDigits.padded(UInt64(f.classCode >> 16), width: 2).uppercased() + "sc"
-            + HexDigits.padded(UInt64((f.classCode >> 8) & 0xff), width: 2).uppercased() + "i"
-            + HexDigits.padded(UInt64(f.classCode & 0xff), width: 2).uppercased()
+            + "MODALIAS=" + modalias
+        attributes["modalias"] = modalias
         if let bootVGA = f.bootVGA { attributes["boot_vga"] = bootVGA ? "1" : "0" }
         if let sriov = f.sriov {
             let vfs = functions.filter { $0.physfn?.pf == f.address }
@@ -361,6 +367,7 @@ public struct FakeSysfs {
         }
         write(base + "/modules.builtin", builtinModules.map { path($0) + "\n" }.joined())
         write(base + "/modules.dep", Set(loadedModules + installedModules).sorted().map { path($0) + ":\n" }.joined())
+        if let moduleAliases { FakeModules.index(moduleAliases, root: root, release: kernelRelease) }
         makeDirectory("dev/vfio")
         if let mode = vfioContainerMode { write("dev/vfio/vfio", "", mode: mode) }
         for group in vfioGroupNodes { write("dev/vfio/\(group)", "", mode: 0o600) }

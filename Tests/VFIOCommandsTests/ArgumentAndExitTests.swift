@@ -9,7 +9,7 @@ import VFIOTestSupport
 /// Numbers on the command line (issue 15, item 11).
 extension HostileInputTests {
     @Test("--group -1: 'is not an IOMMU group number' with a hint, for every command that takes --group", arguments: [
-        ["check"], ["detach", "--dry-run"], ["reattach", "--dry-run"], ["persist"], ["xml", "hostdev"], ["xml", "qemu-args"],
+        ["check"], ["detach", "--dry-run"], ["reattach", "--dry-run"], ["persist"], ["xml", "hostdev"], ["xml", "qemu-args"], ["list"],
     ])
     func negativeGroup(command: [String]) {
         let fake = commandFixture()

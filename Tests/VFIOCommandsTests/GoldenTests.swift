@@ -75,6 +75,10 @@ struct GoldenTests {
         Case(name: "show", command: "show", status: 0) { run(checkHost(), ["show", "0000:01:00.0"]) },
         Case(name: "show-pf", command: "show", status: 0) { run(checkHost(), ["show", "0000:05:00.0"]) },
         Case(name: "show-port", command: "show", status: 0) { run(checkHost(), ["show", "0000:00:1c.0"]) },
+        // With a module index (made by depmod): the modules that could drive the NIC.
+        Case(name: "show-modules", command: "show", status: 0) {
+            run(checkHost { $0.moduleAliases = GoldenHosts.moduleAliases }, ["show", "0000:01:00.0"])
+        },
         Case(name: "check-pass", command: "check", status: 0) { run(checkHost(), ["check", "0000:05:10.0"]) },
         Case(name: "check-fail", command: "check", status: 2) { run(checkHost(), ["check", "0000:03:00.0", "--group", "3"]) },
         Case(name: "config-status", command: "config status", status: 0) { run(GoldenHosts.config(), ["config", "status"]) },
@@ -235,6 +239,12 @@ struct GoldenTests {
 
 /// The fake hosts only golden documents use.
 enum GoldenHosts {
+    /// Modules for checkHost's devices as their drivers declare them; vfio_pci's alias matches
+    /// every device and is no variant.
+    static let moduleAliases = ["e1000e": ["pci:v00008086d000010D3sv*sd*bc*sc*i*"],
+                                "e1000": ["pci:v00008086d0000100Esv*sd*bc*sc*i*"],
+                                "vfio_pci": ["vfio_pci:v*d*sv*sd*bc*sc*i*"]]
+
     /// A guest holding `group` open, as /proc shows it.
     static func guest(group: Int) -> [(pid: Int, command: String, arguments: [String], groups: [Int])] {
         [(pid: 4242, command: "qemu-system-x86", arguments: ["qemu-system-x86_64", "-name", "guest=web1"], groups: [group])]

@@ -388,6 +388,7 @@ struct Campaign {
             ["sriov", "set", "0000:08:00.0", "--vf", "0", "--max-tx-rate", "V", "--dry-run"], ["persist", "V"], ["persist", "--group", "V"],
             ["config", "modprobe", "--vfio-ids", "V"], ["config", "modprobe", "--softdep", "V"], ["cpu", "models", "V"],
             ["detach", "0000:01:00.0", "--dry-run", "--wait", "V"], ["list", "--format", "V"], ["check", "--domain", "V"],
+            ["list", "--class", "V"], ["list", "--driver", "V", "--format", "json"], ["list", "--vendor", "V"], ["list", "--group", "V"],
             ["apply", "V", "--dry-run"], ["V"], ["show", "V", "V", "V"],
         ]
         for index in Campaign.indices(300) {

@@ -290,9 +290,7 @@ public enum DeviceChecks {
               link.widthDowngraded || link.speedDowngraded else { return [] }
         let subject = f.address.description
         let port = f.parent.flatMap(snapshot.function)
-        func text(_ width: Int?, _ speed: PCIeLinkSpeed?) -> String {
-            (width.map { "x\($0)" } ?? "x?") + " at " + (speed?.description ?? "unknown speed")
-        }
+        let text = InventoryText.widthAndSpeed
         let trained = "\(f.address) (\(f.classDisplayName)) trained its link to \(text(link.width, link.speed)); "
             + "it can do \(text(link.maxWidth, link.maxSpeed))"
         // The port above bounds the link: a slot wired x4, or a PCIe 3 root port under a PCIe 4 card.

@@ -54,6 +54,15 @@ public struct PCIFunction: Sendable, Equatable {
     public var netInterfaces: [String]
     public var blockDevices: [String]
 
+    /// The kernel modules whose aliases match the function's modalias, in libkmod's order without
+    /// repeats: what `lspci -k` lists as "Kernel modules". nil when not read (only `show` reads
+    /// them) or unknown (no module index for the running kernel under the root).
+    public var kernelModules: [String]?
+    /// The vfio-pci variant drivers for the function (mlx5_vfio_pci, pds_vfio_pci, ...): modules
+    /// with a `vfio_pci:` alias that matches it. vfio_pci itself, whose alias matches every
+    /// function, is not a variant and is left out. nil as for `kernelModules`.
+    public var vfioVariantModules: [String]?
+
     public init(address: PCIAddress, vendorID: UInt16, deviceID: UInt16, classCode: UInt32, sysfsPath: String) {
         self.address = address
         self.vendorID = vendorID
@@ -135,6 +144,19 @@ public struct PCIFunction: Sendable, Equatable {
     /// "Ethernet controller", or the numeric class when pci.ids has no name.
     public var classDisplayName: String {
         className ?? "Class " + HexDigits.padded(UInt64(classCode >> 8), width: 4)
+    }
+
+    /// "Ethernet controller [0200]" as lspci -nn shows a class; the code once when pci.ids has no
+    /// name ("Class 2a00", not "Class 2a00 [2a00]").
+    public var classWithCode: String {
+        className.map { $0 + " [" + HexDigits.padded(UInt64(classCode >> 8), width: 4) + "]" } ?? classDisplayName
+    }
+
+    /// " (rev 01)" after the device's name, as lspci prints it: only for a revision other than 00
+    /// (lspci.c show_terse: `if (c = get_conf_byte(d, PCI_REVISION_ID))`).
+    public var revisionSuffix: String {
+        guard let revision, revision != 0 else { return "" }
+        return " (rev " + HexDigits.padded(UInt64(revision), width: 2) + ")"
     }
 }
 

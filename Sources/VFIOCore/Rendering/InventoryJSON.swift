@@ -135,8 +135,10 @@ public enum InventoryJSON {
         ])
     }
 
-    public static func list(_ snapshot: HostSnapshot, mapper: PieceMapper = .serial) -> JSON {
-        .document(["functions": mapper.array(snapshot.functions.count, depth: 2) { function(snapshot.functions[$0]) }])
+    /// The functions `filter` selects (the same as the text's); none is an empty list.
+    public static func list(_ snapshot: HostSnapshot, filter: FunctionFilter = FunctionFilter(), mapper: PieceMapper = .serial) -> JSON {
+        let functions = filter.select(snapshot.functions)
+        return .document(["functions": mapper.array(functions.count, depth: 2) { function(functions[$0]) }])
     }
 
     public static func groups(_ snapshot: HostSnapshot, cause: Finding? = nil, mapper: PieceMapper = .serial) -> JSON {
@@ -150,6 +152,9 @@ public enum InventoryJSON {
     public static func show(_ function: PCIFunction, in snapshot: HostSnapshot) -> JSON {
         var fields: JSONObject = ["function": InventoryJSON.function(function)]
         fields["group"] = snapshot.group(of: function.address).map { group($0, in: snapshot) } ?? .null
+        // Only show reads them: beside F, not in it (F is every list's element).
+        fields["kernel_modules"] = function.kernelModules.map(JSON.strings) ?? .null
+        fields["vfio_variant_modules"] = function.vfioVariantModules.map(JSON.strings) ?? .null
         fields["upstream_path"] = .strings(snapshot.upstreamPath(of: function.address).map(\.address.description))
         return .document(fields)
     }

@@ -1,0 +1,36 @@
+/// A PCI function's `modalias` attribute, the key module aliases are matched against. The kernel
+/// writes it from the function's ids (drivers/pci/pci-sysfs.c, modalias_show; uevent's MODALIAS
+/// is the same text): `pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X`, e.g.
+/// `pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00`.
+public enum PCIModalias {
+    /// The fields after `pci:`, each a tag and its number of upper-case hex digits.
+    static let fields: [(tag: String, digits: Int)] = [("v", 8), ("d", 8), ("sv", 8), ("sd", 8), ("bc", 2), ("sc", 2), ("i", 2)]
+
+    /// The attribute's text (one trailing newline allowed) when it is a modalias the kernel
+    /// writes; nil for anything else. Nothing else is looked up: a `*`, `?` or `[` would be a
+    /// pattern to libkmod, not a device.
+    public static func parse(_ text: String) -> String? {
+        let value = text.hasSuffix("\n") ? text.dropLast() : Substring(text)
+        var rest = value.utf8[...]
+        guard rest.starts(with: "pci:".utf8) else { return nil }
+        rest = rest.dropFirst(4)
+        for field in fields {
+            guard rest.starts(with: field.tag.utf8) else { return nil }
+            rest = rest.dropFirst(field.tag.utf8.count)
+            let digits = rest.prefix(field.digits)
+            guard digits.count == field.digits, digits.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) })
+            else { return nil }
+            rest = rest.dropFirst(field.digits)
+        }
+        return rest.isEmpty ? String(value) : nil
+    }
+
+    /// What vfio-pci variant drivers are listed under for this function: its modalias with
+    /// `vfio_` in front. A driver's PCI_DRIVER_OVERRIDE_DEVICE_VFIO entries (override_only =
+    /// PCI_ID_F_VFIO_DRIVER_OVERRIDE) become `vfio_pci:v...` aliases instead of `pci:v...`
+    /// (scripts/mod/file2alias.c, do_pci_entry), which neither the kernel nor udev autoloads;
+    /// prefixing the device's modalias with `vfio_` and looking it up is the userspace algorithm
+    /// the commit adding them describes (cc6711b0bf36, "PCI / VFIO: Add 'override_only' support
+    /// for VFIO PCI sub system").
+    public static func vfioAlias(_ modalias: String) -> String { "vfio_" + modalias }
+}
