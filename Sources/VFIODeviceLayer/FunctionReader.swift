@@ -64,7 +64,7 @@ struct FunctionReader: Sendable {
         }
 
         var f = PCIFunction(address: address, vendorID: vendor, deviceID: device, classCode: classCode, sysfsPath: path)
-        // Config space is the kernel's source for the revision and a type-0 header's subsystem ids.
+        // Config space is the kernel's source for the revision and the subsystem ids.
         // It is genuine when its ids agree with the kernel's (a VF's read as ffff by design).
         let genuine = config.map { ($0.vendorID == vendor && $0.deviceID == device) || $0.vendorID == 0xffff } ?? false
         if let config, genuine {
@@ -74,7 +74,9 @@ struct FunctionReader: Sendable {
                 ?? config?.revision
         }
         if uevent == nil || subsystem.0 == nil {
-            if let config, genuine, config.vendorID != 0xffff, config.headerType & 0x7f == 0 {
+            // A type 0 header holds them at 0x2c, a CardBus bridge's at 0x40; a PCI bridge has none.
+            let header = config.map { $0.headerType & 0x7f }
+            if let config, genuine, config.vendorID != 0xffff, header == 0 || (header == 2 && config.capabilities.configLength >= 256) {
                 subsystem = (config.subsystemVendorID, config.subsystemDeviceID)
             } else {
                 subsystem = (try directory.hex16("subsystem_vendor"), try directory.hex16("subsystem_device"))

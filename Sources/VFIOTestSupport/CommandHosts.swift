@@ -65,12 +65,24 @@ public func checkHost(_ adjust: (inout FakeSysfs) -> Void = { _ in }) -> FakeSys
     fake.blockDeviceNumbers = ["nvme0n1": "259:0", "nvme0n1p1": "259:1", "nvme0n1p2": "259:2", "nvme0n1p3": "259:3"]
     fake.mounts = [("259:2", "/", "ext4", "/dev/nvme0n1p2"), ("259:1", "/boot/efi", "vfat", "/dev/nvme0n1p1")]
     fake.swaps = ["/dev/nvme0n1p3"]
-    var gpu = FakeFunction("0000:04:00.0", vendor: 0x1002, device: 0x67df, class: 0x030000, group: 6, driver: "amdgpu")
+    var gpuPort = FakeFunction("0000:00:01.0", vendor: 0x8086, device: 0x0c01, class: 0x060400, group: 9, driver: "pcieport")
+    gpuPort.driverModule = nil
+    gpuPort.config?.pcieType = .rootPort
+    gpuPort.config?.acs = ACSCapability(capability: 0x1f, control: 0x1d)
+    gpuPort.config?.linkCapability = (3, 16)
+    fake.add(gpuPort)
+    var gpu = FakeFunction("0000:04:00.0", vendor: 0x1002, device: 0x67df, class: 0x030000, parent: "0000:00:01.0", group: 6,
+                           driver: "amdgpu")
     gpu.config?.multifunction = true
+    gpu.config?.linkCapability = (3, 16)
+    gpu.config?.linkStatus = (1, 16)
+    gpu.config?.resizableBAR = (bar: 0, current: 8, supported: 0x3f << 8)
     gpu.bootVGA = true
-    gpu.resetMethods = ["bus"]
+    // No FLR, and a bus shared with its audio function: the kernel lists no reset method.
+    gpu.resetMethods = []
     fake.add(gpu)
-    var audio = FakeFunction("0000:04:00.1", vendor: 0x1002, device: 0xaaf0, class: 0x040300, group: 6, driver: "snd_hda_intel")
+    var audio = FakeFunction("0000:04:00.1", vendor: 0x1002, device: 0xaaf0, class: 0x040300, parent: "0000:00:01.0", group: 6,
+                             driver: "snd_hda_intel")
     audio.config?.multifunction = true
     fake.add(audio)
     fake.framebuffers = ["fb0": "0000:04:00.0"]

@@ -2,7 +2,7 @@ import VFIOCore
 
 /// Builds PCI configuration space bytes with real capability lists, so that libpci (not a
 /// mock) decodes them in tests.
-public struct ConfigSpace: Sendable, Equatable {
+public struct ConfigSpace: Sendable {
     public var vendorID: UInt16
     public var deviceID: UInt16
     public var classCode: UInt32
@@ -16,12 +16,18 @@ public struct ConfigSpace: Sendable, Equatable {
     /// PCI Express capability with this port type; nil for conventional PCI (256-byte config).
     public var pcieType: PCIePortType? = .endpoint
     public var flr = false
+    /// LnkCap's maximum and LnkSta's negotiated link: (speed code 1 = 2.5 GT/s ... 4 = 16 GT/s, width).
+    public var linkCapability: (speed: UInt8, width: UInt8) = (3, 4)
+    public var linkStatus: (speed: UInt8, width: UInt8) = (3, 4)
     public var powerManagement = true
     public var pmNoSoftReset = false
     public var advancedFeaturesFLR = false
     /// ACS extended capability (capability, control).
     public var acs: ACSCapability?
     public var sriovCapability = false
+    /// A Resizable BAR capability with one entry: the BAR, its current size (1 MB << current) and
+    /// the supported sizes (bit n: 1 MB << n).
+    public var resizableBAR: (bar: UInt8, current: UInt8, supported: UInt32)?
     public var ari = false
     /// Bytes the `config` file holds (defaults: 4096 for PCIe, 256 otherwise).
     public var size: Int?
@@ -75,6 +81,8 @@ public struct ConfigSpace: Sendable, Equatable {
         if let pcieType {
             put16(0x52, 0x0002 | UInt16(pcieType.rawValue) << 4) // version 2, port type
             put32(0x54, flr ? 0x1000_0000 : 0) // DevCap
+            put32(0x5c, UInt32(linkCapability.speed) | UInt32(linkCapability.width) << 4) // LnkCap
+            put16(0x62, UInt16(linkStatus.speed) | UInt16(linkStatus.width) << 4) // LnkSta
         }
         if advancedFeaturesFLR {
             b[0x72] = 6     // length
@@ -89,6 +97,12 @@ public struct ConfigSpace: Sendable, Equatable {
         }
         if sriovCapability { extended.append((0x0010, [UInt8](repeating: 0, count: 0x3c))) }
         if ari { extended.append((0x000e, [0, 0, 0, 0])) }
+        if let rebar = resizableBAR {
+            let capability = rebar.supported << 4
+            let control = UInt32(rebar.bar) | 1 << 5 | UInt32(rebar.current) << 8
+            extended.append((0x0015, (0..<4).map { UInt8(truncatingIfNeeded: capability >> ($0 * 8)) }
+                                + (0..<4).map { UInt8(truncatingIfNeeded: control >> ($0 * 8)) }))
+        }
         var offset = 0x100
         for (position, cap) in extended.enumerated() {
             let next = position + 1 < extended.count ? offset + 0x40 : 0

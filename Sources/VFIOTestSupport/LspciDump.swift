@@ -72,9 +72,10 @@ public struct LspciDump: Sendable {
             f.revision = device.revision
             f.rawConfig = device.bytes
             f.resetMethods = nil
-            if device.headerType == 0, device.bytes.count >= 0x30 {
-                f.subsystemVendorID = device.word(0x2c)
-                f.subsystemDeviceID = device.word(0x2e)
+            // As the kernel reads them (pci_setup_device): at 0x2c in a type 0 header, 0x40 in a CardBus one.
+            if let offset = device.headerType == 0 ? 0x2c : device.headerType == 2 ? 0x40 : nil, device.bytes.count >= offset + 4 {
+                f.subsystemVendorID = device.word(offset)
+                f.subsystemDeviceID = device.word(offset + 2)
             }
             // The nearest bridge above: the one whose secondary bus is this device's bus.
             f.parent = devices.first { $0.address.domain == device.address.domain && $0.secondaryBus == device.address.bus

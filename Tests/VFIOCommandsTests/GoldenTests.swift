@@ -75,6 +75,7 @@ struct GoldenTests {
         Case(name: "show", command: "show", status: 0) { run(checkHost(), ["show", "0000:01:00.0"]) },
         Case(name: "show-pf", command: "show", status: 0) { run(checkHost(), ["show", "0000:05:00.0"]) },
         Case(name: "show-port", command: "show", status: 0) { run(checkHost(), ["show", "0000:00:1c.0"]) },
+        Case(name: "show-gpu", command: "show", status: 0) { run(checkHost(), ["show", "0000:04:00.0"]) },
         // With a module index (made by depmod): the modules that could drive the NIC.
         Case(name: "show-modules", command: "show", status: 0) {
             run(checkHost { $0.moduleAliases = GoldenHosts.moduleAliases }, ["show", "0000:01:00.0"])

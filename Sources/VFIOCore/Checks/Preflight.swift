@@ -251,14 +251,18 @@ public enum DeviceChecks {
             if !hints.contains(hint) { hints.append(hint) }
         }
         let host = KernelACS.Host(snapshot)
-        for endpoint in endpoints {
-            if let bridge = KernelACS.aliasingBridge(of: endpoint.address, in: snapshot) {
-                add("\(endpoint.address) sits behind \(bridge.address), a "
-                        + (bridge.isPCIe == false ? "conventional PCI bridge" : "PCIe-to-PCI bridge")
-                        + ": every device below it shares its requester ID, which no ACS can separate",
-                    hint: "no setting splits this group: a device needs a PCIe slot of its own (not behind \(bridge.address)) to be assigned alone")
-                continue
-            }
+        let aliased = Dictionary(grouping: endpoints.compactMap { endpoint in
+            KernelACS.aliasingBridge(of: endpoint.address, in: snapshot).map { (bridge: $0, endpoint: endpoint.address) }
+        }, by: \.bridge.address)
+        for (_, behind) in aliased.sorted(by: { $0.key < $1.key }) {
+            let bridge = behind[0].bridge
+            let names = behind.map(\.endpoint.description).joined(separator: ", ")
+            add(names + (behind.count == 1 ? " sits" : " sit") + " behind \(bridge.address), a "
+                    + (bridge.isPCIe == false ? "conventional PCI bridge" : "PCIe-to-PCI bridge")
+                    + ": every device below it shares its requester ID, which no ACS can separate",
+                hint: "no setting splits this group: a device needs a PCIe slot of its own (not behind \(bridge.address)) to be assigned alone")
+        }
+        for endpoint in endpoints where KernelACS.aliasingBridge(of: endpoint.address, in: snapshot) == nil {
             let slotmates = endpoints.filter { $0.address.slot == endpoint.address.slot && $0.address != endpoint.address }
             if !slotmates.isEmpty, case .doesNotIsolate(let why) = KernelACS.verdict(endpoint, host) {
                 add("the functions of multifunction device \(endpoint.address.slot) are not isolated from each other (\(endpoint.address): \(why))",
