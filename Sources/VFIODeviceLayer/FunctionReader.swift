@@ -109,13 +109,12 @@ struct FunctionReader: Sendable {
             f.bootVGA = try directory.integer("boot_vga", in: 0...1).map { $0 != 0 }
         }
 
-        if let (driver, isVFIO) = directory.link("driver", { link -> (String, Bool) in
-            let name = Bytes.lastComponent(link)
-            return (Bytes.string(name), Bytes.contains(name, "vfio"))
-        }) {
+        if let driver = directory.link("driver", { Bytes.string(Bytes.lastComponent($0)) }) {
             f.driver = driver
-            // vfio-pci and its variant drivers (mlx5_vfio_pci, pds_vfio_pci, ...) create vfio-dev/.
-            if isVFIO { f.hasVFIODevice = directory.exists("vfio-dev") }
+            // vfio-pci and its variant drivers (mlx5_vfio_pci, pds_vfio_pci, ...) create vfio-dev/,
+            // and so do drivers named otherwise that register a VFIO device (NVIDIA's vGPU VFs on
+            // `nvidia`): the group is then usable by VFIO, whatever the driver's name.
+            f.hasVFIODevice = directory.exists("vfio-dev")
         }
         f.iommuGroup = try directory.group()
         f.physfn = directory.link("physfn") { PCIAddress(bytes: Bytes.lastComponent($0)) } ?? nil

@@ -25,6 +25,8 @@ public struct ConfigSpace: Sendable {
     /// ACS extended capability (capability, control).
     public var acs: ACSCapability?
     public var sriovCapability = false
+    /// A Device Serial Number capability.
+    public var serialNumber: UInt64?
     /// A Resizable BAR capability with one entry: the BAR, its current size (1 MB << current) and
     /// the supported sizes (bit n: 1 MB << n).
     public var resizableBAR: (bar: UInt8, current: UInt8, supported: UInt32)?
@@ -97,6 +99,7 @@ public struct ConfigSpace: Sendable {
         }
         if sriovCapability { extended.append((0x0010, [UInt8](repeating: 0, count: 0x3c))) }
         if ari { extended.append((0x000e, [0, 0, 0, 0])) }
+        if let serialNumber { extended.append((0x0003, (0..<8).map { UInt8(truncatingIfNeeded: serialNumber >> ($0 * 8)) })) }
         if let rebar = resizableBAR {
             let capability = rebar.supported << 4
             let control = UInt32(rebar.bar) | 1 << 5 | UInt32(rebar.current) << 8

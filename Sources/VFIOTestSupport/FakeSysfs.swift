@@ -36,6 +36,9 @@ public struct FakeFunction: Sendable {
     public var bootVGA: Bool? = nil
     /// Attributes to leave out (to model older kernels or damaged trees).
     public var omitAttributes: Set<String> = []
+    /// The driver registers a VFIO device (vfio-dev/) though its name says nothing of vfio
+    /// (NVIDIA's vGPU VFs on `nvidia`).
+    public var registersVFIODevice = false
     /// Extra attribute files.
     public var extraAttributes: [String: String] = [:]
 
@@ -321,7 +324,7 @@ public struct FakeSysfs {
                 makeDirectory("sys/module/" + module)
                 link(driverPath + "/module", to: "sys/module/" + module)
             }
-            if driver.hasPrefix("vfio") { makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)") }
+            if driver.hasPrefix("vfio") || f.registersVFIODevice { makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)") }
         }
         if let (pf, _) = f.physfn { link(path + "/physfn", to: devicePath(pf)) }
         for name in f.netInterfaces {

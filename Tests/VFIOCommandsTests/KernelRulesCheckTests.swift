@@ -172,4 +172,23 @@ struct KernelRulesCheckTests {
         // A 16 GT/s card in an 8 GT/s root port: the slot is the limit.
         #expect(try check(slot, ["01:00.0"]).message("link.slot-limited", subject: "0000:01:00.0").contains("the slot is the limit"))
     }
+
+    @Test("a driver that registers a VFIO device (vfio-dev/, as NVIDIA's vGPU VFs on nvidia) counts as VFIO, not as a host driver")
+    func vfioDevice() throws {
+        var fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.withIOMMU()
+        var vf = FakeFunction("0000:41:00.4", vendor: 0x10de, device: 0x2236, class: 0x030200, group: 60, driver: "nvidia")
+        vf.registersVFIODevice = true
+        fake.add(vf)
+        var plain = FakeFunction("0000:42:00.0", vendor: 0x10de, device: 0x2236, class: 0x030200, group: 61, driver: "nvidia")
+        plain.registersVFIODevice = false
+        fake.add(plain)
+        fake.build()
+        let result = try check(fake, ["41:00.4"])
+        #expect(result.severity("group.viable", subject: "group 60") == "info", "\(result.findings)")
+        #expect(result.message("group.viable", subject: "group 60").contains("0000:41:00.4 on nvidia"))
+        #expect(result.finding("group.not-viable") == nil)
+        #expect(try check(fake, ["42:00.0"]).severity("group.not-viable", subject: "group 61") == "error")
+    }
 }

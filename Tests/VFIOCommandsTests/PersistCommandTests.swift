@@ -3,6 +3,7 @@ import Testing
 import VFIOActuator
 import VFIOCommands
 import VFIOCore
+import VFIODeviceLayer
 import VFIOTestSupport
 
 /// `vfioctl persist` on the check host (a conventional PCI bridge with two e1000 in group 3):
@@ -101,6 +102,34 @@ struct PersistCommandTests {
         #expect(host.kernel.writes.isEmpty && host.driver("0000:02:01.0")?.hasSuffix("/e1000") == true)
         let status = host.run(["persist", "status"])
         #expect(status.status == 1 && status.out.contains("refused") && status.out.contains(reason), "\(status.out)")
+    }
+
+    @Test("identical cards swapped between slots: same IDs and position, another serial number; the record names where its card went")
+    func swappedCards() throws {
+        var fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.withIOMMU()
+        let serials: [(String, UInt64)] = [("0000:01:00.0", 0x001b_21ff_ff4a_5c10), ("0000:02:00.0", 0x001b_21ff_ff4a_5c11)]
+        for (position, (address, serial)) in serials.enumerated() {
+            var nic = FakeFunction(address, vendor: 0x8086, device: 0x10fb, class: 0x020000, group: position + 1, driver: "ixgbe")
+            nic.config?.serialNumber = serial
+            fake.add(nic)
+        }
+        fake.build()
+        let snapshot = try DeviceLayer(root: HostRoot(fake.root)).snapshot([])
+        let card = try #require(snapshot.function(PCIAddress("0000:01:00.0")!))
+        var record = try #require(Persist.Record(card, set: card.address, driver: "ixgbe"))
+        #expect(record.serialNumber == 0x001b_21ff_ff4a_5c10)
+        let text = Persist.render([record])
+        #expect(text.contains(" serial=00-1b-21-ff-ff-4a-5c-10 "))
+        #expect(try Persist.parse(text) == [record])
+        #expect(Persist.verify([record], snapshot).first?.ready == true)
+        // The card recorded here now sits in the other slot, its twin here.
+        record.serialNumber = 0x001b_21ff_ff4a_5c11
+        let problems = Persist.verify([record], snapshot).first?.problems ?? []
+        #expect(problems.count == 1 && problems[0].contains("has serial number 00-1b-21-ff-ff-4a-5c-10, recorded as 00-1b-21-ff-ff-4a-5c-11"), "\(problems)")
+        #expect(problems[0].contains("the recorded one is at 0000:02:00.0"))
+        #expect(throws: VFIOError.self) { try Persist.parse(text.replacingOccurrences(of: "serial=00-1b", with: "serial=0-1b")) }
     }
 
     @Test("a group that grew is refused; remove forgets a set (rule gone); a broken records file is named with its line")

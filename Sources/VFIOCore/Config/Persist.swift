@@ -27,18 +27,24 @@ public enum Persist {
         public var classCode: UInt32
         /// The host driver it had when recorded (for people, and `persist remove` hints).
         public var driver: String?
+        /// Its Device Serial Number, when it has one: what tells two identical cards apart, so a
+        /// swap between slots is caught (IDs and position alone match either).
+        public var serialNumber: UInt64?
 
         public init(set: PCIAddress, address: PCIAddress, devpath: String, vendorID: UInt16, deviceID: UInt16,
-                    subsystemVendorID: UInt16?, subsystemDeviceID: UInt16?, classCode: UInt32, driver: String?) {
+                    subsystemVendorID: UInt16?, subsystemDeviceID: UInt16?, classCode: UInt32, driver: String?,
+                    serialNumber: UInt64? = nil) {
             (self.set, self.address, self.devpath, self.vendorID, self.deviceID) = (set, address, devpath, vendorID, deviceID)
             (self.subsystemVendorID, self.subsystemDeviceID, self.classCode, self.driver) = (subsystemVendorID, subsystemDeviceID, classCode, driver)
+            self.serialNumber = serialNumber
         }
 
         /// The record of `f` as it is now; nil when its sysfs path is not under /sys/devices.
         public init?(_ f: PCIFunction, set: PCIAddress, driver: String?) {
             guard let devpath = Persist.devpath(f) else { return nil }
             self.init(set: set, address: f.address, devpath: devpath, vendorID: f.vendorID, deviceID: f.deviceID,
-                      subsystemVendorID: f.subsystemVendorID, subsystemDeviceID: f.subsystemDeviceID, classCode: f.classCode, driver: driver)
+                      subsystemVendorID: f.subsystemVendorID, subsystemDeviceID: f.subsystemDeviceID, classCode: f.classCode, driver: driver,
+                      serialNumber: f.capabilities?.serialNumber)
         }
 
         public var ids: String { hex4(vendorID) + ":" + hex4(deviceID) }
@@ -69,7 +75,8 @@ public enum Persist {
     public static func render(_ records: [Record]) -> String {
         header + sorted(records).map { r in
             "set=\(r.set) address=\(r.address) devpath=\(r.devpath) id=\(r.ids)" + (r.subsystem.map { " subsystem=\($0)" } ?? "")
-                + " class=\(r.classText)" + (r.driver.map { " driver=\($0)" } ?? "") + "\n"
+                + " class=\(r.classText)" + (r.serialNumber.map { " serial=" + SerialNumber.text($0) } ?? "")
+                + (r.driver.map { " driver=\($0)" } ?? "") + "\n"
         }.joined()
     }
 
@@ -101,9 +108,11 @@ public enum Persist {
             if fields["subsystem"] != nil && subsystem == nil { throw bad("subsystem= must be VVVV:DDDD") }
             guard let classText = fields["class"], classText.hasPrefix("0x"), let classCode = UInt32(classText.dropFirst(2), radix: 16),
                   classCode <= 0xffffff else { throw bad("class= must be 0xCCSSPP") }
+            let serial = fields["serial"].flatMap(SerialNumber.parse)
+            if fields["serial"] != nil && serial == nil { throw bad("serial= must be eight hex bytes, as lspci prints a Device Serial Number (00-1b-21-ff-ff-4a-5c-10)") }
             records.append(Record(set: set, address: address, devpath: String(devpath), vendorID: id.0, deviceID: id.1,
                                   subsystemVendorID: subsystem?.0, subsystemDeviceID: subsystem?.1, classCode: classCode,
-                                  driver: fields["driver"].map(String.init)))
+                                  driver: fields["driver"].map(String.init), serialNumber: serial))
         }
         return records
     }
@@ -221,6 +230,15 @@ public enum Persist {
                     problems.append("\(r.address) is now \(f.ids)" + (now?.subsystem.map { " (subsystem \($0))" } ?? "")
                                     + ", recorded as \(r.ids)" + (r.subsystem.map { " (subsystem \($0))" } ?? "") + ": another device is in that slot"
                                     + moved(r, snapshot))
+                    continue
+                }
+                // Identical cards swapped between slots: same IDs, same position, another serial.
+                if let recorded = r.serialNumber, let serial = f.capabilities?.serialNumber, serial != recorded {
+                    let elsewhere = snapshot.functions.first { $0.address != r.address && $0.capabilities?.serialNumber == recorded }
+                    problems.append("\(r.address) (\(f.ids)) has serial number \(SerialNumber.text(serial)), recorded as "
+                                    + SerialNumber.text(recorded) + ": an identical card is in that slot"
+                                    + (elsewhere.map { "; the recorded one is at \($0.address) (record it again there: vfioctl persist \($0.address) --write)" }
+                                        ?? ""))
                     continue
                 }
                 if now?.devpath != r.devpath {

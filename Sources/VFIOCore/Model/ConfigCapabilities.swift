@@ -222,6 +222,18 @@ public enum SerialNumber {
     public static func text(_ value: UInt64) -> String {
         (0..<8).reversed().map { HexDigits.padded((value >> UInt64($0 * 8)) & 0xff, width: 2) }.joined(separator: "-")
     }
+
+    /// `text`'s form back: eight two-digit hex bytes joined by dashes; nil for anything else.
+    public static func parse(_ text: some StringProtocol) -> UInt64? {
+        let bytes = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard bytes.count == 8 else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes {
+            guard byte.count == 2, let b = UInt8(byte, radix: 16) else { return nil }
+            value = value << 8 | UInt64(b)
+        }
+        return value
+    }
 }
 
 /// ACS capability and control registers (PCIe spec 7.7.8).
