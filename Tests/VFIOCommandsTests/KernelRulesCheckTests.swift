@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VFIOCommands
 import VFIOCore
 import VFIOTestSupport
 
@@ -190,5 +191,21 @@ struct KernelRulesCheckTests {
         #expect(result.message("group.viable", subject: "group 60").contains("0000:41:00.4 on nvidia"))
         #expect(result.finding("group.not-viable") == nil)
         #expect(try check(fake, ["42:00.0"]).severity("group.not-viable", subject: "group 61") == "error")
+    }
+
+    @Test("before Linux 6.1 vfio-pci makes no vfio-dev/: a function on vfio-pci is still a VFIO device in list's JSON and viable")
+    func vfioBeforeVFIODev() throws {
+        var fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.withIOMMU()
+        var nic = FakeFunction("0000:03:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, group: 7, driver: "vfio-pci")
+        nic.omitAttributes = ["vfio-dev"]
+        fake.add(nic)
+        fake.build()
+        let listed = Vfioctl.capture(["list", "--root", fake.root, "--format", "json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(listed.out.utf8)) as? [String: Any], "\(listed.err)")
+        let functions = try #require(document["functions"] as? [[String: Any]])
+        #expect(functions.first?["vfio_device"] as? Bool == true, "\(functions)")
+        #expect(try check(fake, ["03:00.0"]).severity("group.viable", subject: "group 7") == "info")
     }
 }

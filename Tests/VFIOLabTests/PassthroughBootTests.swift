@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 import VFIOCore
+import VFIODeviceLayer
 import VFIOTestSupport
 
 /// Inside the 'passthrough' boot: every topology, Intel IOMMU with interrupt remapping,
 /// intel_iommu=on. vfioctl against the kernel's own sysfs, and against QEMU's verdict.
-@Suite("Lab: passthrough boot", .serialized, .enabled(if: Lab.inside("passthrough", "passthrough-6.12"), Lab.reason))
+@Suite("Lab: passthrough boot", .serialized, .enabled(if: Lab.inside("passthrough", "passthrough-6.12", "passthrough-5.10"), Lab.reason))
 struct PassthroughBootTests {
     @Test("list agrees with sysfs on every function")
     func listMatchesSysfs() throws {
@@ -341,5 +342,58 @@ struct PassthroughBootTests {
             let shown = try VfioctlJSON.run(["show", address])
             #expect(shown["upstream_path"] as? [String] == expected, "\(address)")
         }
+    }
+
+    /// The facts of issue 18 read from the kernel's own files: every function's BARs (with sizes,
+    /// from `resource`), link, MSI/MSI-X, ACS, SR-IOV, serial number and Resizable BAR equal
+    /// what `lspci -vvv` prints for it, and `show`'s JSON carries the same link and BARs.
+    @Test("the capability facts and BARs equal lspci -vvv's on every function")
+    func agreesWithLspci() throws {
+        let observed = try DeviceLayer(root: .live).observe(ObservationScope(regions: true)).snapshot
+        let lspci = try TestProcess.run("lspci", ["-D", "-vvv"])
+        #expect(lspci.status == 0, "\(lspci.err)")
+        let theirs = LspciFacts.parse(lspci.out)
+        #expect(Set(theirs.keys) == Set(observed.functions.map(\.address)))
+        for f in observed.functions {
+            #expect(LspciFacts.of(f) == theirs[f.address], "\(f.address) \(f.ids)")
+            #expect(f.capabilities?.listReadable == true, "\(f.address): as root the capability list is readable")
+        }
+        let endpoint = try #require(observed.functions.first { $0.link != nil && !$0.isBridge && !($0.bars ?? []).isEmpty })
+        let shown = try #require(try VfioctlJSON.run(["show", endpoint.address.description])["function"] as? [String: Any])
+        let link = try #require(shown["link"] as? [String: Any])
+        #expect(link.int("max_width") == endpoint.link?.maxWidth && link.int("width") == endpoint.link?.width)
+        let bars = try #require(shown["bars"] as? [[String: Any]])
+        #expect(bars.map { $0.int("size") } == (endpoint.bars ?? []).map { $0.size.map(Int.init) })
+    }
+
+    /// Resets as this kernel does them, whatever its age: where it lists reset_method (5.15 and
+    /// later) an FLR-capable function resets on its own; where it has only a `reset` attribute
+    /// (5.10) vfioctl reads the methods from config space and says so; nothing with a `reset`
+    /// attribute is called unresettable, and no finding lists an empty method list.
+    @Test("check's reset findings follow the kernel's reset_method or, before 5.15, its reset attribute")
+    func resetsAsTheKernelDoesThem() throws {
+        let endpoints = try VfioctlJSON.functions().filter { $0["is_bridge"] as? Bool == false && $0.string("physfn") == nil }
+            .compactMap { $0.string("address") }
+        let verdict = try CheckVerdict.of(endpoints)
+        for address in endpoints {
+            let path = Kernel.device(address)
+            let resets = verdict.findings.filter { ($0["id"] as? String)?.hasPrefix("reset.") == true && $0["subject"] as? String == address }
+            let ids = resets.compactMap { $0["id"] as? String }.filter { $0 != "reset.amd-reset-bug" }
+            #expect(ids.count == 1, "\(address): \(ids)")
+            for finding in resets {
+                let message = finding["message"] as? String ?? ""
+                #expect(!message.contains("only by  ") && !message.hasSuffix("only by ") && !message.contains("()"), "\(address): \(message)")
+            }
+            if Kernel.exists(path + "/reset") { #expect(!ids.contains("reset.none"), "\(address) has a reset attribute") }
+            if let listed = Kernel.read(path + "/reset_method") {
+                if listed.split(separator: " ").contains("flr") { #expect(ids == ["reset.function-level"], "\(address): \(listed)") }
+            } else if Kernel.exists(path + "/reset"), ids == ["reset.function-level"] {
+                let message = resets.first { $0["id"] as? String == "reset.function-level" }?["message"] as? String ?? ""
+                #expect(message.contains("this kernel lists no reset_method"), "\(address): \(message)")
+            }
+        }
+        // The lab's NVMe controllers and e1000e NICs have FLR in config space: on every kernel age
+        // at least one function resets on its own.
+        #expect(verdict.ids.contains("reset.function-level"), "\(verdict.ids)")
     }
 }

@@ -22,7 +22,8 @@ public struct PCIFunction: Sendable, Equatable {
     public var numaNode: Int?
     /// `boot_vga` attribute: the firmware's boot display device.
     public var bootVGA: Bool?
-    /// A `vfio-dev/` directory exists: a vfio-pci (or variant) driver owns the function.
+    /// A `vfio-dev/` directory exists: its driver registered a VFIO device (Linux 6.1 and later;
+    /// `StubDriver.isVFIO(_:)` is the rule that also holds on older kernels).
     public var hasVFIODevice: Bool
 
     /// The PF of an SR-IOV virtual function, and this VF's index on it.
