@@ -496,12 +496,16 @@ struct CheckFixtureTests {
         ("no-intremap", "iommu.enabled", "irq-remap.inactive"),
         ("iommu-off", "iommu.disabled", nil),
         ("no-vtd", "iommu.absent", nil),
+        ("passthrough-5.10", "iommu.enabled", "irq-remap.active"),
+        ("passthrough-6.12", "iommu.enabled", "irq-remap.active"),
+        ("amd-iommu", "iommu.enabled", "irq-remap.active"),
     ] as [(String, String, String?)])
     func iommuStates(name: String, iommu: String, remapping: String?) throws {
         let result = try Self.check(name)
         #expect(result.finding(iommu) != nil, "\(name): \(result.findings)")
         if let remapping { #expect(result.finding(remapping) != nil, "\(name): \(result.findings)") }
-        #expect((result.status == 0) == (name == "passthrough"), "\(name): \(result.findings)")
+        #expect((result.status == 0) == ["passthrough", "passthrough-5.10", "passthrough-6.12", "amd-iommu"].contains(name),
+                "\(name): \(result.findings)")
     }
 
     @Test("the snapshot's devices: isolated NICs on e1000e, the bridged pair, an idle NVMe disk")
@@ -515,5 +519,15 @@ struct CheckFixtureTests {
         let nvme = try Self.check("passthrough", [disk.address.description])
         #expect(nvme.finding("device.host-critical") == nil, "\(nvme.findings)")
         #expect(nvme.finding("reset.function-level", subject: disk.address.description) != nil, "\(nvme.findings)")
+    }
+
+    @Test("Linux 5.10 lists no reset_method: the NVMe disk still resets on its own, read from config space and said so")
+    func olderKernel() throws {
+        let snapshot = try DeviceLayer(root: HostRoot(Self.fixture("passthrough-5.10"))).snapshot()
+        let disk = try #require(snapshot.functions.first { $0.driver == "nvme" && $0.sriov == nil && !$0.blockDevices.isEmpty })
+        let nvme = try Self.check("passthrough-5.10", [disk.address.description])
+        let reset = try #require(nvme.finding("reset.function-level", subject: disk.address.description), "\(nvme.findings)")
+        #expect((reset["message"] as? String ?? "").contains("resets on its own (flr") && (reset["message"] as? String ?? "").contains("(read from config space: this kernel lists no reset_method)"), "\(reset)")
+        #expect(nvme.findings.allSatisfy { ($0["message"] as? String ?? "").range(of: "only by $", options: .regularExpression) == nil })
     }
 }

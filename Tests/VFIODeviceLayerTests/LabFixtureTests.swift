@@ -3,7 +3,7 @@ import VFIOCore
 import VFIODeviceLayer
 
 /// The device layer on sysfs trees snapshotted from the lab's real kernel (scripts/lab snapshot):
-/// what Linux 6.1 made of each QEMU topology, read back without a kernel.
+/// what Linux 5.10, 6.1 and 6.12 made of each QEMU topology and IOMMU, read back without a kernel.
 @Suite("Real-kernel snapshots from the lab")
 struct LabFixtureTests {
     static func snapshot(_ name: String) throws -> HostSnapshot {
@@ -13,7 +13,8 @@ struct LabFixtureTests {
     static func ids(_ f: PCIFunction) -> String { f.ids }
 
     @Test("every snapshot reads cleanly: sorted, groups consistent, config space read in full as root",
-          arguments: ["passthrough", "passthrough-sriov", "no-intremap", "iommu-off", "no-vtd"])
+          arguments: ["passthrough", "passthrough-sriov", "no-intremap", "iommu-off", "no-vtd", "passthrough-5.10", "passthrough-6.12",
+                      "amd-iommu"])
     func consistent(name: String) throws {
         let snapshot = try Self.snapshot(name)
         #expect(snapshot.functions.count >= 17)
@@ -24,7 +25,10 @@ struct LabFixtureTests {
         for f in snapshot.functions {
             let length = try #require(f.capabilities?.configLength, "\(f.address)")
             #expect(length == (f.capabilities?.isPCIe == true ? 4096 : 256), "\(f.address)")
-            #expect(f.driver != nil || f.isBridge || f.isVirtualFunction || f.address.device == 0, "\(f.address) \(f.ids)")
+            // Unbound only: bridges, VFs, the host bridge, and an AMD IOMMU's own function (class
+            // 0806: the kernel's AMD-Vi driver is not a PCI driver).
+            #expect(f.driver != nil || f.isBridge || f.isVirtualFunction || f.address.device == 0 || f.classCode >> 8 == 0x0806,
+                    "\(f.address) \(f.ids)")
         }
     }
 
@@ -90,5 +94,26 @@ struct LabFixtureTests {
         #expect(none.groups.isEmpty && none.iommu.acpiTables.isEmpty && none.iommu.units.isEmpty)
         let defaultOn = try Self.snapshot("no-intremap")
         #expect(!defaultOn.groups.isEmpty && defaultOn.iommu.units == ["dmar0"])
+    }
+
+    /// The same machine under three kernels: 5.10 (a `reset` attribute, no `reset_method`, no
+    /// `vfio-dev/`), 6.1 and 6.12 (which list their methods). What vfioctl reads from 5.10's config
+    /// space is what the newer kernels list, but for the bus reset they decide from the topology.
+    @Test("sysfs of three kernel ages: 5.10's reset methods, read from config space, are the ones 6.1 and 6.12 list")
+    func kernelAges() throws {
+        let old = try Self.snapshot("passthrough-5.10")
+        #expect(old.functions.allSatisfy { $0.resetMethods.isEmpty })
+        let resettable = old.functions.filter(\.hasResetAttribute)
+        #expect(resettable.contains { $0.driver == "nvme" } && resettable.allSatisfy(\.resetMethodsUnlisted))
+        for newer in ["passthrough", "passthrough-6.12"] {
+            let listed = try Self.snapshot(newer)
+            #expect(listed.functions.map(\.address) == old.functions.map(\.address), "\(newer)")
+            for f in old.functions {
+                let theirs = try #require(listed.function(f.address))
+                #expect(f.effectiveResetMethods == theirs.resetMethods.filter { $0 != "bus" }, "\(newer) \(f.address) \(f.ids)")
+                #expect(f.hasResetAttribute == !theirs.resetMethods.isEmpty, "\(newer) \(f.address) \(f.ids)")
+                #expect(f.iommuGroup == theirs.iommuGroup && f.capabilities == theirs.capabilities, "\(newer) \(f.address)")
+            }
+        }
     }
 }
