@@ -324,7 +324,9 @@ public struct FakeSysfs {
                 makeDirectory("sys/module/" + module)
                 link(driverPath + "/module", to: "sys/module/" + module)
             }
-            if (driver.hasPrefix("vfio") && !f.omitAttributes.contains("vfio-dev")) || f.registersVFIODevice { makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)") }
+            // vfio-pci makes vfio-dev/ from Linux 6.1 on (omitAttributes "vfio-dev": an older kernel).
+            let vfioDevice = driver.hasPrefix("vfio") && !f.omitAttributes.contains("vfio-dev")
+            if vfioDevice || f.registersVFIODevice { makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)") }
         }
         if let (pf, _) = f.physfn { link(path + "/physfn", to: devicePath(pf)) }
         for name in f.netInterfaces {

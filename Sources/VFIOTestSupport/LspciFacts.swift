@@ -58,7 +58,7 @@ public enum LspciFacts {
             }
         }
         if caps.hasPowerManagement == true { facts["pm"] = "yes" }
-        if caps.afFLR != nil, f.capabilities?.afFLR == true { facts["af flr"] = "+" }
+        if caps.afFLR == true { facts["af flr"] = "+" }
         if let msi = caps.msi { facts["msi"] = "\(msi.vectors) maskable\(msi.maskable ? "+" : "-") 64bit\(msi.is64Bit ? "+" : "-")" }
         if let msix = caps.msix { facts["msi-x"] = "\(msix.vectors)" }
         if let acs = caps.acs { facts["acs"] = acsText(acs.capability) + " / " + acsText(acs.control) }
