@@ -52,7 +52,7 @@ enum CPUInputs {
 enum ThisHostCPU {
     static func read(_ models: CPUModels, root: HostRoot, invocation: Invocation) throws(VFIOError) -> HostCPU {
         guard let reader = invocation.cpuid, reader.serves(root) else {
-            let reason = !root.isLive ? "CPUID cannot be run for another root: --root \(root)"
+            let reason = !root.isLive ? "CPUID cannot be run for the host under \(root)"
                 : "this machine has no CPUID instruction (not x86)"
             return try HostCPU.decode(CPUFiles(root: root).cpuinfo(), with: models, reason: reason)
         }

@@ -72,8 +72,12 @@ public struct CPUDefinition: Sendable, Equatable {
         guard !body.allSatisfy({ $0.isWhitespace }) else {
             throw .usage("\(file) is empty", hint: "give a \(what)")
         }
-        do {
-            return try XMLParser.parse("<container>" + body + "</container>").elements
+        do throws(XMLParseError) {
+            let elements = try XMLParser.parse("<container>" + body + "</container>").elements
+            guard !elements.isEmpty else {
+                throw XMLParseError(line: 1, message: "text without any element: not XML", hint: "give a \(what)")
+            }
+            return elements
         } catch {
             throw .usage("\(file): malformed XML at \(error)", hint: error.hint ?? "check it with 'xmllint --noout \(file)'")
         }
