@@ -123,16 +123,17 @@ int vfioctl_unpin(void *saved) {
 
 int vfioctl_kvm_get_msr(int fd, unsigned int index, unsigned long long *value) {
 #if defined(KVM_GET_MSRS)
-    struct {
+    // struct kvm_msrs ends in a flexible array: room for one entry after it.
+    union {
         struct kvm_msrs header;
-        struct kvm_msr_entry entry;
+        unsigned char bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
     } request;
     memset(&request, 0, sizeof request);
     request.header.nmsrs = 1;
-    request.entry.index = index;
+    request.header.entries[0].index = index;
     int rc = ioctl(fd, KVM_GET_MSRS, &request);
     if (rc < 0) return -1;
-    *value = request.entry.data;
+    *value = request.header.entries[0].data;
     return rc;
 #else
     (void)fd; (void)index; (void)value;
