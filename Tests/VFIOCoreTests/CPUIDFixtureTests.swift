@@ -287,3 +287,33 @@ struct CPUIDWalkTests {
         #expect(live.cpu.vendor == nil && live.vendorID == "CentaurHauls")
     }
 }
+
+@Suite("CPUID dumps from the lab's QEMU CPU models, decoded as the running libvirt decoded them (fixtures/cpuid-qemu)")
+struct CPUIDLabFixtureTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fixtures/cpuid-qemu").path
+
+    /// The `<signature>` attributes of the first `<cpu>` in `text`.
+    static func signature(_ text: String) throws -> [String] {
+        let element = try CPUDefinition.elements(in: text, file: "x")[0]
+        return ["family", "model", "stepping"].map { element.first("signature")?.attribute($0) ?? "-" }
+    }
+
+    @Test("each boot's dump (vfioctl cpu dump) decodes to the host <cpu> virsh capabilities printed in that guest")
+    func labDumps() throws {
+        let models = try CPUIDFixtures.models()
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.directory)
+            .filter { $0.hasSuffix("-libvirt.xml") }.map { String($0.dropLast("-libvirt.xml".count)) }.sorted()
+        #expect(names.count >= 5, "fixtures/cpuid-qemu holds the cpu-* boots' dumps")
+        for name in names {
+            let dumps = try CPUIDDump.parseAll(try String(contentsOfFile: Self.directory + "/\(name).xml", encoding: .utf8), file: name)
+            let host = try HostCPU.decode(dump: dumps[0], with: models, source: .dump(file: name))
+            let libvirtText = try String(contentsOfFile: Self.directory + "/\(name)-libvirt.xml", encoding: .utf8)
+            let libvirt = try CPUDefinition.parseAll(libvirtText, file: name, kind: .host)[0]
+            #expect(host.cpu.model == libvirt.model && host.cpu.vendor == libvirt.vendor, "\(name): \(host.cpu.model) vs \(libvirt.model ?? "-")")
+            #expect(host.cpu.features == libvirt.features, "\(name)")
+            let mine = CPUOutput.hostElement(host).rendered()
+            #expect(try Self.signature(mine) == Self.signature(libvirtText), "\(name)")
+        }
+    }
+}

@@ -45,7 +45,7 @@ struct HostCPUElement: Equatable, CustomStringConvertible {
 /// host `<cpu>` libvirt decodes with virCPUx86GetHost; `vfioctl cpu host` must print the same,
 /// and so must `vfioctl cpu host --cpuid` on the dump `vfioctl cpu dump` takes here.
 @Suite("Lab: the host CPU as libvirt sees it", .serialized,
-       .enabled(if: Lab.inside("cpu-haswell", "cpu-cascadelake", "cpu-epyc-rome", "cpu-dhyana", "cpu-conroe"), Lab.reason))
+       .enabled(if: Lab.inside("cpu-haswell", "cpu-cascadelake", "cpu-epyc-rome", "cpu-dhyana", "cpu-nehalem"), Lab.reason))
 struct CPUBootTests {
     static var out: String { ProcessInfo.processInfo.environment["VFIOCTL_LAB_OUT"] ?? NSTemporaryDirectory() }
 
