@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import VFIOActuator
+import VFIODeviceLayer
 
 /// What one run of vfioctl works against, chosen by its caller and handed to the command:
 /// the process's environment for the binary (`fromEnvironment`), a test's fake tree, pci.ids and
@@ -12,16 +13,22 @@ public struct Invocation: Sendable {
     public var pciIDs: String?
     /// What changing commands act through.
     public var actuators: Actuators
+    /// The CPU that `cpu host` and `cpu dump` ask with CPUID (this machine's when it has the
+    /// instruction; a test's replay of a dump); nil: none, /proc/cpuinfo is decoded instead.
+    public var cpuid: (any CPUIDReading)?
 
-    public init(root: String? = nil, pciIDs: String? = nil, actuators: Actuators = Actuators()) {
+    public init(root: String? = nil, pciIDs: String? = nil, actuators: Actuators = Actuators(), cpuid: (any CPUIDReading)? = nil) {
         self.root = root
         self.pciIDs = pciIDs
         self.actuators = actuators
+        self.cpuid = cpuid
     }
 
-    /// The process's: VFIOCTL_ROOT, VFIOCTL_PCI_IDS, and the actuators' variables.
+    /// The process's: VFIOCTL_ROOT, VFIOCTL_PCI_IDS, the actuators' variables, and this
+    /// machine's CPU.
     public static func fromEnvironment() -> Invocation {
-        Invocation(root: variable("VFIOCTL_ROOT"), pciIDs: variable("VFIOCTL_PCI_IDS"), actuators: .fromEnvironment())
+        Invocation(root: variable("VFIOCTL_ROOT"), pciIDs: variable("VFIOCTL_PCI_IDS"), actuators: .fromEnvironment(),
+                   cpuid: LiveCPUID.available ? LiveCPUID() : nil)
     }
 
     /// An environment variable's value; unset and empty are the same.

@@ -3,6 +3,7 @@ import Testing
 import VFIOActuator
 import VFIOCommands
 import VFIOCore
+import VFIODeviceLayer
 import VFIOTestSupport
 
 /// Every command with JSON output, run in process on the command tests' fake hosts (changing
@@ -43,9 +44,9 @@ struct GoldenTests {
     }
 
     /// A command on a fake tree that needs no simulated kernel.
-    static func run(_ fake: FakeSysfs, _ arguments: [String]) -> Golden.Run {
+    static func run(_ fake: FakeSysfs, _ arguments: [String], cpuid: (any CPUIDReading)? = nil) -> Golden.Run {
         defer { fake.remove() }
-        let result = Vfioctl.capture(arguments + ["--format", "json", "--root", fake.root], invocation: Invocation(pciIDs: Golden.pciIDs))
+        let result = Vfioctl.capture(arguments + ["--format", "json", "--root", fake.root], invocation: Invocation(pciIDs: Golden.pciIDs, cpuid: cpuid))
         return Golden.Run(status: result.status, out: result.out, err: result.err, root: fake.root)
     }
 
@@ -196,6 +197,20 @@ struct GoldenTests {
             return run(fake, ["cpu", "baseline", a, b])
         },
         Case(name: "cpu-models", command: "cpu models", status: 0) { run(try GoldenHosts.cpu(), ["cpu", "models"]) },
+        // CPUID replayed from a Core 2's dump (GoldenHosts.cpuidDump): its MSR unreadable, then read.
+        Case(name: "cpu-host-cpuid", command: "cpu host", status: 0) {
+            run(try GoldenHosts.cpu(), ["cpu", "host"], cpuid: ReplayCPUID(try GoldenHosts.cpuidDump(msr: false), unreadable: GoldenHosts.unreadable))
+        },
+        Case(name: "cpu-host-dump", command: "cpu host", status: 0) {
+            let fake = try GoldenHosts.cpu()
+            return run(fake, ["cpu", "host", "--cpuid", GoldenHosts.write(fake, "core2.xml", try GoldenHosts.cpuidDump(msr: true).xml(comments: ["a Core 2"]))])
+        },
+        Case(name: "cpu-dump", command: "cpu dump", status: 0) {
+            run(try GoldenHosts.cpu(), ["cpu", "dump"], cpuid: ReplayCPUID(try GoldenHosts.cpuidDump(msr: true)))
+        },
+        Case(name: "cpu-dump-unread", command: "cpu dump", status: 0) {
+            run(try GoldenHosts.cpu(), ["cpu", "dump"], cpuid: ReplayCPUID(try GoldenHosts.cpuidDump(msr: false), unreadable: GoldenHosts.unreadable))
+        },
     ]
 
     @Test("each command's JSON is its golden document, byte for byte", arguments: cases)
@@ -321,6 +336,8 @@ enum GoldenHosts {
               </feature>
               <feature name='lm'><cpuid eax_in='0x80000001' edx='0x20000000'/></feature>
               <feature name='invtsc' migratable='no'><cpuid eax_in='0x80000007' edx='0x00000100'/></feature>
+              <feature name='arch-capabilities'><cpuid eax_in='0x07' ecx_in='0x00' edx='0x20000000'/></feature>
+              <feature name='rdctl-no'><msr index='0x10a' edx='0x00000000' eax='0x00000001'/></feature>
             </cpus>
 
             """,
@@ -381,6 +398,26 @@ enum GoldenHosts {
         for (name, text) in cpuMap { fake.write("usr/share/libvirt/cpu_map/" + name, text) }
         return fake
     }
+
+    /// A Core 2 workstation's CPUID (family 6 model 15 stepping 6; fpu vme de tsc msr pae cx8 sse
+    /// sse2, pni ssse3, lm) with arch-capabilities, and with `msr` its MSR 0x10a (rdctl-no).
+    static func cpuidDump(msr: Bool) throws -> CPUIDDump {
+        let text = """
+            <cpudata arch='x86'>
+              <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x00000007' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>
+              <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x000006f6' ebx='0x00020800' ecx='0x00000201' edx='0x0600017f'/>
+              <cpuid eax_in='0x00000007' ecx_in='0x00' eax='0x00000000' ebx='0x00000000' ecx='0x00000000' edx='0x20000000'/>
+              <cpuid eax_in='0x80000000' ecx_in='0x00' eax='0x80000004' ebx='0x00000000' ecx='0x00000000' edx='0x00000000'/>
+              <cpuid eax_in='0x80000001' ecx_in='0x00' eax='0x00000000' ebx='0x00000000' ecx='0x00000001' edx='0x20100800'/>
+              <cpuid eax_in='0x80000002' ecx_in='0x00' eax='0x65746e49' ebx='0x2952286c' ecx='0x726f4320' edx='0x4d542865'/>
+              <cpuid eax_in='0x80000003' ecx_in='0x00' eax='0x43203229' ebx='0x20205550' ecx='0x20202020' edx='0x00000000'/>
+              <cpuid eax_in='0x80000004' ecx_in='0x00' eax='0x00000000' ebx='0x00000000' ecx='0x00000000' edx='0x00000000'/>
+            \(msr ? "  <msr index='0x10a' edx='0x00000000' eax='0x00000001'/>\n" : "")</cpudata>
+            """
+        return try CPUIDDump.parseAll(text, file: "core2.xml")[0]
+    }
+
+    static let unreadable = "/dev/cpu/0/msr: no such device: load the msr module (modprobe msr, as root); /dev/kvm: No such file or directory (ENOENT)"
 
     static func write(_ fake: FakeSysfs, _ name: String, _ text: String) -> String {
         fake.write(name, text)

@@ -129,6 +129,22 @@ struct Campaign {
 
         """
 
+    /// A CPUID dump (libvirt's cpudata XML) of a Skylake client, cut down to the leaves that
+    /// decide its model.
+    static let cpudata = """
+        <!-- Intel(R) Core(TM) i5-6600 CPU @ 3.30GHz -->
+        <cpudata arch='x86'>
+          <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x00000016' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>
+          <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x000506e3' ebx='0x02100800' ecx='0x7ffafbff' edx='0xbfebfbff'/>
+          <cpuid eax_in='0x00000007' ecx_in='0x00' eax='0x00000000' ebx='0x029c6fbf' ecx='0x00000000' edx='0x9c002400'/>
+          <cpuid eax_in='0x0000000d' ecx_in='0x01' eax='0x0000000f' ebx='0x00000000' ecx='0x00000000' edx='0x00000000'/>
+          <cpuid eax_in='0x80000000' ecx_in='0x00' eax='0x80000008' ebx='0x00000000' ecx='0x00000000' edx='0x00000000'/>
+          <cpuid eax_in='0x80000001' ecx_in='0x00' eax='0x00000000' ebx='0x00000000' ecx='0x00000121' edx='0x2c100800'/>
+          <msr index='0x10a' edx='0x00000000' eax='0x00000048'/>
+        </cpudata>
+
+        """
+
     /// A document damaged in one of the ways that have broken XML readers.
     static func damage(xml: String, _ g: inout SeededGenerator) -> ([UInt8], String) {
         var bytes = Array(xml.utf8)
@@ -190,7 +206,7 @@ struct Campaign {
         }
     }
 
-    @Test("hostile XML: domains for check and the libvirt hook, CPU descriptions for compare and baseline")
+    @Test("hostile XML: domains for check and the libvirt hook, CPU descriptions and CPUID dumps for cpu host, compare and baseline")
     func xml() throws {
         let sandbox = try Sandbox(copying: Campaign.fixture)
         defer { sandbox.remove() }
@@ -199,11 +215,16 @@ struct Campaign {
         for index in Campaign.indices(160) {
             var g = CampaignSettings.generator(family: "xml", index: index)
             let isCPU = g.chance(40)
-            let (bytes, what) = Campaign.damage(xml: isCPU ? Campaign.cpu : Campaign.domain, &g)
+            let isDump = isCPU && g.chance(50)
+            let (bytes, what) = Campaign.damage(xml: isDump ? Campaign.cpudata : isCPU ? Campaign.cpu : Campaign.domain, &g)
             let file = sandbox.scratch + "/document.xml"
             Surgery.write(file, bytes)
             let root = ["--root", sandbox.root]
-            if isCPU {
+            if isDump {
+                let command = g.pick([["cpu", "host", "--cpuid", file, "--format", "json"] + cpuMap, ["cpu", "baseline", file, file] + cpuMap,
+                                      ["cpu", "compare", file, "--host", file] + cpuMap, ["cpu", "host", "--cpuid", "-"] + cpuMap])
+                runner.run(index, "CPUID dump: " + what, command + root, input: bytes)
+            } else if isCPU {
                 let command = g.pick([["cpu", "compare", file] + cpuMap, ["cpu", "baseline", file, file] + cpuMap,
                                       ["cpu", "baseline", file, "--features"] + cpuMap, ["xml", "cpu", "--baseline", file] + cpuMap])
                 runner.run(index, "CPU XML: " + what, command + root)

@@ -16,4 +16,22 @@ void vfioctl_tune_malloc(void);
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory (-1 with errno on failure).
 int vfioctl_memfd(const char *name);
 
+/// Whether this machine has the CPUID instruction (1 on x86, 0 elsewhere).
+int vfioctl_has_cpuid(void);
+
+/// CPUID with eax = leaf and ecx = subleaf on the calling CPU; out gets eax, ebx, ecx, edx
+/// (all 0 where there is no CPUID instruction).
+void vfioctl_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int out[4]);
+
+/// Pins the calling thread to the first CPU its affinity allows and keeps the old affinity in
+/// *saved (give it back to vfioctl_unpin). Returns that CPU, or -1 with errno.
+int vfioctl_pin(void **saved);
+
+/// Restores the affinity vfioctl_pin saved and frees it: 0, or -1 with errno.
+int vfioctl_unpin(void *saved);
+
+/// KVM_GET_MSRS on a /dev/kvm descriptor for one feature MSR: the ioctl's result (the number
+/// of MSRs read, 0 or 1) with *value set, or -1 with errno (also where KVM's header is missing).
+int vfioctl_kvm_get_msr(int fd, unsigned int index, unsigned long long *value);
+
 #endif

@@ -60,11 +60,9 @@ public struct CPUDefinition: Sendable, Equatable {
     /// i686 or x86_64 (or no <arch>, on a guest CPU).
     public var isX86: Bool { arch.map(CPUDefinition.x86Arches.contains) ?? true }
 
-    /// The `<cpu>` elements of one file, as virsh cpu-baseline and cpu-compare find them: the
-    /// file may hold several top-level elements (after an optional XML declaration); each
-    /// top-level `<cpu>`, a `<domain>`'s `<cpu>`, a capabilities document's host `<cpu>` and a
-    /// domain capabilities document's usable host-model CPU counts, in document order.
-    public static func elements(in text: String, file: String) throws(VFIOError) -> [XMLElement] {
+    /// The top-level elements of `text` (which may hold several, after an optional XML
+    /// declaration and comments). `what` names the expected content in errors.
+    public static func topLevel(_ text: String, file: String, what: String) throws(VFIOError) -> [XMLElement] {
         var body = Substring(text)
         if body.hasPrefix("<?xml") {
             var index = body.startIndex
@@ -72,18 +70,33 @@ public struct CPUDefinition: Sendable, Equatable {
             if index < body.endIndex { body = body[body.index(index, offsetBy: 2)...] }
         }
         guard !body.allSatisfy({ $0.isWhitespace }) else {
-            throw .usage("\(file) is empty", hint: "give a file with <cpu> elements or 'virsh capabilities' output")
+            throw .usage("\(file) is empty", hint: "give a \(what)")
         }
-        let container: XMLElement
-        do {
-            container = try XMLParser.parse("<container>" + body + "</container>")
+        do throws(XMLParseError) {
+            let elements = try XMLParser.parse("<container>" + body + "</container>").elements
+            guard !elements.isEmpty else {
+                throw XMLParseError(line: 1, message: "text without any element: not XML", hint: "give a \(what)")
+            }
+            return elements
         } catch {
             throw .usage("\(file): malformed XML at \(error)", hint: error.hint ?? "check it with 'xmllint --noout \(file)'")
         }
+    }
+
+    /// The `<cpu>` elements of one file, as virsh cpu-baseline and cpu-compare find them: the
+    /// file may hold several top-level elements (after an optional XML declaration); each
+    /// top-level `<cpu>`, a `<domain>`'s `<cpu>`, a capabilities document's host `<cpu>` and a
+    /// domain capabilities document's usable host-model CPU counts, in document order. With
+    /// `dumps`, a top-level `<cpudata>` (a CPUID dump) counts too, and is returned as it is.
+    public static func elements(in text: String, file: String, dumps: Bool = false) throws(VFIOError) -> [XMLElement] {
+        let what = dumps ? "file with <cpu> elements, 'virsh capabilities' output or a CPUID dump"
+            : "file with <cpu> elements or 'virsh capabilities' output"
+        let container = XMLElement("container", children: try topLevel(text, file: file, what: what).map { .element($0) })
         var found: [XMLElement] = []
         for element in container.elements {
             switch element.name {
             case "cpu": found.append(element)
+            case "cpudata" where dumps: found.append(element)
             case "domain": found += element.elements("cpu")
             case "capabilities": found += element.elements("host").flatMap { $0.elements("cpu") }
             case "domainCapabilities":
@@ -99,8 +112,9 @@ public struct CPUDefinition: Sendable, Equatable {
             }
         }
         guard !found.isEmpty else {
-            throw .usage("\(file) holds no <cpu> element, domain, host capabilities or domain capabilities",
-                         hint: "give 'virsh capabilities' output, or <cpu> elements such as 'vfioctl cpu host --format xml' prints")
+            throw .usage("\(file) holds no <cpu> element, domain, host capabilities or domain capabilities" + (dumps ? ", nor a CPUID dump (<cpudata>)" : ""),
+                         hint: "give 'virsh capabilities' output, <cpu> elements such as 'vfioctl cpu host --format xml' prints"
+                             + (dumps ? ", or a dump from 'vfioctl cpu dump'" : ""))
         }
         return found
     }
@@ -177,11 +191,21 @@ public struct CPUDefinition: Sendable, Equatable {
         return cpu
     }
 
-    /// Every CPU in `text` (see `elements(in:file:)`), parsed as `kind`.
-    public static func parseAll(_ text: String, file: String, kind: Kind?) throws(VFIOError) -> [CPUDefinition] {
-        let elements = try elements(in: text, file: file)
+    /// Every CPU in `text` (see `elements(in:file:)`), parsed as `kind`. With `dumps`, a CPUID
+    /// dump (`<cpudata>`) is a host CPU too: decoded as libvirt decodes its host's
+    /// (`HostCPU.decode(dump:)`).
+    public static func parseAll(_ text: String, file: String, kind: Kind?, dumps: CPUModels? = nil) throws(VFIOError) -> [CPUDefinition] {
+        let elements = try elements(in: text, file: file, dumps: dumps != nil)
         var cpus: [CPUDefinition] = []
         for (position, element) in elements.enumerated() {
+            if element.name == "cpudata", let models = dumps {
+                let source = elements.count == 1 ? file : "\(file) (cpudata \(position + 1), line \(element.line))"
+                let dump = try CPUIDDump.parse(element, source: source)
+                var cpu = try HostCPU.decode(dump: dump, with: models, source: .dump(file: source)).definition
+                cpu.source = source
+                cpus.append(cpu)
+                continue
+            }
             let source = elements.count == 1 ? file : "\(file) (cpu \(position + 1), line \(element.line))"
             cpus.append(try parse(element, kind: kind, source: source))
         }

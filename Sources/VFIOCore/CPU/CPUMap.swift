@@ -8,6 +8,18 @@ public struct CPUMap: Sendable {
         public var name: String
         /// The CPUID vendor string ("GenuineIntel").
         public var string: String
+
+        /// The string as CPUID leaf 0 returns it: ebx, edx, ecx, four bytes each, little-endian
+        /// (libvirt's virCPUx86VendorToData).
+        public var data: CPUData {
+            let bytes = Array(string.utf8)
+            guard bytes.count == 12 else { return CPUData() }
+            func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << UInt32(8 * $1) } }
+            var data = CPUData(.cpuid(0, 0, .ebx), word(0))
+            data.add(CPUData(.cpuid(0, 0, .edx), word(4)))
+            data.add(CPUData(.cpuid(0, 0, .ecx), word(8)))
+            return data
+        }
     }
 
     public struct Feature: Sendable, Equatable {

@@ -30,6 +30,16 @@ public struct CPUSignature: Sendable, Equatable {
         self.model = model
         self.stepping = stepping
     }
+
+    /// From CPUID leaf 1's eax as libvirt reads it (x86DataToSignature, virCPUx86SignatureFromCPUID):
+    /// reserved bits masked off; family + extended family, (extended model << 4) + model,
+    /// stepping. nil when nothing is left: libvirt then compares no signature and prints none.
+    public init?(leaf1EAX eax: UInt32) {
+        let bits = eax & 0x0fff_3fff
+        guard bits != 0 else { return nil }
+        self.init(family: Int((bits >> 20) & 0xff) + Int((bits >> 8) & 0xf),
+                  model: Int((bits >> 12) & 0xf0) + Int((bits >> 4) & 0xf), stepping: Int(bits & 0xf))
+    }
 }
 
 /// The x86 algorithms of libvirt 9.0's cpu_x86.c over a CPU map: decoding CPU data to the
@@ -179,6 +189,25 @@ public struct CPUModels: Sendable {
             chosen.features.removeAll { map.feature($0.name)?.migratable == false }
         }
         return ComputedCPU(kind: kind, model: chosen.model.name, vendor: vendor, features: chosen.features)
+    }
+
+    /// libvirt's x86DataToVendor: the first vendor of the map whose CPUID leaf 0 string the
+    /// data holds (bit by bit, as libvirt matches it).
+    public func vendor(in data: CPUData) -> CPUMap.Vendor? {
+        map.vendors.first { data.contains($0.data) }
+    }
+
+    /// libvirt's x86Decode of raw CPU data, as `virsh capabilities` gets its host CPU
+    /// (virCPUx86GetHost → x86DecodeCPUData) and libvirt's tests decode a dump (cpuDecode): the
+    /// vendor from leaf 0 (its bits then taken out), the signature from leaf 1, broken TSX
+    /// dropped, then the closest model of that vendor.
+    public func decode(raw: CPUData, kind: CPUDefinition.Kind) throws(VFIOError) -> (cpu: ComputedCPU, vendor: CPUMap.Vendor?, signature: CPUSignature?) {
+        var data = raw
+        let vendor = vendor(in: data)
+        if let vendor { data.subtract(vendor.data) }
+        let signature = CPUSignature(leaf1EAX: data[.cpuid(0x1, 0, .eax)])
+        let cpu = try decode(data, vendor: vendor?.name, signature: signature, kind: kind)
+        return (cpu, vendor, signature)
     }
 
     // MARK: Baseline

@@ -16,13 +16,20 @@ public enum CPUOutput {
             children.append(.element(XMLElement("signature", [("family", String(signature.family)), ("model", String(signature.model)),
                                                               ("stepping", String(signature.stepping))])))
         }
-        children.append(.element(XMLElement("topology", [("sockets", String(host.sockets)), ("dies", "1"),
-                                                         ("cores", String(host.cores)), ("threads", String(host.threads))])))
+        if let topology = host.topology {
+            children.append(.element(XMLElement("topology", [("sockets", String(topology.sockets)), ("dies", "1"),
+                                                             ("cores", String(topology.cores)), ("threads", String(topology.threads))])))
+        }
         if let bits = host.physicalAddressBits {
             children.append(.element(XMLElement("maxphysaddr", [("mode", "emulate"), ("bits", String(bits))])))
         }
         for feature in host.cpu.features { children.append(.element(XMLElement("feature", [("name", feature.name)]))) }
         return XMLElement("cpu", children: children)
+    }
+
+    /// `--format xml` of `cpu host`: a comment saying where the data came from, then the element.
+    public static func hostXML(_ host: HostCPU) -> String {
+        "<!-- " + "vfioctl cpu host: decoded from \(host.source.summary)".replacingDoubleDashes() + " -->\n" + hostElement(host).rendered()
     }
 
     /// A guest CPU as `virsh cpu-baseline` prints it: `<cpu mode='custom' match='exact'>`, the
@@ -76,8 +83,14 @@ public enum CPUOutput {
             "model": .string(host.cpu.model),
             "model_name": .optional(host.modelName),
             "features": .strings(host.cpu.features.map(\.name).sorted()),
-            "topology": .object(["sockets": .int(host.sockets), "cores": .int(host.cores), "threads": .int(host.threads),
-                                 "logical_cpus": .int(host.logicalCPUs)]),
+            "topology": host.topology.map {
+                .object(["sockets": .int($0.sockets), "cores": .int($0.cores), "threads": .int($0.threads), "logical_cpus": .int($0.logicalCPUs)])
+            } ?? .null,
+            "source": .string(host.source.name),
+            "source_detail": .string(host.source.summary),
+            "unread_features": .array(host.unreadFeatures.sorted { $0.name < $1.name }.map {
+                .object(["name": .string($0.name), "reason": .string($0.reason)])
+            }),
             "microcode": .optional(host.microcode.map { Int(truncatingIfNeeded: $0) }),
             "physical_address_bits": .optional(host.physicalAddressBits),
             "unmapped_flags": .strings(host.unmappedFlags),
@@ -100,15 +113,43 @@ public enum CPUOutput {
             rows.append(["signature", "family \(signature.family) model \(signature.model) stepping \(signature.stepping)"])
         }
         rows.append(["arch", host.arch])
-        rows.append(["topology", "\(host.sockets) socket\(host.sockets == 1 ? "" : "s") × \(host.cores) core\(host.cores == 1 ? "" : "s")"
-                     + " × \(host.threads) thread\(host.threads == 1 ? "" : "s") (\(host.logicalCPUs) logical CPUs)"])
+        if let topology = host.topology {
+            rows.append(["topology", "\(topology.sockets) socket\(topology.sockets == 1 ? "" : "s") × \(topology.cores) core\(topology.cores == 1 ? "" : "s")"
+                         + " × \(topology.threads) thread\(topology.threads == 1 ? "" : "s") (\(topology.logicalCPUs) logical CPUs)"])
+        }
         rows.append(["features", host.cpu.features.isEmpty ? "none beyond the model" : host.cpu.features.map(\.name).joined(separator: " ")])
+        rows.append(["source", host.source.summary])
         var out = TextTable(header: ["", ""], rows: rows).render(includeHeader: false)
         if !host.inferredFeatures.isEmpty {
             out += "inferred  " + host.inferredFeatures.map(\.name).joined(separator: " ")
                 + "  (not CPUID bits in /proc/cpuinfo; see --format json)\n"
         }
+        if !host.unreadFeatures.isEmpty {
+            out += "unread    " + host.unreadFeatures.map(\.name).joined(separator: " ")
+                + "  (could not be read: \(host.unreadFeatures[0].reason); the CPU may have them)\n"
+        }
         return out
+    }
+
+    // MARK: dump
+
+    /// `cpu dump --format json`: the dump's entries as numbers, in the XML's order.
+    public static func dumpJSON(_ dump: CPUIDDump, source: String, unreadMSRs: [(index: UInt32, reason: String)]) -> JSON {
+        .document([
+            "cpudata": .object([
+                "arch": .string("x86"),
+                "cpuid": .array(dump.leaves.map {
+                    .object(["eax_in": .int(Int($0.leaf)), "ecx_in": .int(Int($0.subleaf)), "eax": .int(Int($0.eax)),
+                             "ebx": .int(Int($0.ebx)), "ecx": .int(Int($0.ecx)), "edx": .int(Int($0.edx))])
+                }),
+                "msr": .array(dump.msrs.map { .object(["index": .int(Int($0.index)), "eax": .int(Int($0.eax)), "edx": .int(Int($0.edx))]) }),
+            ]),
+            "model_name": .optional(dump.brandString),
+            "vendor_id": .optional(dump.vendorString),
+            "source": .string(source),
+            "unread_msrs": .array(unreadMSRs.map { .object(["index": .int(Int($0.index)), "reason": .string($0.reason)]) }),
+            "xml": .string(dump.xml(comments: [dump.brandString ?? "unknown CPU", source])),
+        ])
     }
 
     // MARK: baseline
