@@ -7,4 +7,4 @@ iommu=
 append=
 topologies=
 suite=CPUBootTests
-ci=yes
+ci=no
