@@ -8,4 +8,4 @@ iommu=intel-iommu,intremap=on,caching-mode=on
 append=intel_iommu=on iommu=pt
 topologies=igb
 suite=IGBBootTests
-ci=yes
+ci=no
