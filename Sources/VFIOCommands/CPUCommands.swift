@@ -26,21 +26,24 @@ struct CPUMapOptions: ParsableArguments {
 /// CPU files given on the command line: every `<cpu>` in them, and every CPUID dump
 /// (`<cpudata>`, decoded as libvirt decodes a host's), in order.
 enum CPUInputs {
+    /// How FILE is named in messages and sources: "stdin" for -.
+    static func name(_ file: String) -> String { file == "-" ? "stdin" : file }
+
     static func read(_ files: [String], kind: CPUDefinition.Kind?, models: CPUModels) throws(VFIOError) -> [CPUDefinition] {
         var cpus: [CPUDefinition] = []
         for file in files {
             let text = try InputFile.read(file, what: "file with <cpu> elements, 'virsh capabilities' output or a CPUID dump")
-            cpus += try CPUDefinition.parseAll(text, file: file == "-" ? "stdin" : file, kind: kind, dumps: models)
+            cpus += try CPUDefinition.parseAll(text, file: name(file), kind: kind, dumps: models)
         }
         return cpus
     }
 
     /// The one dump in FILE (`cpu host --cpuid FILE`).
     static func dump(_ file: String) throws(VFIOError) -> CPUIDDump {
-        let name = file == "-" ? "stdin" : file
-        let dumps = try CPUIDDump.parseAll(InputFile.read(file, what: "CPUID dump (libvirt's cpudata XML)"), file: name)
+        let shown = name(file)
+        let dumps = try CPUIDDump.parseAll(InputFile.read(file, what: "CPUID dump (libvirt's cpudata XML)"), file: shown)
         guard dumps.count == 1, let dump = dumps.first else {
-            throw VFIOError.usage("\(name) holds \(dumps.count) CPUID dumps: --cpuid decodes one",
+            throw VFIOError.usage("\(shown) holds \(dumps.count) CPUID dumps: --cpuid decodes one",
                                   hint: "give each host's dump in a file of its own ('vfioctl cpu baseline' takes several)")
         }
         return dump
@@ -113,7 +116,7 @@ extension Vfioctl {
                 if let cpuid {
                     // The dump is read before the map, so a bad FILE is told first.
                     let dump = try CPUInputs.dump(cpuid)
-                    host = try HostCPU.decode(dump: dump, with: try map.models(root), source: .dump(file: cpuid == "-" ? "stdin" : cpuid))
+                    host = try HostCPU.decode(dump: dump, with: try map.models(root), source: .dump(file: CPUInputs.name(cpuid)))
                 } else {
                     host = try ThisHostCPU.read(try map.models(root), root: root, invocation: invocation)
                 }
@@ -189,7 +192,7 @@ extension Vfioctl {
                 let given = try CPUInputs.read([file], kind: nil, models: models)
                 guard let cpu = given.first else { return }
                 if given.count > 1 {
-                    Output.warning("\(file == "-" ? "stdin" : file) holds \(given.count) CPUs: comparing the first, as virsh cpu-compare does")
+                    Output.warning("\(CPUInputs.name(file)) holds \(given.count) CPUs: comparing the first, as virsh cpu-compare does")
                 }
                 if cpu.kind == .guest && cpu.mode != .custom {
                     throw VFIOError.usage("\(cpu.source): <cpu mode='\(cpu.mode.rawValue)'> names no CPU model to compare",

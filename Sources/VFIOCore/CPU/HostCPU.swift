@@ -100,11 +100,12 @@ public struct HostCPU: Sendable, Equatable {
             throw .usage("\(origin): no CPUID leaf 0 (<cpuid eax_in='0x00000000'>): the CPU's vendor is unknown",
                          hint: "a dump starts with leaf 0, as 'vfioctl cpu dump' and libvirt's cpu-data.py write it")
         }
-        if models.vendor(in: dump.data) == nil, case .dump = source {
+        let data = dump.data
+        if models.vendor(in: data) == nil, case .dump = source {
             throw .usage("\(origin): CPU vendor '\(vendorID.printable)' (CPUID leaf 0) is not in libvirt's CPU map",
                          hint: "libvirt's x86_vendors.xml knows " + models.map.vendors.map { "\($0.string) (\($0.name))" }.joined(separator: ", "))
         }
-        let decoded = try models.decode(raw: dump.data, kind: .host)
+        let decoded = try models.decode(raw: data, kind: .host)
         var unread: [(name: String, reason: String)] = []
         for (index, reason) in unreadMSRs {
             for feature in models.map.features
