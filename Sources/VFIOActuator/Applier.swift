@@ -49,6 +49,7 @@ public struct Applier {
                     let restored = undo.vfCounts.map { "\($0.pf) has \($0.numVFs) VFs again" }
                         + undo.vfSettings.map { "\($0.interface) VF \($0.config.index) has its settings again" }
                         + undo.bindings.map { "\($0.address) is on \($0.driverName) again" } + undo.links.map { "\($0) is down again" }
+                        + undo.mdevs.map { "mdev \($0.uuid) is " + ($0.active ? "there" : "gone") + " again" + ($0.definition == nil ? "" : " and defined") }
                     throw VFIOError(.failed, failed + ". Rolled back: "
                                         + (restored.isEmpty ? "nothing had changed" : restored.joined(separator: ", ")),
                                     hint: error.hint)
@@ -102,6 +103,13 @@ public struct Applier {
                 problems.append(VFIOError(.failed, "\(name) (back down): \(error.message)"))
             }
         }
+        for original in undo.mdevs {
+            do {
+                try restore(original)
+            } catch {
+                problems.append(VFIOError(.failed, "mdev \(original.uuid) (back as it was): \(error.message)"))
+            }
+        }
         return problems
     }
 
@@ -146,6 +154,25 @@ public struct Applier {
             throw VFIOError(.failed, error.description, hint: error.code == EPERM || error.code == EACCES ? "run as root" : "dmesg may say why \(name) did not come up")
         }
     }
+
+    /// An mdev as it was: there (created again with its type) or not (removed), and its
+    /// definition file as it was, or none.
+    func restore(_ original: MdevOriginal) throws(VFIOError) {
+        let exists = kernel.exists(Self.mdevDevice(original.uuid))
+        if original.active && !exists {
+            _ = try perform(.createMdev(parent: original.parent, type: original.type, uuid: original.uuid))
+        } else if !original.active && exists {
+            _ = try perform(.removeMdev(parent: original.parent, uuid: original.uuid))
+        }
+        if let definition = original.definition {
+            _ = try perform(.defineMdev(definition))
+        } else if (try? kernel.readFile(MdevDefinition.path(parent: original.parent, uuid: original.uuid))) != nil {
+            // A file the run wrote; what is there but is no file (a directory) the run did not make.
+            _ = try perform(.undefineMdev(parent: original.parent, uuid: original.uuid))
+        }
+    }
+
+    static func mdevDevice(_ uuid: MdevUUID) -> String { "/sys/bus/mdev/devices/\(uuid)" }
 
     /// A PF's VF count (through 0) and autoprobe as they were.
     func restore(_ original: SRIOVOriginal) throws(VFIOError) {
@@ -251,6 +278,47 @@ public struct Applier {
         case .linkUp(let name):
             guard netFlags(name).map({ $0 & 1 == 0 }) ?? true else { return false }
             try setFlags(name, up: true)
+            return true
+        case .createMdev(let parent, let type, let uuid):
+            let device = Self.mdevDevice(uuid)
+            if kernel.exists(device) {
+                let now = kernel.link(device + "/mdev_type").map(SysfsPaths.lastComponent(of:))
+                guard now == type else {
+                    throw .failed("mdev \(uuid) exists already, of type \(now ?? "unknown"), not \(type)",
+                                  hint: "choose another UUID, or remove it first (vfioctl mdev remove \(uuid))")
+                }
+                return false
+            }
+            do {
+                try kernel.write(step.path, uuid.description)
+            } catch {
+                let available = kernel.read("/sys/class/mdev_bus/\(parent)/mdev_supported_types/\(type)/available_instances")?.trimmingWhitespace()
+                throw VFIOError(.failed, error.description + (available.map { "; \(type) has \($0) available instance\($0 == "1" ? "" : "s") now" } ?? ""),
+                                hint: error.code == EPERM || error.code == EACCES ? "run as root"
+                                    : "dmesg says why \(parent) refused; 'vfioctl mdev types \(parent)' shows what it offers now")
+            }
+            try wait(for: "mdev \(uuid) to appear in /sys/bus/mdev/devices") { kernel.exists(device) }
+            return true
+        case .removeMdev(_, let uuid):
+            let device = Self.mdevDevice(uuid)
+            guard kernel.exists(device) else { return false }
+            do {
+                try kernel.write(step.path, "1")
+            } catch {
+                throw VFIOError(.failed, error.description, hint: error.code == EPERM || error.code == EACCES ? "run as root" : "dmesg says why it was refused")
+            }
+            try wait(for: "mdev \(uuid) to go from /sys/bus/mdev/devices") { !kernel.exists(device) }
+            return true
+        case .defineMdev(let definition):
+            let current = try kernel.readFile(definition.path)
+            if let current, (try? MdevDefinition.parse(current, parent: definition.parent, uuid: definition.uuid, path: definition.path)) == definition {
+                return false
+            }
+            try kernel.writeFile(definition.path, definition.fileText)
+            return true
+        case .undefineMdev:
+            guard try kernel.readFile(step.path) != nil else { return false }
+            try kernel.writeFile(step.path, nil)
             return true
         }
     }

@@ -20,6 +20,27 @@ public protocol HostKernel: Sendable {
     func loadModule(_ module: String) throws(VFIOError)
     /// Waits between polls.
     func pause(seconds: Double)
+    /// Where files that are not sysfs attributes live (mdevctl's definitions): the root.
+    var files: HostRoot { get }
+}
+
+extension HostKernel {
+    /// A small configuration file's text under the root (nil: none), read safely (SafeFiles).
+    public func readFile(_ path: String) throws(VFIOError) -> String? {
+        try SafeFiles.read(path, root: files).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Replaces a file atomically under the root (its directories created), or removes it (nil).
+    /// No backup is left beside it: mdevctl reads every file of its directories.
+    public func writeFile(_ path: String, _ text: String?) throws(VFIOError) {
+        let (directory, name) = try SafeFiles.locate(path, root: files, create: text != nil)
+        if let text {
+            try directory.write(name, Array(text.utf8), mode: 0o644, shownAs: path)
+        } else {
+            try directory.remove(name)
+            try directory.sync()
+        }
+    }
 }
 
 /// A sysfs write the kernel refused, with its errno.
@@ -56,6 +77,8 @@ public struct LiveKernel: HostKernel {
     public let root: HostRoot
 
     public init(root: HostRoot) { self.root = root }
+
+    public var files: HostRoot { root }
 
     public func driver(of address: PCIAddress) throws(VFIOError) -> String? {
         let device = root.path("sys/bus/pci/devices/\(address)")

@@ -283,6 +283,7 @@ public final class JournalFile {
         for binding in plan.originals.bindings { try append(.original(binding)) }
         for original in plan.originals.vfCounts { try append(.sriov(original)) }
         for original in plan.originals.vfSettings { try append(.vf(original)) }
+        for original in plan.originals.mdevs { try append(.mdev(original)) }
         if plan.operation != .detach { for record in plan.records.write { try append(.record(record.address)) } }
         for (index, step) in plan.steps.enumerated() { try append(.step(index, step)) }
     }

@@ -62,7 +62,9 @@ extension Vfioctl {
             let snapshot = try layer.scopedSnapshot(addresses: addresses + (request.domain?.devices.map(\.address) ?? []),
                                                     groups: group)
             try Self.requireKnown(addresses, group, in: snapshot)
-            let facts = FactsReader(root: layer.root).read(for: snapshot.functions)
+            var facts = FactsReader(root: layer.root).read(for: snapshot.functions)
+            facts.mdevs = MdevReader(root: layer.root).read()
+            if let mdevs = request.domain?.mdevs, !mdevs.isEmpty { facts.vfioUsers = FactsReader(root: layer.root).vfioUsers() }
             let report = Preflight.run(snapshot, facts, request)
             if libvirtHook {
                 let name = request.domain?.name.map { "guest '\($0)'" } ?? "the guest"

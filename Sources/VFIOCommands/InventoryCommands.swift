@@ -36,9 +36,11 @@ extension Vfioctl {
 
         func run(in invocation: Invocation) throws {
             let filter = try FunctionFilter(classes: classes, drivers: drivers, vendors: vendors, groups: groups)
-            let snapshot = try global.deviceLayer(invocation).snapshot([.names])
-            Output.emit(output.format, json: { InventoryJSON.list(snapshot, filter: filter, mapper: Output.mapper) },
-                        text: { InventoryText.list(snapshot, filter: filter) })
+            let layer = try global.deviceLayer(invocation)
+            let snapshot = try layer.snapshot([.names])
+            let mdevs = MdevReader(root: layer.root).read().devices
+            Output.emit(output.format, json: { InventoryJSON.list(snapshot, mdevs: mdevs, filter: filter, mapper: Output.mapper) },
+                        text: { InventoryText.list(snapshot, mdevs: mdevs, filter: filter) })
         }
     }
 
@@ -55,8 +57,9 @@ extension Vfioctl {
             let snapshot = try layer.snapshot(.all)
             // No groups: the cause as check finds it, from the same facts.
             let cause = snapshot.iommu.hasGroups ? nil : HostChecks.noGroups(snapshot, FactsReader(root: layer.root).read(for: []))
-            Output.emit(output.format, json: { InventoryJSON.groups(snapshot, cause: cause, mapper: Output.mapper) },
-                        text: { InventoryText.groups(snapshot, cause: cause) })
+            let mdevs = MdevReader(root: layer.root).read().devices
+            Output.emit(output.format, json: { InventoryJSON.groups(snapshot, mdevs: mdevs, cause: cause, mapper: Output.mapper) },
+                        text: { InventoryText.groups(snapshot, mdevs: mdevs, cause: cause) })
             if let cause {
                 if output.format == .json { Output.warning(InventoryText.noGroupsMessage(snapshot, cause: cause)) }
                 if let hint = cause.hint { Output.hint(hint) }

@@ -49,15 +49,54 @@ protocol AssignmentCommand: VfioctlCommand {
     static var name: String { get }
     var targets: GroupTargets { get }
     var hostdev: HostdevOptionGroup { get }
+    var mdevs: MdevTargets { get }
     var global: GlobalOptions { get }
     static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String
+    static func render(_ mdevs: [(uuid: MdevUUID, model: String)]) -> String
 }
 
 extension AssignmentCommand {
     func run(in invocation: Invocation) throws {
         let options = try hostdev.options()
-        let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: Self.name)
-        Output.write(Self.render(assigned, options))
+        let layer = try global.deviceLayer(invocation)
+        let mdevs = try self.mdevs.resolved(layer, options: options)
+        if !mdevs.isEmpty && targets.addresses.isEmpty && targets.group.isEmpty {
+            Output.write(Self.render(mdevs))
+            return
+        }
+        let assigned = try AssignedFunctions(targets, options, layer: layer, command: Self.name)
+        Output.write(Self.render(assigned, options) + (mdevs.isEmpty ? "" : Self.render(mdevs)))
+    }
+}
+
+/// `--mdev UUID` of `xml hostdev` and `xml qemu-args`: active mdevs, each with the model its
+/// type's device_api gives (vfio-pci, vfio-ccw, vfio-ap).
+struct MdevTargets: ParsableArguments {
+    @Option(name: .customLong("mdev"), help: ArgumentHelp("An active mdev to assign, by UUID (repeatable; 'vfioctl mdev list').", valueName: "uuid"))
+    var uuids: [String] = []
+
+    func resolved(_ layer: DeviceLayer, options: LibvirtXML.HostdevOptions) throws(VFIOError) -> [(uuid: MdevUUID, model: String)] {
+        guard !uuids.isEmpty else { return [] }
+        let wanted = try uuids.map { text throws(VFIOError) in try MdevUUID.parse(text) }
+        if options.rom != nil || options.guestSlot != nil {
+            throw .usage("--rom-file, --rom-bar and --guest-address apply to PCI functions, not to --mdev",
+                         hint: "give the mdevs in a command of their own")
+        }
+        let state = MdevReader(root: layer.root).read()
+        return try wanted.map { uuid throws(VFIOError) in
+            guard let device = state.device(uuid) else {
+                let defined = state.definitions(uuid).first
+                throw .failed("mdev \(uuid) is not active (not in /sys/bus/mdev/devices)" + (defined.map { ": mdevctl defines it on \($0.parent)" } ?? ""),
+                              hint: defined != nil ? "start it first: mdevctl start -u \(uuid)"
+                                : "create it first: vfioctl mdev create PARENT --type TYPE --uuid \(uuid) ('vfioctl mdev list' shows the mdevs)")
+            }
+            let api = device.type.flatMap { state.parent(device.parent)?.type($0)?.deviceAPI }
+            guard let model = LibvirtXML.mdevModel(deviceAPI: api) else {
+                throw .failed("mdev \(uuid)'s type \(device.type ?? "?") has device_api '\(api ?? "unknown")': libvirt and QEMU assign vfio-pci, vfio-ccw and vfio-ap mdevs",
+                              hint: "'vfioctl mdev types \(device.parent)' shows the types' device APIs")
+            }
+            return (uuid, model)
+        }
     }
 }
 
@@ -67,7 +106,7 @@ struct AssignedFunctions {
     let guest: [PCIAddress: (address: PCIAddress, multifunction: Bool)]?
 
     init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, layer: DeviceLayer, command: String) throws {
-        let (addresses, groups) = try targets.required(command, hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
+        let (addresses, groups) = try targets.required(command, or: "--mdev UUID", hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
         let snapshot = try layer.scopedSnapshot(addresses: addresses, groups: groups)
         try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
         var chosen = Set<PCIAddress>()
@@ -108,10 +147,15 @@ extension Vfioctl {
 
         @OptionGroup var targets: GroupTargets
         @OptionGroup var hostdev: HostdevOptionGroup
+        @OptionGroup var mdevs: MdevTargets
         @OptionGroup var global: GlobalOptions
 
         static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
             LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) })
+        }
+
+        static func render(_ mdevs: [(uuid: MdevUUID, model: String)]) -> String {
+            LibvirtXML.render(mdevs.map { LibvirtXML.mdevHostdev($0.uuid, model: $0.model) })
         }
     }
 
@@ -123,10 +167,15 @@ extension Vfioctl {
 
         @OptionGroup var targets: GroupTargets
         @OptionGroup var hostdev: HostdevOptionGroup
+        @OptionGroup var mdevs: MdevTargets
         @OptionGroup var global: GlobalOptions
 
         static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
             LibvirtXML.qemuArguments(assigned.functions, options, guest: assigned.guest).joined(separator: " ") + "\n"
+        }
+
+        static func render(_ mdevs: [(uuid: MdevUUID, model: String)]) -> String {
+            mdevs.flatMap { LibvirtXML.mdevQemuArguments($0.uuid, model: $0.model) }.joined(separator: " ") + "\n"
         }
     }
 

@@ -34,12 +34,17 @@ public struct DeviceLayer: Sendable {
 
     func iommuState() -> IOMMUState {
         let groupCount = root.count(SysfsLayout.iommuGroups)
-        return IOMMUState(units: (root.entries(SysfsLayout.classIOMMU) ?? []).sorted(),
+        // An mdev has a group of its own even without an IOMMU (vfio's emulated IOMMU): those
+        // are not the IOMMU's groups, and are counted apart.
+        let mdevGroups = (root.entries(SysfsLayout.mdevDevices) ?? []).filter { root.link(SysfsLayout.mdevDevices + "/" + $0 + "/iommu_group") != nil }.count
+        var state = IOMMUState(units: (root.entries(SysfsLayout.classIOMMU) ?? []).sorted(),
                           groupsDirectoryExists: groupCount != nil,
-                          groupCount: groupCount ?? 0,
+                          groupCount: max(0, (groupCount ?? 0) - mdevGroups),
                           acpiTables: SysfsLayout.iommuTables.filter {
                               root.exists(SysfsLayout.acpiTables + "/" + $0)
                           })
+        state.mdevGroupCount = mdevGroups
+        return state
     }
 
     public func cpuVendor() -> CPUVendor {

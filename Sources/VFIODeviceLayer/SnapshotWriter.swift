@@ -88,6 +88,7 @@ public struct SnapshotWriter {
                 }
             }
         }
+        copyMdevs(&copier)
         copyHostFacts(&copier)
         for table in SysfsLayout.iommuTables {
             let path = SysfsLayout.acpiTables + "/" + table
@@ -97,6 +98,38 @@ public struct SnapshotWriter {
         copier.file(SysfsLayout.cpuinfo, limit: 1 << 22)
         if let failure = copier.firstFailure { throw failure }
         return Summary(functions: entries.count, files: copier.files, links: copier.links)
+    }
+
+    /// What MdevReader reads: each parent's link and types, each mdev's links and mdevctl's definitions.
+    private func copyMdevs(_ copier: inout Copier) {
+        if let parents = source.entries(SysfsLayout.mdevParents) {
+            copier.directory(SysfsLayout.mdevParents)
+            for name in parents {
+                guard let target = copier.link(SysfsLayout.mdevParents + "/" + name) else { continue }
+                let parent = SysfsPaths.resolve(link: target, in: SysfsLayout.mdevParents)
+                copier.directory(parent)
+                copier.link(parent + "/driver")
+                let types = parent + "/" + SysfsLayout.mdevTypes
+                for type in source.entries(types) ?? [] {
+                    copier.directory(types + "/" + type + "/devices")
+                    for attribute in SysfsLayout.mdevTypeAttributes { copier.file(types + "/" + type + "/" + attribute) }
+                    for device in source.entries(types + "/" + type + "/devices") ?? [] { copier.link(types + "/" + type + "/devices/" + device) }
+                }
+            }
+        }
+        if let devices = source.entries(SysfsLayout.mdevDevices) {
+            copier.directory(SysfsLayout.mdevDevices)
+            for uuid in devices {
+                guard let target = copier.link(SysfsLayout.mdevDevices + "/" + uuid) else { continue }
+                let device = SysfsPaths.resolve(link: target, in: SysfsLayout.mdevDevices)
+                copier.directory(device)
+                for link in ["mdev_type", "iommu_group", "driver"] { copier.link(device + "/" + link) }
+            }
+        }
+        for parent in source.entries(SysfsLayout.mdevDefinitions) ?? [] where parent != "scripts.d" {
+            let directory = SysfsLayout.mdevDefinitions + "/" + parent
+            for name in source.entries(directory) ?? [] where MdevUUID(name) != nil { copier.file(directory + "/" + name) }
+        }
     }
 
     /// What FactsReader reads besides sysfs: /proc files, module parameters, /dev/vfio (as

@@ -44,6 +44,14 @@ enum SysfsLayout {
     static let route = "proc/net/route"
     static let ipv6Route = "proc/net/ipv6_route"
     static let ifInet6 = "proc/net/if_inet6"
+    /// Mediated devices: parents (a class of links to them), the mdev bus, mdevctl's definitions.
+    static let mdevParents = "sys/class/mdev_bus"
+    static let mdevDevices = "sys/bus/mdev/devices"
+    static let mdevTypes = "mdev_supported_types"
+    static let mdevTypeAttributes = ["name", "description", "device_api", "available_instances"]
+    static let mdevDefinitions = "etc/mdevctl.d"
+    /// NVIDIA's SR-IOV vGPU, under a VF of the GPU.
+    static let nvidiaVGPU = ["nvidia/current_vgpu_type", "nvidia/creatable_vgpu_types"]
     static let devVFIO = "dev/vfio"
     static let vfioContainer = "dev/vfio/vfio"
     static let classGraphics = "sys/class/graphics"

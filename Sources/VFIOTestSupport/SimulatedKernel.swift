@@ -82,6 +82,7 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
     public func link(_ path: String) -> String? { reader.link(path) }
     public func entries(_ path: String) -> [String]? { reader.entries(path) }
     public func pause(seconds: Double) {}
+    public var files: HostRoot { reader.root }
 
     public func loadModule(_ module: String) throws(VFIOError) {
         guard let driver = loadableModules[module] else { throw .failed("modprobe: FATAL: Module \(module) not found") }
@@ -133,6 +134,22 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         case (6, "sriov_drivers_autoprobe") where parts.starts(with: ["sys", "bus", "pci", "devices"]):
             guard let pf = PCIAddress(parts[4]), exists(path), trimmed == "0" || trimmed == "1" else { throw KernelWriteError(path: path, value: value, code: EINVAL) }
             tree.write(devicePath(pf) + "/sriov_drivers_autoprobe", trimmed + "\n")
+        case (7, "create") where parts.starts(with: ["sys", "class", "mdev_bus"]) && parts[4] == "mdev_supported_types":
+            // mdev_device_create: a UUID, not taken, and an instance left (-EUSERS otherwise).
+            let available = read(String(path.dropLast("create".count)) + "available_instances").flatMap { Int($0.trimmingWhitespace()) }
+            guard exists(path), let uuid = MdevUUID(trimmed) else { throw KernelWriteError(path: path, value: value, code: EINVAL) }
+            guard !exists("/sys/bus/mdev/devices/\(uuid)") else { throw KernelWriteError(path: path, value: value, code: EEXIST) }
+            guard let available, available > 0 else { throw KernelWriteError(path: path, value: value, code: EUSERS) }
+            tree.write("sys/class/mdev_bus/\(parts[3])/mdev_supported_types/\(parts[5])/available_instances", "\(available - 1)\n", mode: 0o444)
+            tree.addMdev(uuid.description, parent: parts[3], type: parts[5])
+        case (6, "remove") where parts.starts(with: ["sys", "bus", "mdev", "devices"]):
+            guard exists(path), trimmed == "1" else { throw KernelWriteError(path: path, value: value, code: exists(path) ? EINVAL : ENOENT) }
+            if let type = link("/sys/bus/mdev/devices/\(parts[4])/mdev_type") {
+                let typeDir = SysfsPaths.resolve(link: type, in: SysfsPaths.resolve(link: link("/sys/bus/mdev/devices/\(parts[4])") ?? "", in: "sys/bus/mdev/devices"))
+                let count = read("/" + typeDir + "/available_instances").flatMap { Int($0.trimmingWhitespace()) } ?? 0
+                tree.write(typeDir + "/available_instances", "\(count + 1)\n", mode: 0o444)
+            }
+            tree.removeMdev(parts[4])
         case (4, "drivers_probe"):
             guard let address = PCIAddress(trimmed), exists(address.sysfsDevice) else {
                 throw KernelWriteError(path: path, value: value, code: ENODEV)

@@ -73,6 +73,28 @@ struct GoldenTests {
         Case(name: "list", command: "list", status: 0) { run(checkHost(), ["list"]) },
         Case(name: "groups", command: "groups", status: 0) { run(checkHost(), ["groups"]) },
         Case(name: "groups-no-iommu", command: "groups", status: 0) { run(GoldenHosts.noIOMMU(), ["groups"]) },
+        // Mediated devices: mtty as Linux 6.1 lays it out, one mdev made by vfioctl and one defined by mdevctl.
+        Case(name: "mdev-types", command: "mdev types", status: 0) { run(try GoldenHosts.mdev(), ["mdev", "types"]) },
+        Case(name: "mdev-list", command: "mdev list", status: 0) {
+            run(try GoldenHosts.mdev(holder: true), before: [["mdev", "create", "mtty", "--type", "mtty-2", "--uuid", GoldenHosts.mdevUUID]], ["mdev", "list"])
+        },
+        Case(name: "list-mdev", command: "list", status: 0) {
+            run(try GoldenHosts.mdev(), before: [["mdev", "create", "mtty", "--type", "mtty-2", "--uuid", GoldenHosts.mdevUUID]], ["list", "--group", "61"])
+        },
+        Case(name: "groups-mdev", command: "groups", status: 0) {
+            run(try GoldenHosts.mdev(), before: [["mdev", "create", "mtty", "--type", "mtty-2", "--uuid", GoldenHosts.mdevUUID]], ["groups"])
+        },
+        Case(name: "mdev-create", command: "mdev create", status: 0) {
+            run(try GoldenHosts.mdev(), ["mdev", "create", "mtty", "--type", "mtty-1", "--uuid", GoldenHosts.mdevUUID, "--persist"])
+        },
+        Case(name: "mdev-create-refused", command: "mdev create", status: 2) {
+            run(try GoldenHosts.mdev(), before: [["mdev", "create", "mtty", "--type", "mtty-2", "--uuid", GoldenHosts.mdevUUID]],
+                ["mdev", "create", "mtty", "--type", "mtty-1", "--uuid", GoldenHosts.mdevUUID])
+        },
+        Case(name: "mdev-remove", command: "mdev remove", status: 0) {
+            run(try GoldenHosts.mdev(), before: [["mdev", "create", "mtty", "--type", "mtty-1", "--uuid", GoldenHosts.mdevUUID, "--persist"]],
+                ["mdev", "remove", GoldenHosts.mdevUUID])
+        },
         Case(name: "show", command: "show", status: 0) { run(checkHost(), ["show", "0000:01:00.0"]) },
         Case(name: "show-pf", command: "show", status: 0) { run(checkHost(), ["show", "0000:05:00.0"]) },
         Case(name: "show-port", command: "show", status: 0) { run(checkHost(), ["show", "0000:00:1c.0"]) },
@@ -260,6 +282,23 @@ enum GoldenHosts {
     static let moduleAliases = ["e1000e": ["pci:v00008086d000010D3sv*sd*bc*sc*i*"],
                                 "e1000": ["pci:v00008086d0000100Esv*sd*bc*sc*i*"],
                                 "vfio_pci": ["vfio_pci:v*d*sv*sd*bc*sc*i*"]]
+
+    static let mdevUUID = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+
+    /// The command tests' host with mtty's parent, and a definition mdevctl wrote (start auto, not started).
+    /// An NVIDIA SR-IOV vGPU VF is on it too; `holder`: a guest holds group 61 (the first mdev's: the VF's group 60 is the highest before it) open.
+    static func mdev(holder: Bool = false) throws -> BindingCommandTests.Host {
+        let host = try BindingCommandTests.Host { fake in
+            var vgpu = FakeFunction("0000:41:00.4", vendor: 0x10de, device: 0x20b5, class: 0x030200, group: 60)
+            vgpu.extraAttributes = ["nvidia/current_vgpu_type": "0", "nvidia/creatable_vgpu_types": "ID    : vGPU Name\n557   : NVIDIA A100-4C"]
+            fake.add(vgpu)
+            if holder { fake.vfioUsers = guest(group: 61) }
+        }
+        host.fake.addMdevParent(.mtty)
+        host.fake.addMdevDefinition(parent: "mtty", uuid: "5d1c6f3a-8b2e-4c7d-9e0f-1a2b3c4d5e6f",
+                                    text: "{\n  \"mdev_type\": \"mtty-1\",\n  \"start\": \"auto\",\n  \"attrs\": []\n}")
+        return host
+    }
 
     /// A guest holding `group` open, as /proc shows it.
     static func guest(group: Int) -> [(pid: Int, command: String, arguments: [String], groups: [Int])] {

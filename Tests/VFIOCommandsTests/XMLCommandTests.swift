@@ -169,7 +169,7 @@ struct XMLCommandTests {
         (["interface", "0000:00:1e.0"], 64, "is a bridge"),
         (["interface", "0000:0f:00.0"], 1, "no PCI function 0000:0f:00.0"),
         (["hostdev", "0000:0f:00.0"], 1, "no PCI function 0000:0f:00.0"),
-        (["hostdev"], 64, "needs a PCI address or --group N"),
+        (["hostdev"], 64, "needs a PCI address, --group N or --mdev UUID"),
         (["hostdev", "0000:02:01.0", "--guest-address", "00:20"], 64, "not a guest PCI slot"),
         (["hostdev", "0000:02:01.0", "--guest-address", "00:1f"], 64, "do not fit"),
         (["hostdev", "0000:02:01.0", "--rom-file", "a", "--rom-bar", "off"], 64, "not both"),

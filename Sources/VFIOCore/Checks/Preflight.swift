@@ -62,6 +62,8 @@ public enum Preflight {
             groups[group.id] = viability
             findings += DeviceChecks.group(viability, group, snapshot, facts, targets: Set(targets), domain: request.domain)
         }
+        if let state = facts.mdevs { findings += MdevChecks.host(state) }
+        if let mdevs = request.domain?.mdevs, !mdevs.isEmpty { findings += MdevChecks.domain(mdevs, facts) }
         for network in request.domain?.networkInterfaces ?? [] {
             findings.append(Finding("domain.network-interface", .info, Finding.host,
                                     "an interface comes from network '\(network)': libvirt picks its device when the guest starts",

@@ -6,6 +6,15 @@ public struct DomainDevices: Sendable, Equatable {
     /// `<interface type='network'>` whose network libvirt resolves at start (a hostdev pool
     /// picks a VF then): named here, since no address can be checked in advance.
     public var networkInterfaces: [String]
+    /// `<hostdev mode='subsystem' type='mdev' model=...>`: mediated devices, by UUID.
+    public var mdevs: [Mdev] = []
+
+    public struct Mdev: Sendable, Equatable {
+        public var uuid: MdevUUID
+        /// vfio-pci, vfio-ccw or vfio-ap.
+        public var model: String?
+        public var line: Int
+    }
 
     public enum Kind: String, Sendable, Equatable {
         case hostdev
@@ -43,7 +52,19 @@ public struct DomainDevices: Sendable, Equatable {
         }
         var devices: [Device] = []
         var networks: [String] = []
+        var mdevs: [Mdev] = []
         for container in root.elements("devices") {
+            for hostdev in container.elements("hostdev") where hostdev.attribute("type") == "mdev"
+                && (hostdev.attribute("mode") ?? "subsystem") == "subsystem" {
+                guard let text = hostdev.first("source")?.first("address")?.attribute("uuid") else {
+                    throw .usage("\(source):\(hostdev.line): <hostdev type='mdev'> has no <source><address uuid='...'/></source>",
+                                 hint: "name the mdev by its UUID ('vfioctl xml hostdev --mdev UUID' writes the element)")
+                }
+                guard let uuid = MdevUUID(text) else {
+                    throw .usage("\(source):\(hostdev.line): uuid='\(text.printable)' is not a UUID", hint: "'vfioctl mdev list' shows the mdevs' UUIDs")
+                }
+                mdevs.append(Mdev(uuid: uuid, model: hostdev.attribute("model"), line: hostdev.line))
+            }
             for hostdev in container.elements("hostdev") where hostdev.attribute("type") == "pci"
                 && (hostdev.attribute("mode") ?? "subsystem") == "subsystem" {
                 let isManaged = try managed(hostdev, source: source)
@@ -64,7 +85,9 @@ public struct DomainDevices: Sendable, Equatable {
                 }
             }
         }
-        return DomainDevices(name: root.first("name")?.text.trimmingWhitespace(), devices: devices, networkInterfaces: networks)
+        var domain = DomainDevices(name: root.first("name")?.text.trimmingWhitespace(), devices: devices, networkInterfaces: networks)
+        domain.mdevs = mdevs
+        return domain
     }
 
     static func managed(_ element: XMLElement, source: String) throws(VFIOError) -> Bool {

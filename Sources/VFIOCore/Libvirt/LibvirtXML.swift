@@ -153,6 +153,25 @@ public enum LibvirtXML {
                           children: children.map(XMLNode.element))
     }
 
+    /// libvirt's model for an mdev of this device API (its type's device_api): the guest device.
+    public static func mdevModel(deviceAPI: String?) -> String? {
+        switch deviceAPI {
+        case "vfio-pci", "vfio-ccw", "vfio-ap": deviceAPI
+        default: nil
+        }
+    }
+
+    /// `<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='...'/></source></hostdev>`.
+    public static func mdevHostdev(_ uuid: MdevUUID, model: String) -> XMLElement {
+        XMLElement("hostdev", [("mode", "subsystem"), ("type", "mdev"), ("model", model)],
+                   children: [.element(XMLElement("source", children: [.element(XMLElement("address", [("uuid", uuid.description)]))]))])
+    }
+
+    /// QEMU's device for an mdev: `-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/UUID`.
+    public static func mdevQemuArguments(_ uuid: MdevUUID, model: String) -> [String] {
+        ["-device", "\(model),sysfsdev=/sys/bus/mdev/devices/\(uuid)"]
+    }
+
     public static func interface(_ a: PCIAddress, mac: MAC?, vlan: VLAN?, profile: String?, managed: Bool, vfioDriver: Bool) -> XMLElement {
         var children: [XMLElement] = []
         if let mac { children.append(XMLElement("mac", [("address", mac.description)])) }

@@ -37,6 +37,15 @@ public struct FunctionFilter: Sendable, Equatable {
         isEmpty ? functions : functions.filter(matches)
     }
 
+    /// The mediated devices that match: by driver and group; none when a class or vendor is asked
+    /// for (an mdev has neither).
+    public func select(_ mdevs: [MediatedDevice]) -> [MediatedDevice] {
+        guard classes.isEmpty && vendors.isEmpty else { return [] }
+        return mdevs.filter { mdev in
+            (drivers.isEmpty || drivers.contains { $0.matches(mdev.driver) }) && (groups.isEmpty || mdev.iommuGroup.map(groups.contains) == true)
+        }
+    }
+
     /// "No PCI functions match --class network --driver none."
     public var noMatchMessage: String { "No PCI functions match " + options.joined(separator: " ") + "." }
 }

@@ -41,6 +41,8 @@ public struct HostFacts: Sendable, Equatable {
     /// when not read (it costs a readlink per open file on the host: only the commands that
     /// refuse on an open group read it, and their planners refuse when it is nil).
     public var vfioUsers: [Int: [VFIOUser]]?
+    /// Mediated devices (parents, mdevs, mdevctl's definitions), when a check asks about mdevs.
+    public var mdevs: MdevState?
 
     public init() {}
 

@@ -35,8 +35,10 @@ public struct IOMMUState: Sendable, Equatable {
     public var units: [String]
     /// /sys/kernel/iommu_groups exists (it does whenever the IOMMU core is built in).
     public var groupsDirectoryExists: Bool
-    /// Number of entries in /sys/kernel/iommu_groups.
+    /// Number of entries in /sys/kernel/iommu_groups that are not a mediated device's own group.
     public var groupCount: Int
+    /// The groups of mediated devices (each mdev has one, IOMMU or not).
+    public var mdevGroupCount = 0
     /// ACPI tables that describe an IOMMU: "DMAR" (Intel VT-d), "IVRS" (AMD-Vi), "VIOT"
     /// (virtio-iommu). Present means the firmware offers one, whether or not the kernel turned
     /// it on.

@@ -28,6 +28,7 @@ public struct JournalRecord: Sendable, Equatable {
         case original(FunctionBinding)
         case sriov(SRIOVOriginal)
         case vf(VFOriginal)
+        case mdev(MdevOriginal)
         /// A function whose original binding the commit keeps in the records (detach's are all).
         case record(PCIAddress)
         case step(Int, Step)
@@ -57,6 +58,9 @@ public struct JournalRecord: Sendable, Equatable {
             "vf \(v.pf) \(Self.field(v.interface)) \(v.config.index) mac=\(Self.field(v.config.mac?.description)) vlan=\(v.config.vlan) "
                 + "qos=\(v.config.qos) proto=\(HexDigits.padded(UInt64(v.config.proto.rawValue), width: 4)) spoofchk=\(Self.flag(v.config.spoofchk)) "
                 + "trust=\(Self.flag(v.config.trust)) state=\(Self.field(v.config.linkState?.description)) rate=\(v.config.minTxRate),\(v.config.maxTxRate)"
+        case .mdev(let m):
+            "mdev \(m.uuid) parent=\(Self.field(m.parent)) type=\(Self.field(m.type)) active=\(m.active ? 1 : 0) "
+                + "definition=\(Self.field(m.definition?.fileText))"
         case .record(let address): "record \(address)"
         case .step(let index, let step): "step \(index) " + Self.encode(step)
         case .begin(let index): "begin \(index)"
@@ -84,7 +88,16 @@ public struct JournalRecord: Sendable, Equatable {
         case .bindVFs(let a, let driver): "bind-vfs \(a) \(field(driver))"
         case .setVF(let a, let interface, let vf, let attribute): "set-vf \(a) \(field(interface)) \(vf) " + encode(attribute)
         case .linkUp(let interface): "link-up \(field(interface))"
+        case .createMdev(let parent, let type, let uuid): "create-mdev \(field(parent)) \(field(type)) \(uuid)"
+        case .removeMdev(let parent, let uuid): "remove-mdev \(field(parent)) \(uuid)"
+        case .defineMdev(let definition): "define-mdev \(field(definition.parent)) \(definition.uuid) \(field(definition.fileText))"
+        case .undefineMdev(let parent, let uuid): "undefine-mdev \(field(parent)) \(uuid)"
         }
+    }
+
+    /// A definition's file text as journaled, read back as mdevctl's format.
+    static func definition(_ text: String, parent: String, uuid: MdevUUID) -> MdevDefinition? {
+        try? MdevDefinition.parse(text, parent: parent, uuid: uuid, path: "the journal")
     }
 
     static func encode(_ attribute: VFAttribute) -> String {
@@ -242,6 +255,13 @@ public struct JournalRecord: Sendable, Equatable {
             kind = .vf(VFOriginal(pf: pf, interface: interface, config: VFLinkConfig(
                 index: index, mac: mac, vlan: vlan, qos: qos, proto: VLANProtocol(rawValue: proto), spoofchk: spoofchk, trust: trusted,
                 linkState: linkState, minTxRate: minRate, maxTxRate: maxRate)))
+        case "mdev":
+            guard rest.count == 5, let uuid = MdevUUID(rest[0]), let parent = value(rest[1], "parent").flatMap(Self.optional) ?? nil,
+                  let type = value(rest[2], "type").flatMap(Self.optional) ?? nil, let active = value(rest[3], "active"), active == "0" || active == "1",
+                  let text = value(rest[4], "definition").flatMap(Self.optional) else { return nil }
+            let definition = text.flatMap { Self.definition($0, parent: parent, uuid: uuid) }
+            guard text == nil || definition != nil else { return nil }
+            kind = .mdev(MdevOriginal(uuid: uuid, parent: parent, type: type, active: active == "1", definition: definition))
         case "record":
             guard rest.count == 1, let address = PCIAddress(String(rest[0])) else { return nil }
             kind = .record(address)
@@ -308,6 +328,16 @@ public struct JournalRecord: Sendable, Equatable {
         case "link-up":
             guard f.count == 2, let interface = optional(1) ?? nil else { return nil }
             return .linkUp(interface)
+        case "create-mdev":
+            guard f.count == 4, let parent = optional(1) ?? nil, let type = optional(2) ?? nil, let uuid = MdevUUID(f[3]) else { return nil }
+            return .createMdev(parent: parent, type: type, uuid: uuid)
+        case "remove-mdev", "undefine-mdev":
+            guard f.count == 3, let parent = optional(1) ?? nil, let uuid = MdevUUID(f[2]) else { return nil }
+            return f[0] == "remove-mdev" ? .removeMdev(parent: parent, uuid: uuid) : .undefineMdev(parent: parent, uuid: uuid)
+        case "define-mdev":
+            guard f.count == 4, let parent = optional(1) ?? nil, let uuid = MdevUUID(f[2]), let text = optional(3) ?? nil,
+                  let definition = definition(text, parent: parent, uuid: uuid) else { return nil }
+            return .defineMdev(definition)
         default: return nil
         }
     }
@@ -386,6 +416,9 @@ public struct JournalState: Sendable, Equatable {
             case .vf(let original):
                 try once("vf \(original.pf) \(original.config.index)", "record of VF \(original.config.index) of \(original.pf)")
                 state.originals.vfSettings.append(original)
+            case .mdev(let original):
+                try once("mdev \(original.uuid) \(original.parent)", "record of mdev \(original.uuid)")
+                state.originals.mdevs.append(original)
             case .record(let address):
                 try once("record \(address)", "record line for \(address)")
                 state.records.append(address)
@@ -427,7 +460,7 @@ extension Plan {
         case .sriovSet, .apply:
             records.vfWrite = journal.originals.vfSettings
             records.write = journal.originals.bindings.filter { journal.records.contains($0.address) }
-        case .sriovCreate, .sriovDestroy: break
+        case .sriovCreate, .sriovDestroy, .mdevCreate, .mdevRemove: break
         }
     }
 }

@@ -64,13 +64,30 @@ public enum Step: Sendable, Equatable {
     /// Bring a netdev up (IFF_UP through /sys/class/net/NAME/flags), unless it is; a rollback
     /// takes it down again.
     case linkUp(String)
+    /// Create an mdev: its UUID written to the parent type's `create`, unless it exists (of that type).
+    case createMdev(parent: String, type: String, uuid: MdevUUID)
+    /// Remove an mdev (`1` to its `remove`), unless it is gone.
+    case removeMdev(parent: String, uuid: MdevUUID)
+    /// Write mdevctl's definition file of an mdev, unless it says so already.
+    case defineMdev(MdevDefinition)
+    /// Delete mdevctl's definition file of an mdev, unless there is none.
+    case undefineMdev(parent: String, uuid: MdevUUID)
 
     /// The function the step changes or waits for.
     public var address: PCIAddress? {
         switch self {
         case .setOverride(let a, _), .unbind(let a, _, _), .probe(let a), .expect(let a, _): a
         case .setAttribute(let a, _, _), .awaitVFs(let a, _), .bindVFs(let a, _), .setVF(let a, _, _, _): a
-        case .loadModule, .awaitGroupNode, .linkUp: nil
+        case .loadModule, .awaitGroupNode, .linkUp, .createMdev, .removeMdev, .defineMdev, .undefineMdev: nil
+        }
+    }
+
+    /// The mdev the step changes.
+    public var mdev: MdevUUID? {
+        switch self {
+        case .createMdev(_, _, let uuid), .removeMdev(_, let uuid), .undefineMdev(_, let uuid): uuid
+        case .defineMdev(let definition): definition.uuid
+        default: nil
         }
     }
 
@@ -88,6 +105,10 @@ public enum Step: Sendable, Equatable {
         case .bindVFs: "bind-vfs"
         case .setVF: "set-vf"
         case .linkUp: "link-up"
+        case .createMdev: "create-mdev"
+        case .removeMdev: "remove-mdev"
+        case .defineMdev: "define-mdev"
+        case .undefineMdev: "undefine-mdev"
         }
     }
 
@@ -106,6 +127,10 @@ public enum Step: Sendable, Equatable {
         case .bindVFs(let a, _): a.sysfs("virtfn*")
         case .setVF(_, let interface, let vf, let attribute): "rtnetlink:\(interface)/vf/\(vf)/\(attribute.name)"
         case .linkUp(let interface): "/sys/class/net/\(interface)/flags"
+        case .createMdev(let parent, let type, _): "/sys/class/mdev_bus/\(parent)/mdev_supported_types/\(type)/create"
+        case .removeMdev(_, let uuid): "/sys/bus/mdev/devices/\(uuid)/remove"
+        case .defineMdev(let definition): definition.path
+        case .undefineMdev(let parent, let uuid): MdevDefinition.path(parent: parent, uuid: uuid)
         }
     }
 
@@ -125,6 +150,10 @@ public enum Step: Sendable, Equatable {
         case .bindVFs(_, let driver): driver ?? "off vfio"
         case .setVF(_, _, _, let attribute): attribute.description
         case .linkUp: "up"
+        case .createMdev(_, _, let uuid): uuid.description
+        case .removeMdev: "1"
+        case .defineMdev(let definition): "\(definition.type) start=\(definition.start.rawValue)"
+        case .undefineMdev: ""
         }
     }
 
@@ -146,6 +175,10 @@ public enum Step: Sendable, Equatable {
         case .bindVFs(let a, let driver): "\(a): VFs to " + (driver ?? "their host driver")
         case .setVF(_, let interface, let vf, let attribute): "\(interface) VF \(vf): \(attribute)"
         case .linkUp(let interface): "\(interface): link up"
+        case .createMdev(let parent, let type, let uuid): "create mdev \(uuid) of type \(type) on \(parent)"
+        case .removeMdev(let parent, let uuid): "remove mdev \(uuid) from \(parent)"
+        case .defineMdev(let definition): "define mdev \(definition.uuid) (\(definition.type), start \(definition.start.rawValue)) for mdevctl"
+        case .undefineMdev(_, let uuid): "remove mdevctl's definition of \(uuid)"
         }
     }
 }
@@ -163,6 +196,8 @@ public struct Plan: Sendable, Equatable {
         case sriovSet = "sriov-set"
         case sriovRestore = "sriov-restore"
         case apply
+        case mdevCreate = "mdev-create"
+        case mdevRemove = "mdev-remove"
     }
 
     /// What the steps may change, as it is before the run, by kind: journaled before the first
@@ -175,9 +210,11 @@ public struct Plan: Sendable, Equatable {
         public var vfCounts: [SRIOVOriginal] = []
         /// Each VF whose settings (MAC, VLAN, trust...) a step changes.
         public var vfSettings: [VFOriginal] = []
+        /// Each mdev a step creates, removes, defines or undefines: whether it existed, and its definition.
+        public var mdevs: [MdevOriginal] = []
 
-        public init(bindings: [FunctionBinding] = [], vfCounts: [SRIOVOriginal] = [], vfSettings: [VFOriginal] = []) {
-            (self.bindings, self.vfCounts, self.vfSettings) = (bindings, vfCounts, vfSettings)
+        public init(bindings: [FunctionBinding] = [], vfCounts: [SRIOVOriginal] = [], vfSettings: [VFOriginal] = [], mdevs: [MdevOriginal] = []) {
+            (self.bindings, self.vfCounts, self.vfSettings, self.mdevs) = (bindings, vfCounts, vfSettings, mdevs)
         }
     }
 
@@ -235,9 +272,12 @@ public struct Plan: Sendable, Equatable {
         public var vfSettings: [VFOriginal] = []
         /// Netdevs a begun `link-up` brought up: a rollback takes them down.
         public var links: [String] = []
+        /// Mdevs a begun step created, removed or (un)defined: put back as they were.
+        public var mdevs: [MdevOriginal] = []
 
-        public init(bindings: [FunctionBinding] = [], vfCounts: [SRIOVOriginal] = [], vfSettings: [VFOriginal] = [], links: [String] = []) {
-            (self.bindings, self.vfCounts, self.vfSettings, self.links) = (bindings, vfCounts, vfSettings, links)
+        public init(bindings: [FunctionBinding] = [], vfCounts: [SRIOVOriginal] = [], vfSettings: [VFOriginal] = [], links: [String] = [],
+                    mdevs: [MdevOriginal] = []) {
+            (self.bindings, self.vfCounts, self.vfSettings, self.links, self.mdevs) = (bindings, vfCounts, vfSettings, links, mdevs)
         }
     }
 }
@@ -250,7 +290,9 @@ extension Plan.Originals {
         var changedVFs: Set<VFKey> = []
         var recounted: Set<PCIAddress> = []
         var links: [String] = []
+        var mdevsTouched: Set<MdevUUID> = []
         for index in begun.sorted() where index < steps.count {
+            if let uuid = steps[index].mdev { mdevsTouched.insert(uuid) }
             switch steps[index] {
             case .setVF(let pf, _, let vf, _): changedVFs.insert(VFKey(pf: pf, index: vf))
             case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _): recounted.insert(pf)
@@ -262,6 +304,24 @@ extension Plan.Originals {
         return Plan.Undo(bindings: counts.isEmpty ? bindings.filter { addresses.contains($0.address) } : bindings,
                          vfCounts: counts,
                          vfSettings: vfSettings.filter { changedVFs.contains($0.key) && !recounted.contains($0.pf) },
-                         links: links)
+                         links: links, mdevs: mdevs.filter { mdevsTouched.contains($0.uuid) })
+    }
+}
+
+/// An mdev as it was before a run that creates, removes or (un)defines it: journaled before the
+/// first write, put back by a rollback or `recover` (removed again if it was created, created
+/// again with its type if it was removed; its definition file as it was, or none).
+public struct MdevOriginal: Sendable, Equatable {
+    public var uuid: MdevUUID
+    public var parent: String
+    /// Its type: what it had, or what the run creates (to remove or recreate it by).
+    public var type: String
+    /// It existed.
+    public var active: Bool
+    /// mdevctl's definition of it on `parent` (nil: none).
+    public var definition: MdevDefinition?
+
+    public init(uuid: MdevUUID, parent: String, type: String, active: Bool, definition: MdevDefinition?) {
+        (self.uuid, self.parent, self.type, self.active, self.definition) = (uuid, parent, type, active, definition)
     }
 }

@@ -34,6 +34,8 @@ public struct RunReport: Sendable, Equatable {
         case linkUp(String)
         /// A VF's host driver reloaded so that it takes the MAC set through its PF.
         case reloaded(Reload)
+        /// An mdev created or removed, or its mdevctl definition written or removed.
+        case mdev(Step)
 
         /// The contract's name for it (`"change"` in JSON).
         public var kind: String {
@@ -45,6 +47,7 @@ public struct RunReport: Sendable, Equatable {
             case .vfSetting: "vf-setting"
             case .linkUp: "link-up"
             case .reloaded: "driver-reload"
+            case .mdev(let step): step.action
             }
         }
     }
@@ -156,6 +159,7 @@ public struct RunReport: Sendable, Equatable {
             switch step {
             case .setVF(let pf, let interface, let vf, let attribute): changes.append(.vfSetting(pf: pf, interface: interface, vf: vf, attribute))
             case .linkUp(let name): changes.append(.linkUp(name))
+            case .createMdev, .removeMdev, .defineMdev, .undefineMdev: changes.append(.mdev(step))
             default: break
             }
         }

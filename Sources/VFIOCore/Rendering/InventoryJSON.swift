@@ -136,15 +136,25 @@ public enum InventoryJSON {
     }
 
     /// The functions `filter` selects (the same as the text's); none is an empty list.
-    public static func list(_ snapshot: HostSnapshot, filter: FunctionFilter = FunctionFilter(), mapper: PieceMapper = .serial) -> JSON {
+    public static func list(_ snapshot: HostSnapshot, mdevs: [MediatedDevice] = [], filter: FunctionFilter = FunctionFilter(),
+                            mapper: PieceMapper = .serial) -> JSON {
         let functions = filter.select(snapshot.functions)
-        return .document(["functions": mapper.array(functions.count, depth: 2) { function(functions[$0]) }])
+        return .document(["functions": mapper.array(functions.count, depth: 2) { function(functions[$0]) },
+                          "mdevs": .array(filter.select(mdevs).map(mdev))])
     }
 
-    public static func groups(_ snapshot: HostSnapshot, cause: Finding? = nil, mapper: PieceMapper = .serial) -> JSON {
+    /// A mediated device in `list` and `groups`.
+    static func mdev(_ mdev: MediatedDevice) -> JSON {
+        .object(["driver": .optional(mdev.driver), "group": .optional(mdev.iommuGroup), "parent": .string(mdev.parent),
+                 "type": .optional(mdev.type), "uuid": .string(mdev.uuid.description)])
+    }
+
+    /// `mdevs`: the mediated devices, whose groups (one each) are listed apart (`mdev_groups`).
+    public static func groups(_ snapshot: HostSnapshot, mdevs: [MediatedDevice] = [], cause: Finding? = nil, mapper: PieceMapper = .serial) -> JSON {
         .document([
             "groups": mapper.array(snapshot.groups.count, depth: 2) { group(snapshot.groups[$0], in: snapshot) },
             "iommu": iommu(snapshot.iommu, cause: cause),
+            "mdev_groups": .array(mdevs.filter { $0.iommuGroup != nil }.sorted { $0.iommuGroup! < $1.iommuGroup! }.map(mdev)),
             "ungrouped": .strings(snapshot.functions.filter { $0.iommuGroup == nil }.map(\.address.description)),
         ])
     }

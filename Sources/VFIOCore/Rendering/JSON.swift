@@ -101,6 +101,13 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
 
+    /// One string as a JSON literal, quotes included.
+    public static func quoted(_ value: String) -> String {
+        let out = ByteWriter(capacity: value.utf8.count + 8)
+        writeString(value, into: out)
+        return out.withBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
     static func writeString(_ value: String, into out: ByteWriter) {
         out.append(UInt8(ascii: "\""))
         Bytes.with(value) { bytes in

@@ -56,6 +56,14 @@ public enum RunOutput {
             (object, interface, before, after) = (netdev, netdev, "down", "up")
         case .reloaded(let reload):
             (object, interface, vf, name, after) = (reload.vf.description, reload.interface, reload.index, reload.driver, reload.mac.description)
+        case .mdev(let step):
+            object = step.mdev?.description ?? ""
+            switch step {
+            case .createMdev(_, let type, _): (name, before, after, new) = (type, "absent", "active", true)
+            case .removeMdev: (before, after, removed) = ("active", "absent", true)
+            case .defineMdev(let definition): (name, after) = (definition.type, "defined start=\(definition.start.rawValue)")
+            default: (before, after) = ("defined", "undefined")
+            }
         }
         return .object([
             "after": .optional(after), "before": .optional(before), "change": .string(change.kind), "interface": .optional(interface),
@@ -85,6 +93,13 @@ public enum RunOutput {
         case .linkUp(let name): return "\(name): " + (dryRun ? "bring up" : "up")
         case .reloaded(let reload):
             return "reloaded \(reload.driver) on \(reload.vf) so it takes the new MAC \(reload.mac) (\(reload.interface) VF \(reload.index))"
+        case .mdev(let step):
+            switch step {
+            case .createMdev(let parent, let type, let uuid): return (dryRun ? "create" : "created") + " mdev \(uuid) (\(type)) on \(parent)"
+            case .removeMdev(let parent, let uuid): return (dryRun ? "remove" : "removed") + " mdev \(uuid) from \(parent)"
+            case .defineMdev(let d): return (dryRun ? "define" : "defined") + " mdev \(d.uuid) for mdevctl (\(d.path), start \(d.start.rawValue))"
+            default: return (dryRun ? "remove" : "removed") + " mdevctl's definition of \(step.mdev.map(\.description) ?? "")"
+            }
         }
     }
 
