@@ -106,9 +106,10 @@ public struct KernelConfig: Sendable, Equatable {
     /// Values of the options set ("y", "m", a string); an option not set is absent.
     public var values: [String: String]
 
-    public init(path: String, values: [String: String]) {
+    public init(path: String, values: [String: String], mentioned: Set<String> = []) {
         self.path = path
         self.values = values
+        self.mentioned = mentioned
     }
 
     /// The option's value, nil when it is not set ("# CONFIG_X is not set", or not in the file).
@@ -157,9 +158,7 @@ public struct KernelConfig: Sendable, Equatable {
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = value.dropFirst().dropLast() }
             values[name] = String(value)
         }
-        var config = KernelConfig(path: path, values: values)
-        config.mentioned = mentioned
-        return config
+        return KernelConfig(path: path, values: values, mentioned: mentioned)
     }
 }
 
