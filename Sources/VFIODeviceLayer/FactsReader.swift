@@ -82,11 +82,15 @@ public struct FactsReader: Sendable {
     /// it, else /proc/config.gz (CONFIG_IKCONFIG_PROC), inflated with a bound. nil when neither
     /// can be read (or the gzip data is damaged or too large): unknown, not "not set".
     func kernelConfig(release: String?) -> KernelConfig? {
-        if let release, let config = text(SysfsLayout.bootConfig(release), limit: SysfsLayout.kernelConfigLimit) {
-            return KernelConfig.parse(config, path: "/" + SysfsLayout.bootConfig(release))
+        let limit = SysfsLayout.kernelConfigLimit
+        // A file beyond the bound is not a kernel's configuration: unknown, not cut short (a
+        // truncated file would say an option near its end is not set).
+        if let release, root.exists(SysfsLayout.bootConfig(release)) {
+            guard let bytes = root.bytes(SysfsLayout.bootConfig(release), limit: limit + 1), bytes.count <= limit else { return nil }
+            return KernelConfig.parse(String(decoding: bytes, as: UTF8.self), path: "/" + SysfsLayout.bootConfig(release))
         }
-        guard let compressed = root.bytes(SysfsLayout.procConfig, limit: SysfsLayout.kernelConfigLimit),
-              case .success(let bytes) = Gzip.inflate(compressed, limit: SysfsLayout.kernelConfigLimit) else { return nil }
+        guard let compressed = root.bytes(SysfsLayout.procConfig, limit: limit + 1), compressed.count <= limit,
+              case .success(let bytes) = Gzip.inflate(compressed, limit: limit) else { return nil }
         return KernelConfig.parse(String(decoding: bytes, as: UTF8.self), path: "/" + SysfsLayout.procConfig)
     }
 
