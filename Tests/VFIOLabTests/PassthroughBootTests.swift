@@ -346,7 +346,9 @@ struct PassthroughBootTests {
         #expect(f["vfio_device"] as? Bool == true && f["vfio_cdev"] is NSNull, "\(f)")
         #expect(try !CheckVerdict.of([nic]).ids.contains("vfio.cdev"))
 
-        // xml qemu-args --iommufd refuses with the same reason, and QEMU indeed cannot open /dev/iommu.
+        // xml qemu-args --iommufd refuses with the same reason, and QEMU indeed fails: QEMU 10 opens
+        // /dev/iommu lazily and stops first at the missing cdev ("failed to load
+        // .../vfio-dev/vfio0/dev", seen on 6.1), the evidence vfio_cdev: null stands for.
         let refused = try TestProcess.vfioctl(["xml", "qemu-args", nic, "--iommufd"])
         #expect(refused.status == 2 && refused.err.contains("error: --iommufd: " + message), "\(refused.err)")
         let plain = try TestProcess.vfioctl(["xml", "qemu-args", nic])
@@ -355,7 +357,8 @@ struct PassthroughBootTests {
             "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", "none", "-S", "-qmp", "stdio",
             "-object", "iommufd,id=iommufd0", "-device", "vfio-pci,host=\(nic),iommufd=iommufd0",
         ], input: #"{"execute":"qmp_capabilities"}{"execute":"quit"}"#, timeout: 180)
-        #expect(qemu.status != 0 && (qemu.out + qemu.err).contains("/dev/iommu"), "\(qemu.out)\(qemu.err)")
+        let said = qemu.out + qemu.err
+        #expect(qemu.status != 0 && (said.contains("/dev/iommu") || said.contains("vfio-dev")), "\(said)")
     }
 
     @Test("check on the host: IOMMU on, interrupt remapping active")
