@@ -33,11 +33,13 @@ let package = Package(
         // libkmod: the kernel modules whose aliases match a device, from the root's
         // lib/modules/RELEASE/modules.alias.bin, as `lspci -k` finds them. Called directly: no shim.
         .systemLibrary(name: "CLibKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
+        // zlib: /proc/config.gz (the running kernel's build configuration where /boot has none).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Linux/glibc definitions Swift's Glibc module lacks (O_PATH, mallopt).
         .target(name: "CSysShim"),
 
         .target(name: "VFIOCore"),
-        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CSysShim", "CNetlinkShim", "CLibKmod"]),
+        .target(name: "VFIODeviceLayer", dependencies: ["VFIOCore", "CPCIShim", "CSysShim", "CNetlinkShim", "CLibKmod", "CZlib"]),
         // Act: does what a plan says, journaling each step first (sysfs writes, modprobe, VF
         // attributes over rtnetlink).
         .target(name: "VFIOActuator", dependencies: ["VFIOCore", "VFIODeviceLayer", "CNetlinkShim"]),

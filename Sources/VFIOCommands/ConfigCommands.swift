@@ -74,7 +74,9 @@ extension Vfioctl {
     struct Modprobe: VfioctlCommand {
         static let configuration = CommandConfiguration(
             commandName: "modprobe",
-            abstract: "modprobe.d files: vfio-pci ids= and softdeps, nested virtualization, unsafe interrupts.")
+            abstract: "modprobe.d files: vfio-pci ids=, softdeps and options, nested virtualization, unsafe interrupts.",
+            discussion: "vfio-pci's own options, each off by default:\n"
+                + ModprobeConfig.vfioPCIOptions.map { "  \($0.flag): \($0.about)." }.joined(separator: "\n"))
 
         @Option(name: .long, help: ArgumentHelp("Device IDs vfio-pci claims at boot (VVVV:DDDD, comma separated; repeatable).", valueName: "IDS"))
         var vfioIds: [String] = []
@@ -88,21 +90,49 @@ extension Vfioctl {
         @Flag(name: .long, help: "vfio_iommu_type1 allow_unsafe_interrupts=1: only without interrupt remapping, and only for trusted guests.")
         var allowUnsafeInterrupts = false
 
+        @Flag(name: .long, help: "vfio-pci disable_vga=1: no legacy VGA ranges for guests (see below).")
+        var disableVga = false
+
+        @Flag(name: .long, help: "vfio-pci disable_idle_d3=1: idle devices stay out of D3 (for devices that do not come back from it).")
+        var disableIdleD3 = false
+
+        @Flag(name: .long, help: "vfio-pci nointxmask=1: no INTx masking (for devices whose masking is broken).")
+        var nointxmask = false
+
+        @Flag(name: .long, help: "vfio-pci enable_sriov=1: a PF on vfio-pci may create VFs (they then need its VF token).")
+        var enableSriov = false
+
+        @Flag(name: .long, help: "vfio-pci disable_denylist=1: bind devices vfio-pci refuses for known errata (a risk with untrusted guests).")
+        var disableDenylist = false
+
+        /// The vfio-pci options the flags ask for.
+        var vfioPCIOptions: [ModprobeConfig.VFIOPCIOption] {
+            let wanted = [("disable_vga", disableVga), ("disable_idle_d3", disableIdleD3), ("nointxmask", nointxmask),
+                          ("enable_sriov", enableSriov), ("disable_denylist", disableDenylist)]
+            return wanted.filter(\.1).compactMap { ModprobeConfig.vfioPCIOption(named: $0.0) }
+        }
+
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
 
         func run(in invocation: Invocation) throws {
             let ids = try vfioIds.flatMap { $0.split(separator: ",").map(String.init) }.map { text throws(VFIOError) in try ModprobeConfig.parseID(text) }
             for driver in softdep { try ModprobeConfig.validateModule(driver) }
-            guard !ids.isEmpty || !softdep.isEmpty || nested || allowUnsafeInterrupts else {
-                throw VFIOError.usage("config modprobe needs --vfio-ids, --softdep, --nested or --allow-unsafe-interrupts",
-                                      hint: "e.g. vfioctl config modprobe --vfio-ids 10de:1b80,10de:10f0 --softdep nouveau")
+            let options = vfioPCIOptions
+            guard !ids.isEmpty || !softdep.isEmpty || nested || allowUnsafeInterrupts || !options.isEmpty else {
+                throw VFIOError.usage("config modprobe needs --vfio-ids, --softdep, --nested, --allow-unsafe-interrupts or a vfio-pci option",
+                                      hint: "e.g. vfioctl config modprobe --vfio-ids 10de:1b80,10de:10f0 --softdep nouveau "
+                                          + "('vfioctl config modprobe --help' lists vfio-pci's options)")
             }
             let layer = try global.deviceLayer(invocation)
             try writing.requireRoot(layer.root, "config modprobe")
             var files: [(String, String)] = []
-            if !ids.isEmpty || !softdep.isEmpty || allowUnsafeInterrupts {
-                files.append(("vfio.conf", ModprobeConfig.vfio(ids: ids, softdeps: softdep, allowUnsafeInterrupts: allowUnsafeInterrupts)))
+            if !ids.isEmpty || !softdep.isEmpty || allowUnsafeInterrupts || !options.isEmpty {
+                files.append(("vfio.conf", ModprobeConfig.vfio(ids: ids, softdeps: softdep, allowUnsafeInterrupts: allowUnsafeInterrupts,
+                                                               options: options)))
+            }
+            if options.contains(where: { $0.name == "disable_denylist" }) {
+                Output.warning("disable_denylist lets vfio-pci bind devices with known errata that an untrusted guest may exploit")
             }
             if nested { files.append(("kvm-nested.conf", ModprobeConfig.nested(vendor: layer.cpuVendor().rawValue))) }
             if allowUnsafeInterrupts {
@@ -134,6 +164,9 @@ extension Vfioctl {
             }
             if !writing.write && files.contains(where: { current[$0.0] != $0.1 }) { out += "(not written: add --write)\n" }
             out += "then: modules read these when they load; for vfio-pci at boot, rebuild the initramfs if it loads there, and reboot\n"
+            for option in options where option.writableAtRuntime {
+                out += "now, while vfio-pci is loaded: echo 1 > /sys/module/vfio_pci/parameters/\(option.name)\n"
+            }
             Output.write(out)
         }
     }

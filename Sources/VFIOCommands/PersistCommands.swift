@@ -62,6 +62,12 @@ extension Vfioctl {
             @Flag(name: .long, help: "Record even what the host-critical guard protects (root disk, NIC in use, console).")
             var force = false
 
+            @Option(name: .long, help: ArgumentHelp(
+                "The reset methods the udev rule writes to reset_method at boot (Linux 5.15+), in order: e.g. bus, or flr,pm; "
+                    + "default forgets the choice. For the addresses given (with only --group: every function of the group).",
+                valueName: "METHOD"))
+            var resetMethod: String?
+
             @Option(name: .long, help: ArgumentHelp("Where vfioctl detach's records are (to know the host driver of functions already on vfio-pci).",
                                                     valueName: "DIR"))
             var stateDir: String?
@@ -71,6 +77,7 @@ extension Vfioctl {
 
             func run(in invocation: Invocation) throws {
                 let (addresses, groups) = try targets.required("persist", hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
+                let methods = try resetMethod.map { text throws(VFIOError) in try ResetMethod.parse(text) }
                 let layer = try global.deviceLayer(invocation)
                 try writing.requireRoot(layer.root, "persist")
                 let existing = try PersistFiles(root: layer.root).records()
@@ -100,9 +107,23 @@ extension Vfioctl {
                     }
                     Output.write("group \(group): " + endpoints.map(\.description).joined(separator: ", ") + "\n")
                 }
+                var chosen: [PCIAddress: [String]?] = [:]
+                // --reset-method: a list to write at boot, or (default) nil: the kernel's own.
+                if let choice = methods {
+                    for address in addresses.isEmpty ? added.map(\.address) : addresses {
+                        guard let f = snapshot.function(address) else { continue }
+                        if let list = choice { try ResetMethod.validate(list, for: f, kernelRelease: facts.kernelRelease) }
+                        chosen[address] = .some(choice)
+                    }
+                }
+                added = VFIOCore.Persist.withResetMethods(added, existing: existing.records, chosen: chosen)
                 try writeFiles(VFIOCore.Persist.merge(existing.records, adding: added), old: existing.text, root: layer.root, writing: writing)
                 if writing.write {
                     Output.write("for now: vfioctl detach " + plan.groups.map { "--group \($0)" }.joined(separator: " ") + " (or reboot)\n")
+                    for (address, choice) in chosen.sorted(by: { $0.key < $1.key }) {
+                        Output.write("reset method, for now: echo '" + (choice?.joined(separator: " ") ?? "default")
+                                     + "' > /sys/bus/pci/devices/\(address)/reset_method\n")
+                    }
                 }
             }
         }

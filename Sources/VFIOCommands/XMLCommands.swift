@@ -163,12 +163,40 @@ extension Vfioctl {
         static let name = "xml qemu-args"
         static let configuration = CommandConfiguration(
             commandName: "qemu-args",
-            abstract: "The -device vfio-pci arguments for the same assignment, for QEMU without libvirt.")
+            abstract: "The -device vfio-pci arguments for the same assignment, for QEMU without libvirt.",
+            discussion: """
+                --iommufd gives QEMU's iommufd backend (QEMU 8.2 or newer): -object iommufd,id=iommufd0 \
+                first, and iommufd=iommufd0 on each device, which QEMU opens through /dev/iommu and the \
+                function's /dev/vfio/devices/vfioN rather than /dev/vfio/N and /dev/vfio/vfio. It needs a \
+                kernel with iommufd and the VFIO device cdev (6.6 or newer, CONFIG_IOMMUFD and \
+                CONFIG_VFIO_DEVICE_CDEV; Debian's kernels have neither): on a host without them it is \
+                refused (exit 2) with the reason 'vfioctl check' gives, since QEMU would fail there. For \
+                another host, run it there or on its snapshot (--root DIR).
+                """)
 
         @OptionGroup var targets: GroupTargets
         @OptionGroup var hostdev: HostdevOptionGroup
         @OptionGroup var mdevs: MdevTargets
+
+        @Flag(name: .long, help: "QEMU's iommufd backend (-object iommufd); refused on a host without iommufd and the VFIO cdev.")
+        var iommufd = false
+
         @OptionGroup var global: GlobalOptions
+
+        func run(in invocation: Invocation) throws {
+            let options = try hostdev.options()
+            let layer = try global.deviceLayer(invocation)
+            let mdevs = try self.mdevs.resolved(layer, options: options)
+            let onlyMdevs = !mdevs.isEmpty && targets.addresses.isEmpty && targets.group.isEmpty
+            let assigned = onlyMdevs ? nil : try AssignedFunctions(targets, options, layer: layer, command: Self.name)
+            if iommufd, let refusal = IOMMUFD.refusal(FactsReader(root: layer.root).read(for: [])) {
+                throw VFIOError(.refused, "--iommufd: " + refusal.message,
+                                hint: (refusal.hint.map { $0 + "; " } ?? "") + "without --iommufd the arguments use the group path")
+            }
+            let functions = LibvirtXML.qemuArguments(assigned?.functions ?? [], options, guest: assigned?.guest, iommufd: iommufd)
+            let devices = mdevs.flatMap { LibvirtXML.mdevQemuArguments($0.uuid, model: $0.model, iommufd: iommufd) }
+            Output.write((functions + devices).joined(separator: " ") + "\n")
+        }
 
         static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
             LibvirtXML.qemuArguments(assigned.functions, options, guest: assigned.guest).joined(separator: " ") + "\n"

@@ -29,10 +29,9 @@ public struct FactsReader: Sendable {
             return IOMMUUnit(name: unit, intelECAP: text(base + "/intel-iommu/ecap").flatMap(SysfsValues.hex),
                              amdFeatures: text(base + "/amd-iommu/features").flatMap(SysfsValues.hex))
         }
-        if facts.wantsKernelConfig, let release = facts.kernelRelease,
-           let config = text(SysfsLayout.bootConfig(release), limit: 4 << 20) {
-            facts.kernelConfig = KernelConfig.parse(config, path: "/" + SysfsLayout.bootConfig(release))
-        }
+        facts.iommuDevice = deviceNode(SysfsLayout.iommuDevice)
+        facts.vfioDeviceNodes = Set(root.entries(SysfsLayout.vfioDevices) ?? [])
+        if facts.wantsKernelConfig { facts.kernelConfig = kernelConfig(release: facts.kernelRelease) }
         if facts.wantsKernelLog { facts.kernelLog = kernelLog().map { KernelLog.relevant(KernelLog.messages($0)) } }
         facts.mounts = ProcFiles.mounts(text(SysfsLayout.mountinfo, limit: 4 << 20) ?? "")
         facts.swaps = ProcFiles.swaps(text(SysfsLayout.swaps) ?? "").map(resolveDevicePath)
@@ -77,6 +76,31 @@ public struct FactsReader: Sendable {
     /// there is never opened for reading). nil when it cannot be read.
     func kernelLog() -> String? {
         root.isLive ? KernelRing.read(limit: SysfsLayout.kmsgLimit) : text(SysfsLayout.kmsg, limit: SysfsLayout.kmsgLimit)
+    }
+
+    /// The running kernel's build configuration: /boot/config-RELEASE as distributions install
+    /// it, else /proc/config.gz (CONFIG_IKCONFIG_PROC), inflated with a bound. nil when neither
+    /// can be read (or the gzip data is damaged or too large): unknown, not "not set".
+    func kernelConfig(release: String?) -> KernelConfig? {
+        let limit = SysfsLayout.kernelConfigLimit
+        // A file beyond the bound is not a kernel's configuration: unknown, not cut short (a
+        // truncated file would say an option near its end is not set).
+        if let release, root.exists(SysfsLayout.bootConfig(release)) {
+            guard let bytes = root.bytes(SysfsLayout.bootConfig(release), limit: limit + 1), bytes.count <= limit else { return nil }
+            return KernelConfig.parse(String(decoding: bytes, as: UTF8.self), path: "/" + SysfsLayout.bootConfig(release))
+        }
+        guard let compressed = root.bytes(SysfsLayout.procConfig, limit: limit + 1), compressed.count <= limit,
+              case .success(let bytes) = Gzip.inflate(compressed, limit: limit) else { return nil }
+        return KernelConfig.parse(String(decoding: bytes, as: UTF8.self), path: "/" + SysfsLayout.procConfig)
+    }
+
+    /// A character device at `relative` (in a tree, also the empty file `vfioctl snapshot` records
+    /// a node as), by its mode; nil when nothing or anything else is there. Looked at, never opened.
+    func deviceNode(_ relative: String) -> DeviceNode? {
+        guard let info = root.status(relative) else { return nil }
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFCHR || (kind == S_IFREG && !root.isLive) else { return nil }
+        return DeviceNode(mode: UInt32(info.st_mode & 0o7777))
     }
 
     func mode(_ relative: String) -> UInt32? {

@@ -115,6 +115,12 @@ struct FunctionReader: Sendable {
             // and so do drivers named otherwise that register a VFIO device (NVIDIA's vGPU VFs on
             // `nvidia`): the group is then usable by VFIO, whatever the driver's name.
             f.hasVFIODevice = directory.exists("vfio-dev")
+            // Its character device (Linux 6.6, CONFIG_VFIO_DEVICE_CDEV): vfio-dev/vfioN/dev.
+            if f.hasVFIODevice {
+                f.vfioCdev = directory.entries("vfio-dev")?.sorted().first { name in
+                    name.hasPrefix("vfio") && directory.exists(path: "vfio-dev/" + name + "/dev")
+                }
+            }
         }
         f.iommuGroup = try directory.group()
         f.physfn = directory.link("physfn") { PCIAddress(bytes: Bytes.lastComponent($0)) } ?? nil
@@ -342,5 +348,29 @@ struct PathDirectory: ~Copyable {
     func exists(_ name: StaticString) -> Bool {
         var info = stat()
         return fstatat(fd, UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), &info, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// Whether anything is at `path` below the directory, no link followed on the way: a link
+    /// component fails the lookup (O_PATH | O_NOFOLLOW on each part), so it stays in the tree.
+    func exists(path: String) -> Bool {
+        var base = fd
+        var opened: [Int32] = []
+        defer { for descriptor in opened { close(descriptor) } }
+        let parts = path.split(separator: "/").map(String.init)
+        for part in parts.dropLast() {
+            let next = openat(base, part, PathDirectory.oPath | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else { return false }
+            opened.append(next)
+            base = next
+        }
+        guard let last = parts.last else { return false }
+        var info = stat()
+        return fstatat(base, last, &info, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// The entry names of a subdirectory (not a link to one); nil when there is none.
+    func entries(_ name: StaticString) -> [String]? {
+        let path = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+        return Directory(descriptor: openat(fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC))?.entries()
     }
 }

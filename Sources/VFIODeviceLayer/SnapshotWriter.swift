@@ -37,6 +37,8 @@ public struct SnapshotWriter {
                 copier.directory(path + "/vfio-dev")
                 for child in source.entries(path + "/vfio-dev") ?? [] {
                     copier.directory(path + "/vfio-dev/" + child)
+                    // Its cdev's major:minor (Linux 6.6): what makes /dev/vfio/devices/vfioN.
+                    copier.file(path + "/vfio-dev/" + child + "/dev")
                 }
             }
             for link in SysfsLayout.functionLinks + names.filter({ SysfsValues.virtfnIndex($0) != nil })
@@ -154,12 +156,29 @@ public struct SnapshotWriter {
             copier.directory(Layout.devVFIO)
             for node in nodes {
                 guard let info = source.status(Layout.devVFIO + "/" + node) else { continue }
+                if info.st_mode & S_IFMT == S_IFDIR {
+                    // /dev/vfio/devices: the VFIO device cdevs, each recorded as a node.
+                    copier.directory(Layout.devVFIO + "/" + node)
+                    for cdev in source.entries(Layout.devVFIO + "/" + node) ?? [] {
+                        guard let cdevInfo = source.status(Layout.devVFIO + "/" + node + "/" + cdev) else { continue }
+                        copier.marker(Layout.devVFIO + "/" + node + "/" + cdev, mode: cdevInfo.st_mode & 0o7777)
+                    }
+                    continue
+                }
                 copier.marker(Layout.devVFIO + "/" + node, mode: info.st_mode & 0o7777)
             }
         }
+        if let info = source.status(Layout.iommuDevice),
+           info.st_mode & S_IFMT == S_IFCHR || (info.st_mode & S_IFMT == S_IFREG && !source.isLive) {
+            copier.marker(Layout.iommuDevice, mode: info.st_mode & 0o7777)
+        }
         for link in source.entries("dev/mapper") ?? [] { copier.link("dev/mapper/" + link) }
         if let release = source.text(Layout.osrelease)?.trimmingWhitespace() {
-            copier.file(Layout.bootConfig(release), limit: 4 << 20)
+            if source.exists(Layout.bootConfig(release)) {
+                copier.file(Layout.bootConfig(release), limit: Layout.kernelConfigLimit)
+            } else if source.exists(Layout.procConfig) {
+                copier.file(Layout.procConfig, limit: Layout.kernelConfigLimit)
+            }
             let base = Layout.libModules(release)
             copier.file(base + "/modules.builtin", limit: 4 << 20)
             if let dep = source.text(base + "/modules.dep", limit: 16 << 20) {

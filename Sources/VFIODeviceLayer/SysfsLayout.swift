@@ -54,6 +54,9 @@ enum SysfsLayout {
     static let nvidiaVGPU = ["nvidia/current_vgpu_type", "nvidia/creatable_vgpu_types"]
     static let devVFIO = "dev/vfio"
     static let vfioContainer = "dev/vfio/vfio"
+    /// iommufd's device (Linux 6.2) and the VFIO device cdevs (6.6).
+    static let iommuDevice = "dev/iommu"
+    static let vfioDevices = "dev/vfio/devices"
     static let classGraphics = "sys/class/graphics"
     static let sysModule = "sys/module"
     /// The kernel log: the live host's ring buffer, or a recorded log (a regular file) in a tree.
@@ -69,4 +72,8 @@ enum SysfsLayout {
                                 "modules.builtin.alias.bin"]
     /// The running kernel's build configuration, as Debian, Fedora and Ubuntu install it.
     static func bootConfig(_ release: String) -> String { "boot/config-" + release }
+    /// The configuration built into the kernel (CONFIG_IKCONFIG_PROC), gzip-compressed.
+    static let procConfig = "proc/config.gz"
+    /// A kernel's configuration is about 250 KB; read and inflated no further than this.
+    static let kernelConfigLimit = 4 << 20
 }

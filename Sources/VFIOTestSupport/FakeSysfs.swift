@@ -100,6 +100,11 @@ public struct FakeSysfs {
     public var vfioContainerMode: mode_t? = 0o666
     /// Group numbers with a /dev/vfio/N node.
     public var vfioGroupNodes: [Int] = []
+    /// iommufd (Linux 6.2+): /dev/iommu's mode; nil for no node.
+    public var iommuDeviceMode: mode_t? = nil
+    /// The VFIO device cdev (Linux 6.6+, CONFIG_VFIO_DEVICE_CDEV): each vfio-dev/vfioN gets a
+    /// `dev`, and /dev/vfio/devices/vfioN a node.
+    public var vfioCdevs = false
     /// "Max locked memory" soft and hard ("unlimited" or bytes).
     public var memlock = ("unlimited", "unlimited")
     /// mountinfo rows: (major:minor, mount point, filesystem, source).
@@ -326,7 +331,13 @@ public struct FakeSysfs {
             }
             // vfio-pci makes vfio-dev/ from Linux 6.1 on (omitAttributes "vfio-dev": an older kernel).
             let vfioDevice = driver.hasPrefix("vfio") && !f.omitAttributes.contains("vfio-dev")
-            if vfioDevice || f.registersVFIODevice { makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)") }
+            if vfioDevice || f.registersVFIODevice {
+                makeDirectory(path + "/vfio-dev/vfio\(f.group ?? 0)")
+                if vfioCdevs {
+                    write(path + "/vfio-dev/vfio\(f.group ?? 0)/dev", "239:\(f.group ?? 0)\n")
+                    write("dev/vfio/devices/vfio\(f.group ?? 0)", "", mode: 0o600)
+                }
+            }
         }
         if let (pf, _) = f.physfn { link(path + "/physfn", to: devicePath(pf)) }
         for name in f.netInterfaces {
@@ -375,6 +386,8 @@ public struct FakeSysfs {
         if let moduleAliases { FakeModules.index(moduleAliases, root: root, release: kernelRelease) }
         makeDirectory("dev/vfio")
         if let mode = vfioContainerMode { write("dev/vfio/vfio", "", mode: mode) }
+        if let mode = iommuDeviceMode { write("dev/iommu", "", mode: mode) }
+        if vfioCdevs { makeDirectory("dev/vfio/devices") }
         for group in vfioGroupNodes { write("dev/vfio/\(group)", "", mode: 0o600) }
         write("proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units     \n"
               + "Max locked memory         \(memlock.0)             \(memlock.1)             bytes     \n")

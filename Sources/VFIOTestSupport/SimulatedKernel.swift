@@ -189,6 +189,7 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         }
         unlink(root + "/" + device + "/driver")
         unlink(root + "/sys/bus/pci/drivers/\(driver)/\(address)")
+        for cdev in FileRead.entries(root + "/" + device + "/vfio-dev") ?? [] { unlink(root + "/dev/vfio/devices/" + cdev) }
         FakeSysfs.removeTree(root + "/" + device + "/vfio-dev")
         // The group's node goes with the last member vfio-pci let go of.
         if StubDriver.isVFIO(driver), let group = group(of: address) {
@@ -212,6 +213,11 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         if StubDriver.isVFIO(chosen), let group = group(of: address) {
             tree.makeDirectory(device + "/vfio-dev/vfio\(group)")
             tree.write("dev/vfio/\(group)", "", mode: 0o600)
+            // A kernel with the VFIO device cdev (the tree has /dev/vfio/devices): vfio-dev/vfioN/dev and its node.
+            if exists("/dev/vfio/devices") {
+                tree.write(device + "/vfio-dev/vfio\(group)/dev", "239:\(group)\n")
+                tree.write("dev/vfio/devices/vfio\(group)", "", mode: 0o600)
+            }
         }
         if !StubDriver.isVFIO(chosen), let netdevs = state.withLock({ $0.parked.removeValue(forKey: address) }) {
             // The VF driver's probe asks the PF for the MAC it holds for the VF (igbvf: the reset

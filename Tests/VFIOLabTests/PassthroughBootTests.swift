@@ -313,6 +313,54 @@ struct PassthroughBootTests {
         #expect(message.contains("\(interface) carries routes"), "\(addressed.findings)")
     }
 
+    @Test("iommufd: not available on Debian's kernels, and why (6.1, 5.10: too old; 6.12: built without it); no cdev; QEMU agrees")
+    func iommufdUnavailable() throws {
+        try Kernel.modprobe("vfio-pci")
+        let release = try #require(Kernel.read("/proc/sys/kernel/osrelease")?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(!Kernel.exists("/dev/iommu") && !Kernel.exists("/dev/vfio/devices"))
+        let host = try CheckVerdict.of([])
+        let finding = try #require(host.findings.first { $0["id"] as? String == "iommufd.unavailable" }, "\(host.findings)")
+        #expect(finding["severity"] as? String == "info" && !host.ids.contains("iommufd.available"))
+        let message = host.message("iommufd.unavailable")
+        if release.hasPrefix("6.12.") {
+            // Debian's 6.12 config: "# CONFIG_IOMMUFD is not set", read from /boot/config-RELEASE.
+            #expect(Kernel.read("/boot/config-" + release)?.contains("# CONFIG_IOMMUFD is not set") == true)
+            #expect(message.contains("built without it (# CONFIG_IOMMUFD is not set in /boot/config-\(release))"), "\(message)")
+        } else {
+            #expect(release.hasPrefix("6.1.") || release.hasPrefix("5.10."), "\(release)")
+            #expect(message.contains("Linux \(release) predates it"), "\(message)")
+        }
+
+        // A function on vfio-pci has no cdev on these kernels (6.1 and 6.12: vfio-dev/vfioN without `dev`).
+        let functions = try VfioctlJSON.functions()
+        let nic = try #require(functions.first { f in
+            f.string("vendor_id") == "8086" && f.string("device_id") == "10d3" && f.string("driver") == "e1000e"
+        }?.string("address"))
+        defer { try? Kernel.restore(nic) }
+        try Kernel.bindToVFIO(nic)
+        let vfioDev = Kernel.device(nic) + "/vfio-dev"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: vfioDev)) ?? [] {
+            #expect(!Kernel.exists(vfioDev + "/" + name + "/dev"), "\(name) has a cdev on \(release)")
+        }
+        let f = try VfioctlJSON.function(nic)
+        #expect(f["vfio_device"] as? Bool == true && f["vfio_cdev"] is NSNull, "\(f)")
+        #expect(try !CheckVerdict.of([nic]).ids.contains("vfio.cdev"))
+
+        // xml qemu-args --iommufd refuses with the same reason, and QEMU indeed fails: QEMU 10 opens
+        // /dev/iommu lazily and stops first at the missing cdev ("failed to load
+        // .../vfio-dev/vfio0/dev", seen on 6.1), the evidence vfio_cdev: null stands for.
+        let refused = try TestProcess.vfioctl(["xml", "qemu-args", nic, "--iommufd"])
+        #expect(refused.status == 2 && refused.err.contains("error: --iommufd: " + message), "\(refused.err)")
+        let plain = try TestProcess.vfioctl(["xml", "qemu-args", nic])
+        #expect(plain.status == 0 && plain.out == "-device vfio-pci,host=\(nic)\n")
+        let qemu = try TestProcess.run("qemu-system-x86_64", [
+            "-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", "none", "-S", "-qmp", "stdio",
+            "-object", "iommufd,id=iommufd0", "-device", "vfio-pci,host=\(nic),iommufd=iommufd0",
+        ], input: #"{"execute":"qmp_capabilities"}{"execute":"quit"}"#, timeout: 180)
+        let said = qemu.out + qemu.err
+        #expect(qemu.status != 0 && (said.contains("/dev/iommu") || said.contains("vfio-dev")), "\(said)")
+    }
+
     @Test("check on the host: IOMMU on, interrupt remapping active")
     func hostReady() throws {
         try Kernel.modprobe("vfio-pci")

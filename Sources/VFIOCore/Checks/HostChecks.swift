@@ -2,7 +2,7 @@
 /// there, memory lockable. Pure: snapshot and facts in, findings out.
 public enum HostChecks {
     public static func run(_ snapshot: HostSnapshot, _ facts: HostFacts) -> [Finding] {
-        iommu(snapshot, facts) + interruptRemapping(snapshot, facts) + modules(facts) + memlock(facts)
+        iommu(snapshot, facts) + interruptRemapping(snapshot, facts) + modules(facts) + IOMMUFD.findings(facts) + memlock(facts)
     }
 
     static func iommu(_ snapshot: HostSnapshot, _ facts: HostFacts) -> [Finding] {
@@ -204,6 +204,8 @@ public enum HostChecks {
                                                 + ": QEMU running unprivileged cannot open it (vfio.rst wants 0666; systemd 254 set 0600)",
                                             hint: "chmod 0666 /dev/vfio/vfio, or fix the udev rule that sets it"))
                 }
+            } else if let explained = IOMMUFD.containerFinding(facts) {
+                findings.append(explained)
             } else {
                 findings.append(Finding("vfio.container-missing", .error, Finding.host,
                                         "vfio is loaded but /dev/vfio/vfio does not exist",

@@ -52,6 +52,7 @@ public enum Preflight {
                 continue
             }
             findings += DeviceChecks.target(f, snapshot, facts, targets: Set(targets), managed: managed, domain: request.domain)
+            findings += IOMMUFD.cdevFindings(f, facts)
             guard let group = snapshot.group(of: address) else {
                 // No group to go through: still say what the host would lose with it.
                 if case .hostDriver = Viability.state(of: f, facts: facts) { findings += DeviceChecks.guardFindings(f, facts) }

@@ -9,6 +9,12 @@ public enum ConfigStatus {
         /// "rebuild" (the initramfs is older than a file that goes into it).
         public var state: String
         public var hint: String?
+        /// What the setting is for (vfio-pci's own options), nil for the others.
+        public var about: String?
+
+        public init(setting: String, running: String?, configured: String?, state: String, hint: String?, about: String? = nil) {
+            (self.setting, self.running, self.configured, self.state, self.hint, self.about) = (setting, running, configured, state, hint, about)
+        }
     }
 
     public static func rows(options: [String], running: [String], configured: [String], facts: HostFacts,
@@ -50,14 +56,27 @@ public enum ConfigStatus {
                                 hint: "vfio-pci keeps ids= out of sysfs: 'vfioctl list' shows which driver each device has"))
                 continue
             }
+            let option = module == "vfio_pci" ? ModprobeConfig.vfioPCIOption(named: name) : nil
             guard let now else {
                 rows.append(Row(setting: setting, running: nil, configured: value, state: "reboot",
-                                hint: "\(module) is not loaded: the option applies when it loads"))
+                                hint: "\(module) is not loaded: the option applies when it loads", about: option?.about))
                 continue
             }
             let same = SysfsValues.flag(now).map { flag in SysfsValues.flag(value) == flag } ?? (now == value)
+            var hint = "reload \(module) with no guest running (modprobe -r \(module); modprobe \(module)) or reboot"
+            if let option, option.writableAtRuntime {
+                hint = "echo \(value) > /sys/module/\(module)/parameters/\(name) applies it now, or " + hint
+            }
             rows.append(Row(setting: setting, running: now, configured: value, state: same ? "ok" : "reboot",
-                            hint: same ? nil : "reload \(module) with no guest running (modprobe -r \(module); modprobe \(module)) or reboot"))
+                            hint: same ? nil : hint, about: option?.about))
+        }
+        // vfio-pci's options turned on while it runs (the writable ones) but in no file: lost at its next load.
+        let configured = Set(wanted.filter { $0.module == "vfio_pci" }.map(\.name))
+        for option in ModprobeConfig.vfioPCIOptions where !configured.contains(option.name) {
+            guard let now = facts.parameter("vfio_pci", option.name), SysfsValues.flag(now) == true else { continue }
+            rows.append(Row(setting: "vfio_pci.\(option.name)", running: now, configured: nil, state: "unsaved",
+                            hint: "on now but in no modprobe.d file: vfioctl config modprobe \(option.flag) --write keeps it",
+                            about: option.about))
         }
         return rows
     }
@@ -83,8 +102,8 @@ public enum ConfigStatus {
 
     public static func json(_ rows: [Row]) -> JSON {
         .document(["settings": .array(rows.map { row in
-            .object(["configured": .optional(row.configured), "hint": .optional(row.hint), "running": .optional(row.running),
-                     "setting": .string(row.setting), "state": .string(row.state)])
+            .object(["about": .optional(row.about), "configured": .optional(row.configured), "hint": .optional(row.hint),
+                     "running": .optional(row.running), "setting": .string(row.setting), "state": .string(row.state)])
         })])
     }
 
@@ -92,6 +111,7 @@ public enum ConfigStatus {
         let table = TextTable(header: ["SETTING", "RUNNING", "CONFIGURED", "STATE"],
                               rows: rows.map { [$0.setting, $0.running ?? "-", $0.configured ?? "-", $0.state] })
         return table.render() + rows.compactMap { row in row.hint.map { "\(row.setting): \($0)\n" } }.joined()
+            + rows.compactMap { row in row.about.map { "\(row.setting) is for this: \($0)\n" } }.joined()
     }
 }
 

@@ -30,13 +30,17 @@ public enum Persist {
         /// Its Device Serial Number, when it has one: what tells two identical cards apart, so a
         /// swap between slots is caught (IDs and position alone match either).
         public var serialNumber: UInt64?
+        /// The reset methods the udev rule writes to its reset_method (Linux 5.15) when it is
+        /// added, in the kernel's words and the order chosen ("bus", "flr pm"); nil: the kernel's.
+        public var resetMethod: [String]?
 
         public init(set: PCIAddress, address: PCIAddress, devpath: String, vendorID: UInt16, deviceID: UInt16,
                     subsystemVendorID: UInt16?, subsystemDeviceID: UInt16?, classCode: UInt32, driver: String?,
-                    serialNumber: UInt64? = nil) {
+                    serialNumber: UInt64? = nil, resetMethod: [String]? = nil) {
             (self.set, self.address, self.devpath, self.vendorID, self.deviceID) = (set, address, devpath, vendorID, deviceID)
             (self.subsystemVendorID, self.subsystemDeviceID, self.classCode, self.driver) = (subsystemVendorID, subsystemDeviceID, classCode, driver)
             self.serialNumber = serialNumber
+            self.resetMethod = resetMethod
         }
 
         /// The record of `f` as it is now; nil when its sysfs path is not under /sys/devices.
@@ -76,6 +80,7 @@ public enum Persist {
         header + sorted(records).map { r in
             "set=\(r.set) address=\(r.address) devpath=\(r.devpath) id=\(r.ids)" + (r.subsystem.map { " subsystem=\($0)" } ?? "")
                 + " class=\(r.classText)" + (r.serialNumber.map { " serial=" + SerialNumber.text($0) } ?? "")
+                + (r.resetMethod.map { " reset_method=" + $0.joined(separator: ",") } ?? "")
                 + (r.driver.map { " driver=\($0)" } ?? "") + "\n"
         }.joined()
     }
@@ -110,9 +115,17 @@ public enum Persist {
                   classCode <= 0xffffff else { throw bad("class= must be 0xCCSSPP") }
             let serial = fields["serial"].flatMap(SerialNumber.parse)
             if fields["serial"] != nil && serial == nil { throw bad("serial= must be eight hex bytes, as lspci prints a Device Serial Number (00-1b-21-ff-ff-4a-5c-10)") }
+            var resetMethod: [String]?
+            if let text = fields["reset_method"] {
+                let methods = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard !methods.isEmpty, methods.allSatisfy(ResetMethod.known.contains), Set(methods).count == methods.count else {
+                    throw bad("reset_method= must be reset methods the kernel knows, comma separated (" + ResetMethod.known.joined(separator: ", ") + ")")
+                }
+                resetMethod = methods
+            }
             records.append(Record(set: set, address: address, devpath: String(devpath), vendorID: id.0, deviceID: id.1,
                                   subsystemVendorID: subsystem?.0, subsystemDeviceID: subsystem?.1, classCode: classCode,
-                                  driver: fields["driver"].map(String.init), serialNumber: serial))
+                                  driver: fields["driver"].map(String.init), serialNumber: serial, resetMethod: resetMethod))
         }
         return records
     }
@@ -130,6 +143,22 @@ public enum Persist {
         return sorted(existing.filter { !sets.contains($0.set) && !addresses.contains($0.address) } + added)
     }
 
+    /// `added` with the reset methods chosen for `chosen` (nil: the kernel's default), and for
+    /// every other function the one recorded before (at the same position), so recording a set
+    /// again does not forget a choice.
+    public static func withResetMethods(_ added: [Record], existing: [Record], chosen: [PCIAddress: [String]?]) -> [Record] {
+        let before = Dictionary(existing.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        return added.map { record in
+            var record = record
+            if let choice = chosen[record.address] {
+                record.resetMethod = choice
+            } else if let old = before[record.address], old.devpath == record.devpath {
+                record.resetMethod = old.resetMethod
+            }
+            return record
+        }
+    }
+
     /// The records without the sets that hold any of `addresses`.
     public static func removing(_ addresses: Set<PCIAddress>, from records: [Record]) -> [Record] {
         let sets = Set(records.filter { addresses.contains($0.address) || addresses.contains($0.set) }.map(\.set))
@@ -143,7 +172,8 @@ public enum Persist {
             # Written by vfioctl (vfioctl persist --write) from \(recordsPath): do not edit, run vfioctl persist.
             # Each rule matches one recorded function by address, position (DEVPATH) and IDs, so a moved or
             # different device does not match. It sets driver_override before udev loads the host driver's
-            # module (80-drivers.rules), loads vfio-pci and asks the kernel to probe the function again.
+            # module (80-drivers.rules), loads vfio-pci and asks the kernel to probe the function again;
+            # where a reset method was chosen (vfioctl persist --reset-method), it writes reset_method.
             # Whatever a host driver took before udev ran, \(unitName) moves to vfio-pci.
 
             """
@@ -154,6 +184,8 @@ public enum Persist {
                 match += "ATTR{subsystem_vendor}==\"0x\(hex4(vendor))\", ATTR{subsystem_device}==\"0x\(hex4(device))\", "
             }
             match += "ATTR{class}==\"\(r.classText)\", "
+            // The reset methods chosen, as `echo "bus" > reset_method` takes them (space separated).
+            if let methods = r.resetMethod { match += "ATTR{reset_method}=\"" + methods.joined(separator: " ") + "\", " }
             out += match + "ATTR{driver_override}=\"vfio-pci\", RUN{builtin}+=\"kmod load vfio-pci\", "
                 + "RUN+=\"/bin/sh -c 'echo $kernel > /sys/bus/pci/drivers_probe'\"\n"
         }
@@ -278,3 +310,50 @@ public enum Persist {
     }
 }
 
+
+/// A function's reset_method (Linux 5.15, drivers/pci/pci-sysfs.c and pci.c): the kernel lists
+/// the methods it may use, in the order it tries them; writing a space-separated list of them
+/// narrows and orders that list, and "default" restores the kernel's own. Pure.
+public enum ResetMethod {
+    /// The kernel's names (pci_reset_fn_methods), in its default order.
+    public static let known = ["device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus"]
+    public static let since = (major: 5, minor: 15)
+
+    /// "bus", "flr,pm" or "flr pm" → ["bus"], ["flr", "pm"]; "default" → nil (the kernel's own
+    /// order: nothing to write at boot). An unknown name, a repeat or nothing is a usage error.
+    public static func parse(_ text: String) throws(VFIOError) -> [String]? {
+        let words = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        if words == ["default"] { return nil }
+        guard !words.isEmpty else {
+            throw .usage("--reset-method needs a reset method", hint: "e.g. --reset-method bus, --reset-method flr,pm, or default")
+        }
+        for word in words where !known.contains(word) {
+            throw .usage("'\(word.printable)' is not a reset method the kernel knows",
+                         hint: "one or more of " + known.joined(separator: ", ") + " (comma separated), or default")
+        }
+        guard Set(words).count == words.count else {
+            throw .usage("--reset-method '\(text.printable)' names a method twice", hint: "name each method once, in the order the kernel should try them")
+        }
+        return words
+    }
+
+    /// The methods can be written to `f`'s reset_method on this kernel: it has the attribute
+    /// (5.15 or later) and lists each of them now.
+    public static func validate(_ methods: [String], for f: PCIFunction, kernelRelease: String?) throws(VFIOError) {
+        let version = kernelRelease.flatMap(ProcFiles.kernelVersion)
+        let tooOld = version.map { $0.major < since.major || ($0.major == since.major && $0.minor < since.minor) } ?? false
+        if tooOld || f.resetMethodsUnlisted {
+            throw .failed("\(f.address) has no reset_method on this kernel (\(kernelRelease ?? "unknown")): the choice of reset method came in Linux 5.15",
+                          hint: "boot a 5.15 or newer kernel to choose it; this one resets through the first method that works")
+        }
+        guard !f.resetMethods.isEmpty else {
+            throw .failed("\(f.address) lists no reset method (its reset_method is empty or missing): there is none to choose",
+                          hint: "'vfioctl show \(f.address)' shows its reset methods; a device without one can only be reset with its slot or bus")
+        }
+        for method in methods where !f.resetMethods.contains(method) {
+            throw .failed("\(f.address) cannot reset by '\(method)': its reset_method lists " + f.resetMethods.joined(separator: " "),
+                          hint: "choose among " + f.resetMethods.joined(separator: ", ")
+                              + "; if an earlier write narrowed the list, 'echo default > /sys/bus/pci/devices/\(f.address)/reset_method' restores it")
+        }
+    }
+}

@@ -168,8 +168,9 @@ public enum LibvirtXML {
     }
 
     /// QEMU's device for an mdev: `-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/UUID`.
-    public static func mdevQemuArguments(_ uuid: MdevUUID, model: String) -> [String] {
-        ["-device", "\(model),sysfsdev=/sys/bus/mdev/devices/\(uuid)"]
+    /// With `iommufd`, `iommufd=iommufd0` (the object `qemuArguments(iommufd: true)` puts first).
+    public static func mdevQemuArguments(_ uuid: MdevUUID, model: String, iommufd: Bool = false) -> [String] {
+        ["-device", "\(model),sysfsdev=/sys/bus/mdev/devices/\(uuid)" + (iommufd ? ",iommufd=" + iommufdObject : "")]
     }
 
     public static func interface(_ a: PCIAddress, mac: MAC?, vlan: VLAN?, profile: String?, managed: Bool, vfioDriver: Bool) -> XMLElement {
@@ -206,10 +207,18 @@ public enum LibvirtXML {
     }
 
     /// QEMU's arguments for the same assignment (what libvirt would pass).
+    /// The iommufd object `qemuArguments(iommufd: true)` puts first and each device names.
+    public static let iommufdObject = "iommufd0"
+
+    /// `-device vfio-pci,host=ADDRESS,...` per function. With `iommufd`, QEMU's iommufd backend
+    /// (QEMU 8.2; docs/devel/vfio-iommufd.rst): one `-object iommufd,id=iommufd0` and
+    /// `iommufd=iommufd0` on each device, which QEMU then opens through /dev/iommu and the
+    /// function's /dev/vfio/devices/vfioN instead of its group and /dev/vfio/vfio.
     public static func qemuArguments(_ functions: [PCIAddress], _ options: HostdevOptions,
-                                     guest: [PCIAddress: (address: PCIAddress, multifunction: Bool)]?) -> [String] {
-        functions.sorted().flatMap { a -> [String] in
+                                     guest: [PCIAddress: (address: PCIAddress, multifunction: Bool)]?, iommufd: Bool = false) -> [String] {
+        (iommufd ? ["-object", "iommufd,id=" + iommufdObject] : []) + functions.sorted().flatMap { a -> [String] in
             var device = "vfio-pci,host=\(a)"
+            if iommufd { device += ",iommufd=" + iommufdObject }
             if let g = guest?[a] {
                 if g.address.bus != 0 { device += ",bus=pci.\(g.address.bus)" }
                 device += ",addr=" + hex(UInt64(g.address.device), 2) + "." + String(g.address.function)

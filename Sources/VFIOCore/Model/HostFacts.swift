@@ -21,6 +21,11 @@ public struct HostFacts: Sendable, Equatable {
     /// /dev/vfio/vfio (the container device), and the group nodes /dev/vfio/N.
     public var vfioContainer: DeviceNode?
     public var vfioGroupNodes: Set<Int> = []
+    /// /dev/iommu (iommufd's character device; in a recorded tree, the marker `vfioctl snapshot`
+    /// wrote); nil when absent or something else is there (a FIFO is never opened).
+    public var iommuDevice: DeviceNode?
+    /// The VFIO device cdevs in /dev/vfio/devices ("vfio0", ...).
+    public var vfioDeviceNodes: Set<String> = []
     /// Max locked memory of the process that ran vfioctl (/proc/self/limits).
     public var memlock: ProcFiles.Limit?
     /// First processor's flags in /proc/cpuinfo (vmx, svm, ...).
@@ -57,11 +62,12 @@ public struct HostFacts: Sendable, Equatable {
     }
 
     /// The checks quote the kernel log only when no IOMMU unit is registered (no groups) or no
-    /// interrupt is remapped, and read the build configuration only in the first case: the
+    /// interrupt is remapped, and read the build configuration only in the first case or when
+    /// it explains a missing /dev/iommu, cdev or /dev/vfio/vfio (`IOMMUFD.wantsConfig`): the
     /// device layer reads them only then (a whole ring buffer, a 250 KB file), after the
-    /// units and /proc/interrupts.
+    /// units, /proc/interrupts and /dev.
     public var wantsKernelLog: Bool { iommuUnits.isEmpty || !interruptRemappingActive }
-    public var wantsKernelConfig: Bool { iommuUnits.isEmpty }
+    public var wantsKernelConfig: Bool { iommuUnits.isEmpty || IOMMUFD.wantsConfig(self) }
 
     /// Some interrupt is delivered through interrupt remapping.
     public var interruptRemappingActive: Bool { interruptChips.contains { $0.hasPrefix("IR-") } }

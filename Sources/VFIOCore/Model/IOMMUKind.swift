@@ -97,20 +97,32 @@ public struct KernelConfig: Sendable, Equatable {
     public static let optionsOfInterest: Set<String> = [
         "CONFIG_INTEL_IOMMU", "CONFIG_INTEL_IOMMU_DEFAULT_ON", "CONFIG_INTEL_IOMMU_DEFAULT_ON_INTGPU_OFF",
         "CONFIG_INTEL_IOMMU_DEFAULT_OFF", "CONFIG_AMD_IOMMU", "CONFIG_VIRTIO_IOMMU", "CONFIG_IRQ_REMAP",
+        // iommufd and the VFIO device cdev (IOMMUFD.status).
+        "CONFIG_IOMMUFD", "CONFIG_VFIO_DEVICE_CDEV", "CONFIG_VFIO_GROUP", "CONFIG_VFIO_CONTAINER", "CONFIG_IOMMUFD_VFIO_CONTAINER",
     ]
 
-    /// Where it was read ("/boot/config-6.1.0-56-amd64").
+    /// Where it was read ("/boot/config-6.1.0-56-amd64", or "/proc/config.gz").
     public var path: String
     /// Values of the options set ("y", "m", a string); an option not set is absent.
     public var values: [String: String]
 
-    public init(path: String, values: [String: String]) {
+    public init(path: String, values: [String: String], mentioned: Set<String> = []) {
         self.path = path
         self.values = values
+        self.mentioned = mentioned
     }
 
     /// The option's value, nil when it is not set ("# CONFIG_X is not set", or not in the file).
     public func value(_ option: String) -> String? { values[option] }
+
+    /// How the file says an option is not set: "# CONFIG_X is not set in PATH" when it says so,
+    /// "CONFIG_X is not in PATH" when the option is absent (a kernel from before it existed).
+    public func notSet(_ option: String) -> String {
+        (mentioned.contains(option) ? "# \(option) is not set in " : "\(option) is not in ") + path
+    }
+
+    /// Options of interest the file names as "# CONFIG_X is not set".
+    public var mentioned: Set<String> = []
 
     /// The setting by which this kernel leaves VT-d off unless intel_iommu=on, or nil when it
     /// turns it on by itself. Upstream has one option, CONFIG_INTEL_IOMMU_DEFAULT_ON; Debian and
@@ -131,7 +143,14 @@ public struct KernelConfig: Sendable, Equatable {
     /// mean not set.
     public static func parse(_ text: String, path: String, options: Set<String> = optionsOfInterest) -> KernelConfig {
         var values: [String: String] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("CONFIG_") {
+        var mentioned: Set<String> = []
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# CONFIG_"), line.hasSuffix(" is not set") {
+                let name = String(line.dropFirst(2).dropLast(" is not set".count))
+                if options.contains(name) { mentioned.insert(name) }
+                continue
+            }
+            guard line.hasPrefix("CONFIG_") else { continue }
             guard let equals = line.firstIndex(of: "=") else { continue }
             let name = String(line[..<equals])
             guard options.contains(name) else { continue }
@@ -139,7 +158,7 @@ public struct KernelConfig: Sendable, Equatable {
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = value.dropFirst().dropLast() }
             values[name] = String(value)
         }
-        return KernelConfig(path: path, values: values)
+        return KernelConfig(path: path, values: values, mentioned: mentioned)
     }
 }
 

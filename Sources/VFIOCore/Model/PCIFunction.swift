@@ -25,6 +25,11 @@ public struct PCIFunction: Sendable, Equatable {
     /// A `vfio-dev/` directory exists: its driver registered a VFIO device (Linux 6.1 and later;
     /// `StubDriver.isVFIO(_:)` is the rule that also holds on older kernels).
     public var hasVFIODevice: Bool
+    /// The VFIO device's character device ("vfio0": /dev/vfio/devices/vfio0): its vfio-dev/vfioN
+    /// has a `dev` (CONFIG_VFIO_DEVICE_CDEV, Linux 6.6 and later); nil otherwise.
+    public var vfioCdev: String?
+    /// "/dev/vfio/devices/vfio0", when it has one.
+    public var vfioCdevPath: String? { vfioCdev.map { IOMMUFD.cdevDirectory + "/" + $0 } }
 
     /// The PF of an SR-IOV virtual function, and this VF's index on it.
     public var physfn: PCIAddress?

@@ -39,6 +39,7 @@ public enum InventoryJSON {
             w.hex("vendor_id", UInt64(f.vendorID), width: 4)
             w.string("vendor_name", f.vendorName)
             w.int("vf_index", f.vfIndex)
+            w.string("vfio_cdev", f.vfioCdevPath)
             w.bool("vfio_device", StubDriver.isVFIO(f))
         })
     }

@@ -12,7 +12,7 @@ public enum PersistOutput {
                 "functions": .array(set.records.map { r in
                     .object(["address": .string(r.address.description), "class": .string(r.classText), "devpath": .string(r.devpath),
                              "driver_recorded": .optional(r.driver), "id": .string(r.ids), "on_vfio": .bool(set.bound.contains(r.address)),
-                             "subsystem": .optional(r.subsystem)])
+                             "reset_method": r.resetMethod.map(JSON.strings) ?? .null, "subsystem": .optional(r.subsystem)])
                 }),
                 "group": set.group.map { .int($0) } ?? .null,
                 "problems": .strings(set.problems),
@@ -32,6 +32,11 @@ public enum PersistOutput {
             }
         }
         var out = TextTable(header: ["SET", "FUNCTION", "ID (SUBSYSTEM)", "GROUP", "BOUND", "STATE"], rows: rows).render()
+        for set in states {
+            for r in set.records {
+                if let methods = r.resetMethod { out += "\(r.address): reset_method set to '" + methods.joined(separator: " ") + "' at boot\n" }
+            }
+        }
         for set in states { for problem in set.problems { out += "set \(set.set): \(problem)\n" } }
         return out
     }
