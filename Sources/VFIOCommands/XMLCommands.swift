@@ -68,7 +68,9 @@ struct AssignedFunctions {
 
     init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, layer: DeviceLayer, command: String) throws {
         let (addresses, groups) = try targets.required(command, hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
-        let snapshot = try layer.scopedSnapshot(addresses: addresses, groups: groups)
+        // A driver model must be a variant of each function: their vfio_pci aliases are read for it.
+        let snapshot = try layer.observe(ObservationScope(.around(addresses: addresses, groups: groups, following: Preflight.readScope(for:)),
+                                                          vfioVariants: options.driverModel != nil)).snapshot
         try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
         var chosen = Set<PCIAddress>()
         for address in addresses {
@@ -84,6 +86,13 @@ struct AssignedFunctions {
         }
         for id in groups { chosen.formUnion(snapshot.endpoints(ofGroup: id)) }
         functions = chosen.sorted()
+        if let model = options.driverModel {
+            for f in functions.compactMap({ snapshot.function($0) }) {
+                if case .failure(let finding) = VFIODriverChoice.named(model).pick(for: f) {
+                    throw VFIOError.failed(finding.message, hint: finding.hint.map { $0.replacingOccurrences(of: "--driver", with: "--driver-model") })
+                }
+            }
+        }
         guest = try LibvirtXML.guestAddresses(functions, from: options.guestSlot)
     }
 }
@@ -108,7 +117,26 @@ extension Vfioctl {
 
         @OptionGroup var targets: GroupTargets
         @OptionGroup var hostdev: HostdevOptionGroup
+
+        @Option(name: .long, help: ArgumentHelp("libvirt 10's <driver model='NAME'/>: the vfio-pci variant driver libvirt binds each "
+                                                + "device to (one of its 'vfio variant drivers' in 'vfioctl show', or vfio-pci).",
+                                                valueName: "NAME"))
+        var driverModel: String?
+
         @OptionGroup var global: GlobalOptions
+
+        func run(in invocation: Invocation) throws {
+            var options = try hostdev.options()
+            if let driverModel {
+                guard case .named(let name) = VFIODriverChoice.parse(driverModel) else {
+                    throw VFIOError.usage("--driver-model '\(driverModel.printable)' is not a driver name (letters, digits, '_' and '-', at most 55)",
+                                          hint: "a variant driver 'vfioctl show ADDRESS' lists under 'vfio variant drivers'")
+                }
+                options.driverModel = name
+            }
+            let assigned = try AssignedFunctions(targets, options, layer: try global.deviceLayer(invocation), command: Self.name)
+            Output.write(Self.render(assigned, options))
+        }
 
         static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
             LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) })

@@ -145,7 +145,6 @@ struct KernelModulesTests {
         let genuine = "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"
         #expect(PCIModalias.parse(genuine + "\n") == genuine)
         #expect(PCIModalias.parse(genuine) == genuine)
-        #expect(PCIModalias.vfioAlias(genuine) == "vfio_pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00")
         for bad in ["", "pci:", genuine + "\n\n", genuine + "0", String(genuine.dropLast()), "usb:v1D6Bp0002d0606dc09dsc00dp01ic09isc00ip00in00",
                     "pci:v0000808[6d000010D3sv00008086sd0000A01Fbc02sc00i00", "PCI:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"] {
             #expect(PCIModalias.parse(bad) == nil, "\(bad)")
