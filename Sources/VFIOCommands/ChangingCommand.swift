@@ -112,3 +112,21 @@ struct GroupTargets: ParsableArguments {
         for group in groups { try IOMMUGroup.validate(group) }
     }
 }
+
+/// `--driver vfio-pci|NAME`: which vfio driver detached functions go to (detach, persist).
+struct DriverOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("vfio-pci, or a vfio-pci variant driver of the functions (default: the best variant "
+                                            + "from the kernel's vfio_pci module aliases, as libvirt picks it, else vfio-pci).",
+                                            valueName: "vfio-pci|NAME"))
+    var driver: String?
+
+    /// The choice; a name that cannot be a module's is a usage error.
+    func choice() throws(VFIOError) -> VFIODriverChoice {
+        guard let driver else { return .best }
+        guard let choice = VFIODriverChoice.parse(driver) else {
+            throw .usage("--driver '\(driver.printable)' is not a driver name (letters, digits, '_' and '-', at most 55)",
+                         hint: "--driver vfio-pci, or a variant driver 'vfioctl show ADDRESS' lists under 'vfio variant drivers'")
+        }
+        return choice
+    }
+}

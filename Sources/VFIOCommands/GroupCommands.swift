@@ -7,10 +7,11 @@ extension Vfioctl {
     /// What detach and reattach plan from: the groups the targets name and what the preflight's
     /// rules follow from them, with the host's facts; unknown addresses and groups refused up
     /// front. `recorded` are read too when they exist (a recorded function may be gone by now).
-    static func observe(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = [], openGroups: Bool) throws
+    static func observe(_ layer: DeviceLayer, addresses: [PCIAddress], groups: [Int], recorded: [PCIAddress] = [], openGroups: Bool,
+                        vfioVariants: Bool = false) throws
         -> (snapshot: HostSnapshot, facts: HostFacts) {
         let seen = try layer.observeForPlanning(.around(addresses: addresses + recorded, groups: groups, following: Preflight.readScope(for:)),
-                                                openGroups: openGroups)
+                                                openGroups: openGroups, vfioVariants: vfioVariants)
         try Check.requireKnown(addresses, groups, in: seen.snapshot)
         return seen
     }
@@ -29,6 +30,11 @@ extension Vfioctl {
                 /dev/vfio/N. Only that function is touched: other devices with the same IDs stay. \
                 The driver each had is recorded so 'vfioctl reattach' puts exactly it back.
 
+                A function with a vfio-pci variant driver (an 'alias vfio_pci:...' in the running \
+                kernel's modules.alias that matches it, as libvirt 10 looks them up) goes to the best \
+                of them (fewest wildcards) instead of vfio-pci; --driver vfio-pci or --driver NAME \
+                says otherwise. 'vfioctl show ADDRESS' names the choice.
+
                 Refuses (exit 2, nothing changed) when a function carries the root filesystem, a \
                 mount, swap, LVM/RAID, the console or a network interface in use (--force overrides \
                 only that), when a PF has VFs enabled, or when the group cannot become viable.
@@ -39,6 +45,7 @@ extension Vfioctl {
         @Flag(name: .long, help: "Detach even what the host-critical guard protects (root disk, NIC in use, console). Loud.")
         var force = false
 
+        @OptionGroup var driver: DriverOption
         @OptionGroup var actuation: ActuationOptions
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
@@ -46,11 +53,12 @@ extension Vfioctl {
         func prepare() throws -> BindingPlanner.DetachRequest {
             let (addresses, groups) = try targets.required(
                 "detach", hint: "vfioctl detach 0000:01:00.0, or vfioctl detach --group 14 ('vfioctl groups' lists them)")
-            return .init(addresses: addresses, groups: groups, force: force)
+            return .init(addresses: addresses, groups: groups, force: force, driver: try driver.choice())
         }
 
         func plan(_ request: BindingPlanner.DetachRequest, _ transaction: Transaction) throws -> Plan {
-            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: request.addresses, groups: request.groups, openGroups: false)
+            let (snapshot, facts) = try Vfioctl.observe(transaction.layer, addresses: request.addresses, groups: request.groups, openGroups: false,
+                                                        vfioVariants: true)
             let plan = BindingPlanner.detach(request, snapshot, facts)
             if force && plan.findings.contains(where: { $0.id == DeviceChecks.hostCritical }) && !actuation.dryRun {
                 Output.warning("--force: taking devices the host uses; what they carried stops working now")

@@ -67,6 +67,7 @@ extension Vfioctl {
                     + "default forgets the choice. For the addresses given (with only --group: every function of the group).",
                 valueName: "METHOD"))
             var resetMethod: String?
+            @OptionGroup var driver: DriverOption
 
             @Option(name: .long, help: ArgumentHelp("Where vfioctl detach's records are (to know the host driver of functions already on vfio-pci).",
                                                     valueName: "DIR"))
@@ -80,11 +81,12 @@ extension Vfioctl {
                 let methods = try resetMethod.map { text throws(VFIOError) in try ResetMethod.parse(text) }
                 let layer = try global.deviceLayer(invocation)
                 try writing.requireRoot(layer.root, "persist")
+                let choice = try driver.choice()
                 let existing = try PersistFiles(root: layer.root).records()
-                let snapshot = try layer.snapshot([])
+                let snapshot = try layer.observe(ObservationScope(.all, vfioVariants: true)).snapshot
                 try Check.requireKnown(addresses, groups, in: snapshot)
                 let facts = Persist.facts(addresses, groups: groups, snapshot, root: layer.root)
-                let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force), snapshot, facts)
+                let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force, driver: choice), snapshot, facts)
                 if plan.refused {
                     Output.write(CheckOutput.findingsText(plan.findings, verbose: false))
                     Output.diagnostic("error", "not recorded: what 'vfioctl detach' refuses cannot be bound at boot either")
@@ -98,14 +100,22 @@ extension Vfioctl {
                     guard let set = endpoints.min() else { continue }
                     for address in endpoints {
                         guard let f = snapshot.function(address) else { continue }
-                        let driver = f.driver == StubDriver.vfioPCI ? (detached[address] ?? nil) : f.driver
-                        guard let record = VFIOCore.Persist.Record(f, set: set, driver: driver) else {
+                        let driver = StubDriver.isVFIO(f) ? (detached[address] ?? nil) : f.driver
+                        // What detach would bind it to (for a function on vfio already too).
+                        let pick: VFIODriverChoice.Pick
+                        switch choice.pick(for: f) {
+                        case .success(let chosen): pick = chosen
+                        case .failure(let finding): throw VFIOError.failed(finding.message, hint: finding.hint)
+                        }
+                        guard let record = VFIOCore.Persist.Record(f, set: set, driver: driver, vfioDriver: pick.driver) else {
                             throw VFIOError.failed("\(address) has no place under /sys/devices (\(f.sysfsPath)): vfioctl cannot tell if it moves",
                                                    hint: "run on the host itself, or on a snapshot taken with 'vfioctl snapshot'")
                         }
                         added.append(record)
                     }
-                    Output.write("group \(group): " + endpoints.map(\.description).joined(separator: ", ") + "\n")
+                    Output.write("group \(group): " + endpoints.map { address in
+                        address.description + (added.first { $0.address == address }?.vfioDriver.map { " (\($0))" } ?? "")
+                    }.joined(separator: ", ") + "\n")
                 }
                 var chosen: [PCIAddress: [String]?] = [:]
                 // --reset-method: a list to write at boot, or (default) nil: the kernel's own.
@@ -207,13 +217,16 @@ extension Vfioctl {
 
             func plan(_: Void, _ transaction: Transaction) throws -> Plan {
                 let root = transaction.layer.root
-                let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: false)
+                let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: false, vfioVariants: true)
                 let states = VFIOCore.Persist.verify(try PersistFiles(root: root).records().records, snapshot)
                 for state in states where !state.ready {
                     for problem in state.problems { Output.diagnostic("error", "set \(state.set) not bound: \(problem)") }
                 }
                 let ready = states.filter(\.ready).flatMap { $0.records.map(\.address) }
-                var plan = BindingPlanner.detach(.init(addresses: ready), snapshot, facts)
+                // Each function to the driver its record names (vfio-pci when it names none).
+                let drivers = Dictionary(states.filter(\.ready).flatMap(\.records).map { ($0.address, VFIODriverChoice.named($0.boundDriver)) },
+                                         uniquingKeysWith: { first, _ in first })
+                var plan = BindingPlanner.detach(.init(addresses: ready, drivers: drivers), snapshot, facts)
                 for state in states where !state.ready {
                     plan.findings.append(Finding(Self.setRefused, .warning, state.set.description,
                                                  "set \(state.set) is not bound: " + state.problems.joined(separator: "; ")))

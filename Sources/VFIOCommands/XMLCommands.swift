@@ -56,8 +56,10 @@ protocol AssignmentCommand: VfioctlCommand {
 }
 
 extension AssignmentCommand {
-    func run(in invocation: Invocation) throws {
-        let options = try hostdev.options()
+    func run(in invocation: Invocation) throws { try assign(try hostdev.options(), invocation) }
+
+    /// The PCI functions the targets name and the mdevs `--mdev` names, rendered.
+    func assign(_ options: LibvirtXML.HostdevOptions, _ invocation: Invocation) throws {
         let layer = try global.deviceLayer(invocation)
         let mdevs = try self.mdevs.resolved(layer, options: options)
         if !mdevs.isEmpty && targets.addresses.isEmpty && targets.group.isEmpty {
@@ -78,8 +80,8 @@ struct MdevTargets: ParsableArguments {
     func resolved(_ layer: DeviceLayer, options: LibvirtXML.HostdevOptions) throws(VFIOError) -> [(uuid: MdevUUID, model: String)] {
         guard !uuids.isEmpty else { return [] }
         let wanted = try uuids.map { text throws(VFIOError) in try MdevUUID.parse(text) }
-        if options.rom != nil || options.guestSlot != nil {
-            throw .usage("--rom-file, --rom-bar and --guest-address apply to PCI functions, not to --mdev",
+        if options.rom != nil || options.guestSlot != nil || options.driverModel != nil {
+            throw .usage("--rom-file, --rom-bar, --guest-address and --driver-model apply to PCI functions, not to --mdev",
                          hint: "give the mdevs in a command of their own")
         }
         let state = MdevReader(root: layer.root).read()
@@ -107,7 +109,9 @@ struct AssignedFunctions {
 
     init(_ targets: GroupTargets, _ options: LibvirtXML.HostdevOptions, layer: DeviceLayer, command: String) throws {
         let (addresses, groups) = try targets.required(command, or: "--mdev UUID", hint: "vfioctl \(command) 0000:01:00.0 (its whole group is assigned)")
-        let snapshot = try layer.scopedSnapshot(addresses: addresses, groups: groups)
+        // A driver model must be a variant of each function: their vfio_pci aliases are read for it.
+        let snapshot = try layer.observe(ObservationScope(.around(addresses: addresses, groups: groups, following: Preflight.readScope(for:)),
+                                                          vfioVariants: options.driverModel != nil)).snapshot
         try Vfioctl.Check.requireKnown(addresses, groups, in: snapshot)
         var chosen = Set<PCIAddress>()
         for address in addresses {
@@ -123,6 +127,13 @@ struct AssignedFunctions {
         }
         for id in groups { chosen.formUnion(snapshot.endpoints(ofGroup: id)) }
         functions = chosen.sorted()
+        if let model = options.driverModel {
+            for f in functions.compactMap({ snapshot.function($0) }) {
+                if case .failure(let finding) = VFIODriverChoice.named(model).pick(for: f) {
+                    throw VFIOError.failed(finding.message, hint: finding.hint.map { $0.replacingOccurrences(of: "--driver", with: "--driver-model") })
+                }
+            }
+        }
         guest = try LibvirtXML.guestAddresses(functions, from: options.guestSlot)
     }
 }
@@ -148,7 +159,25 @@ extension Vfioctl {
         @OptionGroup var targets: GroupTargets
         @OptionGroup var hostdev: HostdevOptionGroup
         @OptionGroup var mdevs: MdevTargets
+
+        @Option(name: .long, help: ArgumentHelp("libvirt 10's <driver model='NAME'/>: the vfio-pci variant driver libvirt binds each "
+                                                + "device to (one of its 'vfio variant drivers' in 'vfioctl show', or vfio-pci).",
+                                                valueName: "NAME"))
+        var driverModel: String?
+
         @OptionGroup var global: GlobalOptions
+
+        func run(in invocation: Invocation) throws {
+            var options = try hostdev.options()
+            if let driverModel {
+                guard case .named(let name) = VFIODriverChoice.parse(driverModel) else {
+                    throw VFIOError.usage("--driver-model '\(driverModel.printable)' is not a driver name (letters, digits, '_' and '-', at most 55)",
+                                          hint: "a variant driver 'vfioctl show ADDRESS' lists under 'vfio variant drivers'")
+                }
+                options.driverModel = name
+            }
+            try assign(options, invocation)
+        }
 
         static func render(_ assigned: AssignedFunctions, _ options: LibvirtXML.HostdevOptions) -> String {
             LibvirtXML.render(assigned.functions.map { LibvirtXML.hostdev($0, options, guest: assigned.guest?[$0]) })

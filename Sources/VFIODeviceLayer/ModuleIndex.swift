@@ -6,8 +6,9 @@ import VFIOCore
 /// The kernel modules whose aliases match a PCI function, found as `lspci -k` finds its "Kernel
 /// modules" (pciutils ls-kernel.c): libkmod's `kmod_module_new_from_lookup` with the function's
 /// `modalias`, over the index depmod made for the running kernel under the root
-/// (lib/modules/RELEASE/modules.alias.bin, RELEASE from proc/sys/kernel/osrelease). One lookup
-/// more, of `vfio_` + modalias, finds the vfio-pci variant drivers (`PCIModalias.vfioAlias`).
+/// (lib/modules/RELEASE/modules.alias.bin, RELEASE from proc/sys/kernel/osrelease). The vfio-pci
+/// variant drivers are not looked up here: they come from modules.alias as libvirt reads it
+/// (`vfioAliases`, `VFIOVariants`), the one source of them.
 ///
 /// libkmod opens its index files with a blocking fopen and trusts what they hold, so before it
 /// is started every index it may open is looked at here: each one must be a regular file (not a
@@ -27,8 +28,7 @@ final class ModuleIndex {
 
     /// nil when the root has no usable module index for its running kernel.
     init?(root: HostRoot) {
-        guard let release = root.text(SysfsLayout.osrelease, limit: 256).map({ $0.trimmingWhitespace() }),
-              !release.isEmpty, !release.contains("/"),
+        guard let release = ModuleIndex.release(root),
               let directory = root.pathDirectory(SysfsLayout.libModules(release)),
               ModuleIndex.indexesUsable(in: directory.fd)
         else { return nil }
@@ -42,6 +42,13 @@ final class ModuleIndex {
     }
 
     deinit { kmod_unref(context) }
+
+    /// The running kernel's release (proc/sys/kernel/osrelease), when it names a directory.
+    static func release(_ root: HostRoot) -> String? {
+        guard let release = root.text(SysfsLayout.osrelease, limit: 256).map({ $0.trimmingWhitespace() }),
+              !release.isEmpty, !release.contains("/"), release != ".", release != ".." else { return nil }
+        return release
+    }
 
     /// Every index file absent or a regular file, and modules.alias.bin present with a header
     /// libkmod reads.
@@ -87,9 +94,9 @@ final class ModuleIndex {
 }
 
 extension DeviceLayer {
-    /// The kernel modules and vfio-pci variant drivers of the functions at `addresses` (every
-    /// function when nil), from the function's `modalias`. Left nil, unknown, when the root has
-    /// no usable module index or the function no modalias.
+    /// The kernel modules of the functions at `addresses` (every function when nil), from the
+    /// function's `modalias`. Left nil, unknown, when the root has no usable module index or the
+    /// function no modalias.
     func attachKernelModules(_ functions: inout [PCIFunction], only addresses: Set<PCIAddress>?) throws(VFIOError) {
         var index: ModuleIndex??
         for position in functions.indices {
@@ -99,9 +106,33 @@ extension DeviceLayer {
             if index == nil { index = .some(ModuleIndex(root: root)) }
             guard let modules = index ?? nil else { return }
             functions[position].kernelModules = modules.modules(matching: modalias)
-            functions[position].vfioVariantModules = modules.modules(matching: PCIModalias.vfioAlias(modalias))?
-                .filter { $0 != StubDriver.vfioModule }
         }
+    }
+
+    /// The vfio-pci variant drivers of the functions at `addresses` (every function when nil) and
+    /// the best of them (`VFIOVariants`), from the `alias vfio_pci:` lines of the running kernel's
+    /// modules.alias. Left nil, unknown, when that file cannot be read whole (absent, not a regular
+    /// file, over `VFIOVariants.fileLimit`) or the function has no modalias.
+    func attachVFIOVariants(_ functions: inout [PCIFunction], only addresses: Set<PCIAddress>?) throws(VFIOError) {
+        var aliases: [VFIOVariants.Alias]??
+        for position in functions.indices {
+            let f = functions[position]
+            if let addresses, !addresses.contains(f.address) { continue }
+            guard let modalias = try modalias(of: f) else { continue }
+            if aliases == nil { aliases = .some(vfioAliases()) }
+            guard let known = aliases ?? nil else { return }
+            functions[position].vfioVariantModules = VFIOVariants.variantModules(modalias, in: known)
+            functions[position].vfioVariant = VFIOVariants.variant(modalias, in: known)
+        }
+    }
+
+    /// The `alias vfio_pci:` lines of lib/modules/RELEASE/modules.alias under the root; nil when
+    /// there is no such regular file, it cannot be read, or it is larger than libvirt reads.
+    func vfioAliases() -> [VFIOVariants.Alias]? {
+        guard let release = ModuleIndex.release(root),
+              case .success(let bytes) = root.read(SysfsLayout.modulesAlias(release), limit: VFIOVariants.fileLimit + 1),
+              bytes.count <= VFIOVariants.fileLimit else { return nil }
+        return VFIOVariants.aliases(modulesAlias: Substring(String(decoding: bytes, as: UTF8.self)))
     }
 
     /// The function's `modalias`: nil when absent or unreadable; an error naming it when it is

@@ -28,11 +28,15 @@ public struct ObservationScope: Sendable {
     public var openGroups: Bool
     /// The kernel modules and vfio-pci variant drivers that could drive the functions asked for
     /// (the `addresses` of `.around`, every function of `.all`), from the root's module index
-    /// through libkmod (`ModuleIndex`): `kernelModules`, `vfioVariantModules`.
+    /// through libkmod (`ModuleIndex`): `kernelModules`; and their vfio variants as `vfioVariants`.
     public var kernelModules: Bool
+    /// The vfio-pci variant drivers of every function read, and the best of each, from the
+    /// running kernel's modules.alias (`vfioVariantModules`, `vfioVariant`): what detach, persist
+    /// and pools bind to.
+    public var vfioVariants: Bool
 
     public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
-                openGroups: Bool = false, kernelModules: Bool = false, regions: Bool = false) {
+                openGroups: Bool = false, kernelModules: Bool = false, vfioVariants: Bool = false, regions: Bool = false) {
         self.functions = functions
         self.regions = regions
         self.names = names
@@ -40,6 +44,7 @@ public struct ObservationScope: Sendable {
         self.facts = facts
         self.openGroups = openGroups
         self.kernelModules = kernelModules
+        self.vfioVariants = vfioVariants
     }
 
     /// The functions asked for by address; nil for every function.
@@ -82,6 +87,9 @@ extension DeviceLayer {
         var functions = read.functions
         attach(&functions, read.devices, names: names)
         if scope.kernelModules { try attachKernelModules(&functions, only: scope.askedFor) }
+        if scope.vfioVariants || scope.kernelModules {
+            try attachVFIOVariants(&functions, only: scope.vfioVariants ? nil : scope.askedFor)
+        }
         if scope.regions {
             let reader = FunctionReader(root: root), asked = scope.askedFor
             for position in functions.indices where asked?.contains(functions[position].address) ?? true {
@@ -137,9 +145,9 @@ extension DeviceLayer {
     /// What a changing command plans from: the functions of `functions`, the host's facts for
     /// them, and, with `openGroups`, who holds each group open (a readlink per open file on the
     /// host: asked by the plans that refuse on it, which refuse when it was not read).
-    public func observeForPlanning(_ functions: ObservationScope.Functions, openGroups: Bool) throws(VFIOError)
+    public func observeForPlanning(_ functions: ObservationScope.Functions, openGroups: Bool, vfioVariants: Bool = false) throws(VFIOError)
         -> (snapshot: HostSnapshot, facts: HostFacts) {
-        let seen = try observe(ObservationScope(functions, facts: true, openGroups: openGroups))
+        let seen = try observe(ObservationScope(functions, facts: true, openGroups: openGroups, vfioVariants: vfioVariants))
         guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
         return (seen.snapshot, facts)
     }

@@ -192,6 +192,14 @@ public struct SnapshotWriter {
             for index in ["modules.alias.bin", "modules.builtin.bin", "modules.builtin.alias.bin"] {
                 copier.file(base + "/" + index, limit: 16 << 20)
             }
+            // The vfio-pci variant drivers' aliases (VFIOVariants): only its `alias vfio_pci:` lines,
+            // in their order, and only when the file is one vfioctl reads (a larger one stays unknown).
+            if case .success(let bytes) = source.read(Layout.modulesAlias(release), limit: VFIOVariants.fileLimit + 1),
+               bytes.count <= VFIOVariants.fileLimit {
+                let aliases = VFIOVariants.aliases(modulesAlias: Substring(String(decoding: bytes, as: UTF8.self)))
+                copier.write(Layout.modulesAlias(release), "# Aliases extracted from modules only: vfio_pci lines (vfioctl snapshot).\n"
+                             + aliases.map { "alias \(VFIOVariants.linePrefix)\($0.pattern) \($0.module)\n" }.joined())
+            }
         }
         // The kernel log's IOMMU messages only, as a regular file FactsReader reads back.
         if let log = FactsReader(root: source).kernelLog() {

@@ -67,6 +67,8 @@ enum SysfsLayout {
     /// come from netlink, not from /proc).
     static let recordedAddresses = ".vfioctl/addresses"
     static func libModules(_ release: String) -> String { "lib/modules/" + release }
+    /// depmod's text list of aliases: where libvirt (and `VFIOVariants`) find `vfio_pci:` aliases.
+    static func modulesAlias(_ release: String) -> String { libModules(release) + "/modules.alias" }
     /// The module indexes libkmod reads there (depmod writes them), for `show`'s kernel modules.
     static let moduleIndexes = ["modules.alias.bin", "modules.dep.bin", "modules.symbols.bin", "modules.builtin.bin",
                                 "modules.builtin.alias.bin"]

@@ -4,7 +4,9 @@ import Glibc
 /// A module index for a fake host, made by the real depmod: each module becomes a minimal ELF
 /// object whose `.modinfo` holds its `alias=` entries (what MODULE_DEVICE_TABLE leaves there),
 /// depmod indexes them in a scratch tree (`depmod -b DIR -C EMPTY RELEASE`: no depmod.d of this
-/// machine), and modules.alias.bin is copied to ROOT/lib/modules/RELEASE, where libkmod reads it.
+/// machine), and modules.alias.bin (which libkmod reads) and modules.alias (its text, where the
+/// `vfio_pci:` aliases of variant drivers are read, as libvirt reads them) are copied to
+/// ROOT/lib/modules/RELEASE.
 /// Nothing else of the scratch tree is kept: the host's modules.dep stays the fake's own.
 public enum FakeModules {
     /// `modules`: module name → its aliases (`pci:v00008086d000010D3sv*sd*bc*sc*i*`).
@@ -27,8 +29,10 @@ public enum FakeModules {
             precondition(result.status == 0, "depmod failed (\(result.status)): \(result.err)")
             let directory = "\(root)/lib/modules/\(release)"
             try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let index = try Data(contentsOf: URL(fileURLWithPath: "\(scratch)/lib/modules/\(release)/modules.alias.bin"))
-            try index.write(to: URL(fileURLWithPath: directory + "/modules.alias.bin"))
+            for name in ["modules.alias.bin", "modules.alias"] {
+                let index = try Data(contentsOf: URL(fileURLWithPath: "\(scratch)/lib/modules/\(release)/\(name)"))
+                try index.write(to: URL(fileURLWithPath: directory + "/" + name))
+            }
         } catch {
             preconditionFailure("cannot make a module index: \(error)")
         }

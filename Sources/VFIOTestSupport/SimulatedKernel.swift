@@ -57,11 +57,14 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
 
     /// A simulation of `fake`'s host, where each function's current driver is also the one the
     /// kernel would pick for it.
-    public convenience init(_ fake: FakeSysfs, defaultDrivers: [String: String] = [:], rejecting: [String] = []) throws {
+    /// `modules`: more modules modprobe can load (a vfio-pci variant driver), each with its driver.
+    public convenience init(_ fake: FakeSysfs, defaultDrivers: [String: String] = [:], rejecting: [String] = [],
+                            modules: [String: String] = [:]) throws {
         var defaults: [PCIAddress: String] = [:]
         for f in fake.functions { if let driver = f.driver, !StubDriver.isVFIO(driver) { defaults[f.address] = driver } }
         for (address, driver) in defaultDrivers { if let a = PCIAddress(address) { defaults[a] = driver } }
-        try self.init(root: fake.root, defaultDrivers: defaults, rejecting: Set(rejecting.compactMap(PCIAddress.init)))
+        try self.init(root: fake.root, defaultDrivers: defaults, loadableModules: modules.merging(["vfio-pci": "vfio-pci"]) { mine, _ in mine },
+                      rejecting: Set(rejecting.compactMap(PCIAddress.init)))
     }
 
     /// Every write so far, in order.

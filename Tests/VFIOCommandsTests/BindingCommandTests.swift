@@ -17,9 +17,10 @@ struct BindingCommandTests {
         /// The pci.ids that names devices (nil: libpci's).
         var pciIDs: String?
 
-        init(_ adjust: (inout FakeSysfs) -> Void = { _ in }) throws {
+        /// `modules`: modules modprobe can load besides vfio-pci (a variant driver), each with its driver.
+        init(modules: [String: String] = [:], _ adjust: (inout FakeSysfs) -> Void = { _ in }) throws {
             fake = checkHost(adjust)
-            kernel = try SimulatedKernel(fake)
+            kernel = try SimulatedKernel(fake, modules: modules)
         }
 
         func run(_ arguments: [String], crash: JournalCrash? = nil) -> (status: Int32, out: String, err: String) {

@@ -281,7 +281,11 @@ enum GoldenHosts {
     /// every device and is no variant.
     static let moduleAliases = ["e1000e": ["pci:v00008086d000010D3sv*sd*bc*sc*i*"],
                                 "e1000": ["pci:v00008086d0000100Esv*sd*bc*sc*i*"],
-                                "vfio_pci": ["vfio_pci:v*d*sv*sd*bc*sc*i*"]]
+                                "vfio_pci": ["vfio_pci:v*d*sv*sd*bc*sc*i*"],
+                                // A vfio-pci variant driver for the 82574L (PCI_DRIVER_OVERRIDE_DEVICE_VFIO), and one
+                                // for any Intel Ethernet device: the first has fewer wildcards and wins.
+                                "e1000e_vfio_pci": ["vfio_pci:v00008086d000010D3sv*sd*bc*sc*i*"],
+                                "intel_vfio_pci": ["vfio_pci:v00008086d*sv*sd*bc*sc*i*"]]
 
     static let mdevUUID = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
 

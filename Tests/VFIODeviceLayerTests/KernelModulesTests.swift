@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Testing
 import VFIOCore
@@ -124,6 +125,55 @@ struct KernelModulesTests {
         #expect(try Self.show(fake, "0000:01:00.0")?.kernelModules == nil)
     }
 
+    @Test("variant drivers come from depmod's modules.alias text, as libvirt reads it, for every function read when asked")
+    func variantsFromModulesAlias() throws {
+        let fake = Self.host()
+        defer { fake.remove() }
+        fake.build()
+        let text = try String(contentsOfFile: fake.root + "/lib/modules/\(fake.kernelRelease)/modules.alias", encoding: .utf8)
+        #expect(text.contains("alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n"), "\(text)")
+        let vf = try #require(try Self.show(fake, "0000:02:00.0"))
+        #expect(vf.vfioVariant?.module == "mlx5_vfio_pci" && vf.vfioVariant?.wildcards == 5)
+        #expect(try Self.show(fake, "0000:01:00.0")?.vfioVariant == nil)
+        // detach's read: every function, no libkmod lookups.
+        let all = try DeviceLayer(root: HostRoot(fake.root)).observe(ObservationScope(.all, vfioVariants: true)).snapshot
+        #expect(all.functions.allSatisfy { $0.vfioVariantModules != nil && $0.kernelModules == nil })
+        #expect(all.function(address("0000:02:00.0"))?.vfioVariant?.module == "mlx5_vfio_pci")
+    }
+
+    @Test("modules.alias missing, a FIFO, a directory, a link, over 8 MiB or garbage: unknown or no variant, never a hang or a trap")
+    func damagedModulesAlias() throws {
+        let fake = Self.host()
+        defer { fake.remove() }
+        fake.build()
+        let path = fake.root + "/lib/modules/\(fake.kernelRelease)/modules.alias"
+        let genuine = try String(contentsOfFile: path, encoding: .utf8)
+        func variants() throws -> [String]? { try Self.show(fake, "0000:02:00.0")?.vfioVariantModules }
+        #expect(try variants() == ["mlx5_vfio_pci"])
+        unlink(path)
+        #expect(try variants() == nil)
+        #expect(mkfifo(path, 0o644) == 0)
+        #expect(try variants() == nil)
+        unlink(path)
+        mkdir(path, 0o755)
+        #expect(try variants() == nil)
+        rmdir(path)
+        symlink("/etc/passwd", path)
+        #expect(try variants() == nil)
+        unlink(path)
+        // Past what libvirt reads (8 MiB): unknown, not a partial answer.
+        fake.write("lib/modules/\(fake.kernelRelease)/modules.alias", genuine + String(repeating: "# padding\n", count: (8 << 20) / 10 + 1))
+        #expect(try variants() == nil)
+        fake.write("lib/modules/\(fake.kernelRelease)/modules.alias", genuine + String(repeating: "# padding\n", count: 1000))
+        #expect(try variants() == ["mlx5_vfio_pci"])
+        // Garbage: no line of the shape, so no variant (known: none).
+        var junk: [UInt8] = []
+        var seed: UInt32 = 20261203
+        for _ in 0..<200_000 { seed = seed &* 1664525 &+ 1013904223; junk.append(UInt8(truncatingIfNeeded: seed >> 24)) }
+        FileManager.default.createFile(atPath: path, contents: Data(junk + Array("\nalias vfio_pci:\0v*d* x\n".utf8)))
+        #expect(try variants() == [])
+    }
+
     @Test("a modalias the kernel never writes is an error naming the file; a FIFO there is too, not a hang")
     func damagedModalias() throws {
         let fake = Self.host()
@@ -145,7 +195,6 @@ struct KernelModulesTests {
         let genuine = "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"
         #expect(PCIModalias.parse(genuine + "\n") == genuine)
         #expect(PCIModalias.parse(genuine) == genuine)
-        #expect(PCIModalias.vfioAlias(genuine) == "vfio_pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00")
         for bad in ["", "pci:", genuine + "\n\n", genuine + "0", String(genuine.dropLast()), "usb:v1D6Bp0002d0606dc09dsc00dp01ic09isc00ip00in00",
                     "pci:v0000808[6d000010D3sv00008086sd0000A01Fbc02sc00i00", "PCI:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"] {
             #expect(PCIModalias.parse(bad) == nil, "\(bad)")

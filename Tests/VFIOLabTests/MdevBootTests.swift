@@ -3,12 +3,12 @@ import Glibc
 import Testing
 import VFIOTestSupport
 
-/// Inside the 'mdev' boot: the kernel's sample mdev driver mtty (scripts/lab-mtty, loaded by
+/// Inside the 'modern' boot: the kernel's sample mdev driver mtty (scripts/lab-mtty, loaded by
 /// lab/guest/mtty.sh) on Linux 6.1. vfioctl's view judged by sysfs itself, by Debian's mdevctl
 /// (which must read vfioctl's definitions and vfioctl its), and by QEMU opening the mdev.
-@Suite("Lab: mediated devices (mtty), mdevctl and QEMU agreeing", .serialized, .enabled(if: Lab.inside("mdev"), Lab.reason))
+@Suite("Lab: mediated devices (mtty), mdevctl and QEMU agreeing", .serialized, .enabled(if: Lab.inside("modern"), Lab.reason))
 struct MdevBootTests {
-    static let stateDir = "/tmp/vfioctl-state"
+    static let stateDir = "/tmp/vfioctl-state-mdev"
     static let types = "/sys/class/mdev_bus/mtty/mdev_supported_types"
 
     static func vfioctl(_ arguments: [String], environment: [String: String] = [:]) throws -> TestProcess.Result {

@@ -33,23 +33,30 @@ public enum Persist {
         /// The reset methods the udev rule writes to its reset_method (Linux 5.15) when it is
         /// added, in the kernel's words and the order chosen ("bus", "flr pm"); nil: the kernel's.
         public var resetMethod: [String]?
+        /// The vfio driver it is bound to at boot: a vfio-pci variant driver (`vfio_driver=` in
+        /// the file, chosen as detach chooses), or vfio-pci (nil; no key).
+        public var vfioDriver: String?
 
         public init(set: PCIAddress, address: PCIAddress, devpath: String, vendorID: UInt16, deviceID: UInt16,
                     subsystemVendorID: UInt16?, subsystemDeviceID: UInt16?, classCode: UInt32, driver: String?,
-                    serialNumber: UInt64? = nil, resetMethod: [String]? = nil) {
+                    serialNumber: UInt64? = nil, resetMethod: [String]? = nil, vfioDriver: String? = nil) {
             (self.set, self.address, self.devpath, self.vendorID, self.deviceID) = (set, address, devpath, vendorID, deviceID)
             (self.subsystemVendorID, self.subsystemDeviceID, self.classCode, self.driver) = (subsystemVendorID, subsystemDeviceID, classCode, driver)
             self.serialNumber = serialNumber
             self.resetMethod = resetMethod
+            self.vfioDriver = vfioDriver.flatMap { StubDriver.isVFIOPCI($0) ? nil : $0 }
         }
 
         /// The record of `f` as it is now; nil when its sysfs path is not under /sys/devices.
-        public init?(_ f: PCIFunction, set: PCIAddress, driver: String?) {
+        public init?(_ f: PCIFunction, set: PCIAddress, driver: String?, vfioDriver: String? = nil) {
             guard let devpath = Persist.devpath(f) else { return nil }
             self.init(set: set, address: f.address, devpath: devpath, vendorID: f.vendorID, deviceID: f.deviceID,
                       subsystemVendorID: f.subsystemVendorID, subsystemDeviceID: f.subsystemDeviceID, classCode: f.classCode, driver: driver,
-                      serialNumber: f.capabilities?.serialNumber)
+                      serialNumber: f.capabilities?.serialNumber, vfioDriver: vfioDriver)
         }
+
+        /// The driver the udev rule and `persist apply` bind it to.
+        public var boundDriver: String { vfioDriver ?? StubDriver.vfioPCI }
 
         public var ids: String { hex4(vendorID) + ":" + hex4(deviceID) }
         public var subsystem: String? {
@@ -81,7 +88,7 @@ public enum Persist {
             "set=\(r.set) address=\(r.address) devpath=\(r.devpath) id=\(r.ids)" + (r.subsystem.map { " subsystem=\($0)" } ?? "")
                 + " class=\(r.classText)" + (r.serialNumber.map { " serial=" + SerialNumber.text($0) } ?? "")
                 + (r.resetMethod.map { " reset_method=" + $0.joined(separator: ",") } ?? "")
-                + (r.driver.map { " driver=\($0)" } ?? "") + "\n"
+                + (r.driver.map { " driver=\($0)" } ?? "") + (r.vfioDriver.map { " vfio_driver=\($0)" } ?? "") + "\n"
         }.joined()
     }
 
@@ -123,9 +130,14 @@ public enum Persist {
                 }
                 resetMethod = methods
             }
+            var vfioDriver: String?
+            if let text = fields["vfio_driver"] {
+                guard case .named(let name) = VFIODriverChoice.parse(String(text)) else { throw bad("vfio_driver= must be a driver name (vfio-pci or a variant's module)") }
+                vfioDriver = name
+            }
             records.append(Record(set: set, address: address, devpath: String(devpath), vendorID: id.0, deviceID: id.1,
                                   subsystemVendorID: subsystem?.0, subsystemDeviceID: subsystem?.1, classCode: classCode,
-                                  driver: fields["driver"].map(String.init), serialNumber: serial, resetMethod: resetMethod))
+                                  driver: fields["driver"].map(String.init), serialNumber: serial, resetMethod: resetMethod, vfioDriver: vfioDriver))
         }
         return records
     }
@@ -172,8 +184,9 @@ public enum Persist {
             # Written by vfioctl (vfioctl persist --write) from \(recordsPath): do not edit, run vfioctl persist.
             # Each rule matches one recorded function by address, position (DEVPATH) and IDs, so a moved or
             # different device does not match. It sets driver_override before udev loads the host driver's
-            # module (80-drivers.rules), loads vfio-pci and asks the kernel to probe the function again;
-            # where a reset method was chosen (vfioctl persist --reset-method), it writes reset_method.
+            # module (80-drivers.rules), loads vfio-pci (or the variant driver recorded) and asks the kernel
+            # to probe the function again; where a reset method was chosen (vfioctl persist --reset-method),
+            # it writes reset_method.
             # Whatever a host driver took before udev ran, \(unitName) moves to vfio-pci.
 
             """
@@ -186,7 +199,7 @@ public enum Persist {
             match += "ATTR{class}==\"\(r.classText)\", "
             // The reset methods chosen, as `echo "bus" > reset_method` takes them (space separated).
             if let methods = r.resetMethod { match += "ATTR{reset_method}=\"" + methods.joined(separator: " ") + "\", " }
-            out += match + "ATTR{driver_override}=\"vfio-pci\", RUN{builtin}+=\"kmod load vfio-pci\", "
+            out += match + "ATTR{driver_override}=\"\(r.boundDriver)\", RUN{builtin}+=\"kmod load \(r.boundDriver)\", "
                 + "RUN+=\"/bin/sh -c 'echo $kernel > /sys/bus/pci/drivers_probe'\"\n"
         }
         return out
@@ -278,7 +291,7 @@ public enum Persist {
                     continue
                 }
                 if let group = f.iommuGroup { groups.insert(group) } else { problems.append("\(r.address) is in no IOMMU group (is the IOMMU on?)") }
-                if f.driver == StubDriver.vfioPCI { bound.append(f.address) }
+                if StubDriver.isVFIO(f) { bound.append(f.address) }
             }
             var current: Int?
             if problems.isEmpty {

@@ -89,12 +89,16 @@ public enum LibvirtXML {
         public var vfioDriver: Bool
         public var rom: ROM?
         public var guestSlot: GuestSlot?
+        /// libvirt 10's `<driver model='NAME'/>`: the vfio-pci variant driver libvirt binds the
+        /// device to (basictypes.rng, hostdevDriver: an attribute of the same `<driver>` as name='vfio').
+        public var driverModel: String?
 
-        public init(managed: Bool = true, vfioDriver: Bool = false, rom: ROM? = nil, guestSlot: GuestSlot? = nil) {
+        public init(managed: Bool = true, vfioDriver: Bool = false, rom: ROM? = nil, guestSlot: GuestSlot? = nil, driverModel: String? = nil) {
             self.managed = managed
             self.vfioDriver = vfioDriver
             self.rom = rom
             self.guestSlot = guestSlot
+            self.driverModel = driverModel
         }
     }
 
@@ -137,7 +141,8 @@ public enum LibvirtXML {
     public static func hostdev(_ a: PCIAddress, _ options: HostdevOptions,
                                guest: (address: PCIAddress, multifunction: Bool)? = nil) -> XMLElement {
         var children: [XMLElement] = []
-        if options.vfioDriver { children.append(XMLElement("driver", [("name", "vfio")])) }
+        let driver = (options.vfioDriver ? [("name", "vfio")] : []) + (options.driverModel.map { [("model", $0)] } ?? [])
+        if !driver.isEmpty { children.append(XMLElement("driver", driver)) }
         children.append(XMLElement("source", children: [.element(address(a, typed: false))]))
         switch options.rom {
         case .file(let path): children.append(XMLElement("rom", [("file", path)]))

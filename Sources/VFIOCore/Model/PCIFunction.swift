@@ -65,9 +65,15 @@ public struct PCIFunction: Sendable, Equatable {
     /// them) or unknown (no module index for the running kernel under the root).
     public var kernelModules: [String]?
     /// The vfio-pci variant drivers for the function (mlx5_vfio_pci, pds_vfio_pci, ...): modules
-    /// with a `vfio_pci:` alias that matches it. vfio_pci itself, whose alias matches every
-    /// function, is not a variant and is left out. nil as for `kernelModules`.
+    /// with a `vfio_pci:` alias in modules.alias that matches it, best first (`VFIOVariants`).
+    /// vfio_pci itself, whose alias matches every function, is not a variant and is left out.
+    /// nil when not read (`show`, and the commands that bind to vfio, read them) or unknown (no
+    /// readable modules.alias for the running kernel under the root).
     public var vfioVariantModules: [String]?
+    /// The variant driver libvirt would bind it to (virPCIDeviceFindBestVFIOVariant): the match
+    /// with the fewest wildcards, unless that is vfio_pci. nil when there is none, or not known
+    /// (then `vfioVariantModules` is nil too).
+    public var vfioVariant: VFIOVariants.Match?
 
     public init(address: PCIAddress, vendorID: UInt16, deviceID: UInt16, classCode: UInt32, sysfsPath: String) {
         self.address = address

@@ -1,5 +1,4 @@
-/// vfio-pci, the driver vfioctl gives guests' functions, and the one rule for "is this function on
-/// vfio" (libvirt's virPCIStubDriver plays the same part).
+/// vfio-pci and its variant drivers: the one rule for "is this vfio", and the names vfio-pci goes by.
 public enum StubDriver {
     public static let vfioPCI = "vfio-pci"
     public static let vfioModule = "vfio_pci"
@@ -14,5 +13,16 @@ public enum StubDriver {
     /// On vfio: a vfio driver by name, or any driver that made the function a vfio device (vfio-dev/).
     public static func isVFIO(_ f: PCIFunction) -> Bool {
         f.driver != nil && (isVFIO(f.driver) || f.hasVFIODevice)
+    }
+
+    /// vfio-pci itself, by its driver name (vfio-pci) or its module's (vfio_pci).
+    public static func isVFIOPCI(_ name: String) -> Bool {
+        name == vfioPCI || name == vfioModule
+    }
+
+    /// A module's name as modprobe and depmod spell it: `-` becomes `_` (libvirt's
+    /// virPCINameDashToUnderscore does the same before it looks a module up).
+    public static func moduleName(_ name: String) -> String {
+        String(name.map { $0 == "-" ? "_" : $0 })
     }
 }

@@ -24,13 +24,4 @@ public enum PCIModalias {
         }
         return rest.isEmpty ? String(value) : nil
     }
-
-    /// What vfio-pci variant drivers are listed under for this function: its modalias with
-    /// `vfio_` in front. A driver's PCI_DRIVER_OVERRIDE_DEVICE_VFIO entries (override_only =
-    /// PCI_ID_F_VFIO_DRIVER_OVERRIDE) become `vfio_pci:v...` aliases instead of `pci:v...`
-    /// (scripts/mod/file2alias.c, do_pci_entry), which neither the kernel nor udev autoloads;
-    /// prefixing the device's modalias with `vfio_` and looking it up is the userspace algorithm
-    /// the commit adding them describes (cc6711b0bf36, "PCI / VFIO: Add 'override_only' support
-    /// for VFIO PCI sub system").
-    public static func vfioAlias(_ modalias: String) -> String { "vfio_" + modalias }
 }

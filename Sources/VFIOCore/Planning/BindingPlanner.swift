@@ -8,12 +8,22 @@ public enum BindingPlanner {
         public var groups: [Int]
         /// Override the host-critical guard (and only it).
         public var force: Bool
+        /// The vfio driver for every function moved (`--driver`; the best variant by default).
+        public var driver: VFIODriverChoice
+        /// Per function, a driver that wins over `driver` (persist apply: what each record says).
+        public var drivers: [PCIAddress: VFIODriverChoice]
 
-        public init(addresses: [PCIAddress] = [], groups: [Int] = [], force: Bool = false) {
+        public init(addresses: [PCIAddress] = [], groups: [Int] = [], force: Bool = false, driver: VFIODriverChoice = .best,
+                    drivers: [PCIAddress: VFIODriverChoice] = [:]) {
             self.addresses = addresses
             self.groups = groups
             self.force = force
+            self.driver = driver
+            self.drivers = drivers
         }
+
+        /// The choice for one function.
+        public func choice(_ address: PCIAddress) -> VFIODriverChoice { drivers[address] ?? driver }
     }
 
     /// What `reattach` was asked: addresses (their whole group), groups, or every recorded function.
@@ -91,7 +101,21 @@ public enum BindingPlanner {
         }
         guard !moving.isEmpty else { return plan }
 
-        if let load = Recipe.loadVFIO(facts) {
+        // Each function's vfio driver: the best variant, or what --driver (or its record) says.
+        var picks: [PCIAddress: VFIODriverChoice.Pick] = [:]
+        for f in moving {
+            switch request.choice(f.address).pick(for: f) {
+            case .success(let pick):
+                picks[f.address] = pick
+                let recorded = request.drivers[f.address] != nil
+                if !pick.isVFIOPCI || (!recorded && request.driver != .best) {
+                    plan.findings.append(Finding(VFIODriverChoice.chosenID, .info, f.address.description,
+                                                 "\(f.address) goes to \(pick.driver): " + (recorded ? "as its record says" : pick.reason)))
+                }
+            case .failure(let finding): plan.findings.append(finding)
+            }
+        }
+        if picks.values.contains(where: \.isVFIOPCI), let load = Recipe.loadVFIO(facts) {
             if facts.modules.isAvailable(StubDriver.vfioModule) || facts.pciDrivers == nil {
                 plan.steps.append(load)
             } else {
@@ -100,9 +124,14 @@ public enum BindingPlanner {
                                              hint: "install the kernel's modules package (vfio-pci ships with it)"))
             }
         }
+        // A variant driver's module is in modules.alias, so installed; loaded unless its driver is there.
+        var loading: Set<String> = []
+        for pick in picks.values.sorted(by: { $0.module < $1.module }) where !pick.isVFIOPCI && facts.pciDrivers?.contains(pick.driver) != true {
+            if loading.insert(pick.module).inserted { plan.steps.append(.loadModule(module: pick.module, driver: pick.driver)) }
+        }
         for f in detachOrder(moving) {
             plan.originals.bindings.append(FunctionBinding(f))
-            plan.steps += Recipe.bind(f.address, to: StubDriver.vfioPCI, from: .init(f))
+            plan.steps += Recipe.bind(f.address, to: picks[f.address]?.driver ?? StubDriver.vfioPCI, from: .init(f))
             plan.records.write.append(FunctionBinding(f))
         }
         for id in Set(moving.compactMap(\.iommuGroup)).sorted() { plan.steps.append(.awaitGroupNode(id)) }
@@ -162,7 +191,7 @@ public enum BindingPlanner {
             let onVFIO: Bool
             switch Viability.state(of: f, facts: facts) {
             case .vfio: onVFIO = true
-            case .unbound: onVFIO = f.driverOverride == StubDriver.vfioPCI || (record != nil && record?.driver != nil)
+            case .unbound: onVFIO = StubDriver.isVFIO(f.driverOverride) || (record != nil && record?.driver != nil)
             default: onVFIO = false
             }
             guard onVFIO else {
@@ -171,7 +200,7 @@ public enum BindingPlanner {
                     plan.records.drop.append(address)
                     if record.driver != f.driver {
                         plan.findings.append(Finding("reattach.moved", .warning, address.description,
-                                                     "\(address) is on \(f.driver ?? "no driver") now, not vfio-pci: left as it is "
+                                                     "\(address) is on \(f.driver ?? "no driver") now, not vfio: left as it is "
                                                          + "(vfioctl recorded \(record.driverName) before detaching it)"))
                     }
                 }

@@ -103,7 +103,7 @@ public enum SRIOVPlanner {
 
     /// A VF where a host VF should be: on a driver that is not vfio, no driver_override.
     static func onHostDriver(_ vf: PCIFunction) -> Bool {
-        vf.driver != nil && !StubDriver.isVFIO(vf.driver) && vf.driverOverride == nil
+        vf.driver != nil && !StubDriver.isVFIO(vf) && vf.driverOverride == nil
     }
 
     public static let numVFsAttribute = "sriov_numvfs"
@@ -142,7 +142,7 @@ public enum SRIOVPlanner {
         var unknown: [Finding] = []
         for address in sriov.vfs {
             guard let vf = snapshot.function(address) else { continue }
-            if let group = vf.iommuGroup, StubDriver.isVFIO(vf.driver) {
+            if let group = vf.iommuGroup, StubDriver.isVFIO(vf) {
                 switch facts.holders(ofGroup: group) {
                 case .known(let users) where !users.isEmpty:
                     busy.append("\(address) (group \(group) open by " + users.map { "pid \($0.pid) \($0.command)" }.joined(separator: ", ") + ")")

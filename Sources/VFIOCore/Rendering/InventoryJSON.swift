@@ -166,6 +166,7 @@ public enum InventoryJSON {
         // Only show reads them: beside F, not in it (F is every list's element).
         fields["kernel_modules"] = function.kernelModules.map(JSON.strings) ?? .null
         fields["vfio_variant_modules"] = function.vfioVariantModules.map(JSON.strings) ?? .null
+        fields["vfio_variant"] = function.vfioVariant.map { .string($0.module) } ?? .null
         fields["upstream_path"] = .strings(snapshot.upstreamPath(of: function.address).map(\.address.description))
         return .document(fields)
     }

@@ -1,6 +1,6 @@
 /// `vfioctl persist status`: each recorded set against the host. Pure.
 public enum PersistOutput {
-    /// "bound" (every function on vfio-pci), "pending" (matches; applies at boot or with
+    /// "bound" (every function on vfio: vfio-pci or the variant recorded), "pending" (matches; applies at boot or with
     /// `persist apply`), or "refused" (moved, changed, or its group changed).
     public static func state(_ set: Persist.SetState) -> String {
         !set.ready ? "refused" : set.bound.count == set.records.count ? "bound" : "pending"
@@ -12,7 +12,8 @@ public enum PersistOutput {
                 "functions": .array(set.records.map { r in
                     .object(["address": .string(r.address.description), "class": .string(r.classText), "devpath": .string(r.devpath),
                              "driver_recorded": .optional(r.driver), "id": .string(r.ids), "on_vfio": .bool(set.bound.contains(r.address)),
-                             "reset_method": r.resetMethod.map(JSON.strings) ?? .null, "subsystem": .optional(r.subsystem)])
+                             "reset_method": r.resetMethod.map(JSON.strings) ?? .null, "subsystem": .optional(r.subsystem),
+                             "vfio_driver": .string(r.boundDriver)])
                 }),
                 "group": set.group.map { .int($0) } ?? .null,
                 "problems": .strings(set.problems),
@@ -28,7 +29,7 @@ public enum PersistOutput {
         for set in states {
             for r in set.records {
                 rows.append([set.set.description, r.address.description, r.ids + (r.subsystem.map { " (\($0))" } ?? ""),
-                             set.group.map(String.init) ?? "-", set.bound.contains(r.address) ? "vfio-pci" : "-", state(set)])
+                             set.group.map(String.init) ?? "-", set.bound.contains(r.address) ? r.boundDriver : "-", state(set)])
             }
         }
         var out = TextTable(header: ["SET", "FUNCTION", "ID (SUBSYSTEM)", "GROUP", "BOUND", "STATE"], rows: rows).render()
