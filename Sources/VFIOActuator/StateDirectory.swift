@@ -34,13 +34,24 @@ public struct StateDirectory: Sendable {
     public init(root: HostRoot) {
         self.path = root.path("var/lib/vfioctl")
         self.anchor = root.prefix
-        self.relative = "var/lib/vfioctl"
+        // From the root, never from the current directory: only a --state-dir the user typed
+        // relative is taken from where vfioctl runs (`directory`).
+        self.relative = root.isLive ? "/var/lib/vfioctl" : "var/lib/vfioctl"
     }
+
+    /// The path the directory is opened at, below `anchor`: a --state-dir typed relative is taken
+    /// from the current directory, nothing else is.
+    var walked: String {
+        guard anchor.isEmpty && !relative.hasPrefix("/"), let current = SafeFiles.currentDirectory() else { return relative }
+        return current + "/" + relative
+    }
+
+    /// Where the directory is, as it is opened (the root's prefix and the walked path).
+    public var resolvedPath: String { anchor + (walked.hasPrefix("/") ? "" : "/") + walked }
 
     /// The directory, opened (created with `create`).
     func directory(create: Bool) throws(VFIOError) -> SafeDirectory {
-        var relative = relative
-        if anchor.isEmpty && !relative.hasPrefix("/"), let current = SafeFiles.currentDirectory() { relative = current + "/" + relative }
+        let relative = walked
         do {
             return try SafeDirectory.open(relative, under: anchor, create: create)
         } catch {

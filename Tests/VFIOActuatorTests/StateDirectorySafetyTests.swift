@@ -25,6 +25,23 @@ struct StateDirectorySafetyTests {
         return FileManager.default.contents(atPath: path) == Data("precious\n".utf8) && stat(path, &info) == 0 && info.st_mode & 0o7777 == 0o600
     }
 
+    /// The default state directory of the live host is /var/lib/vfioctl wherever vfioctl runs: from
+    /// another directory it once took ./var/lib/vfioctl (a recover run elsewhere then missed the journal).
+    @Test("the live host's state directory is /var/lib/vfioctl, not one under the current directory")
+    func liveDefaultIsAbsolute() throws {
+        let directory = NSTemporaryDirectory() + "vfioctl-cwd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory + "/var/lib/vfioctl", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The test runs from the package's directory, not /: the bug would resolve below it.
+        #expect(FileManager.default.currentDirectoryPath != "/")
+        // The lock, the journal, the records and the history are written where it resolves.
+        #expect(StateDirectory(root: .live).resolvedPath == "/var/lib/vfioctl")
+        #expect(StateDirectory(root: .live).journalPath == "/var/lib/vfioctl/journal")
+        // A --state-dir typed relative is taken from here; under a --root tree, from the tree.
+        #expect(StateDirectory(path: "state").resolvedPath == FileManager.default.currentDirectoryPath + "/state")
+        #expect(StateDirectory(root: try HostRoot(directory)).resolvedPath == directory + "/var/lib/vfioctl")
+    }
+
     /// Everything that writes in the state directory, errors ignored (only what they write matters here).
     static func exercise(_ state: StateDirectory) {
         let lock = try? state.lock(wait: 0, holder: "vfioctl test (pid 1)", waiting: { _ in })

@@ -181,16 +181,7 @@ struct VariantCommandTests {
     /// The hostdevs inside a minimal domain, validated by xmllint against libvirt 11.3's domain.rng
     /// (fixtures/libvirt-11-schemas: bookworm's libvirt 9 does not know <driver model=.../>).
     static func validate11(_ hostdevs: String) throws {
-        let domain = """
-            <domain type='kvm'>
-              <name>vfioctl-test</name>
-              <memory unit='KiB'>65536</memory>
-              <os><type arch='x86_64' machine='pc'>hvm</type></os>
-              <devices>
-            \(hostdevs)  </devices>
-            </domain>
-
-            """
+        let domain = Libvirt.domain(hostdevs)
         let file = try Libvirt.temporary(domain)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

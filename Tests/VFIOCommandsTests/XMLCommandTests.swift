@@ -13,9 +13,9 @@ enum Libvirt {
         return path
     }
 
-    /// The elements inside a minimal domain, validated and defined; returns `virsh dumpxml`.
-    static func defineDomain(_ devices: String) throws -> String {
-        let domain = """
+    /// The elements inside a minimal domain.
+    static func domain(_ devices: String) -> String {
+        """
             <domain type='kvm'>
               <name>vfioctl-test</name>
               <memory unit='KiB'>65536</memory>
@@ -25,7 +25,11 @@ enum Libvirt {
             </domain>
 
             """
-        return try judge(domain, schema: "domain", define: "define", dump: "dumpxml vfioctl-test")
+    }
+
+    /// The elements inside a minimal domain, validated and defined; returns `virsh dumpxml`.
+    static func defineDomain(_ devices: String) throws -> String {
+        try judge(domain(devices), schema: "domain", define: "define", dump: "dumpxml vfioctl-test")
     }
 
     static func defineNetwork(_ network: String, name: String) throws -> String {

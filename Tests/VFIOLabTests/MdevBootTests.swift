@@ -110,27 +110,27 @@ struct MdevBootTests {
         let verdict = try QEMU.verdict(device: "vfio-pci,sysfsdev=/sys/bus/mdev/devices/\(uuid)", tolerating: ["no available reset mechanism"])
         #expect(verdict.accepted && verdict.output.contains("\"return\""), "\(verdict.output)")
         // While a QEMU holds it, remove is refused, naming it (the kernel's remove would block).
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
-        qemu.arguments = ["-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", "none", "-S", "-name", "guest=mtty-guest",
-                          "-device", "vfio-pci,sysfsdev=/sys/bus/mdev/devices/\(uuid)"]
-        qemu.standardOutput = FileHandle.nullDevice
-        qemu.standardError = FileHandle.nullDevice
-        try qemu.run()
-        defer { if qemu.isRunning { qemu.terminate(); qemu.waitUntilExit() } }
+        // QEMU runs detached from the test (sh starts it in the background and prints its pid).
+        let started = try TestProcess.run("sh", ["-c", "qemu-system-x86_64 -machine pc,accel=tcg -m 64 -nodefaults -display none -S "
+                                                    + "-name guest=mtty-guest -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/\(uuid) "
+                                                    + "</dev/null >/tmp/vfioctl-mdev-qemu.log 2>&1 & echo $!"], timeout: 30)
+        let pid = try #require(Int32(started.out.trimmingCharacters(in: .whitespacesAndNewlines)), "\(started.err)")
+        func alive() -> Bool { kill(pid, 0) == 0 && Kernel.read("/proc/\(pid)/stat")?.contains(") Z ") != true }
+        defer { if alive() { kill(pid, SIGKILL) } }
         var holding = false
-        for _ in 0..<3000 where !holding && qemu.isRunning {
-            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(qemu.processIdentifier)/fd")) ?? []
-            holding = fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(qemu.processIdentifier)/fd/\($0)")) == "/dev/vfio/\(group)" }
+        for _ in 0..<3000 where !holding && alive() {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            holding = fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "/dev/vfio/\(group)" }
             if !holding { usleep(100_000) }
         }
         // Never go on without the holder seen: the kernel's remove would then block on QEMU.
-        try #require(holding, "QEMU did not open /dev/vfio/\(group) within 300 s")
+        try #require(holding, "QEMU did not open /dev/vfio/\(group): \(Kernel.read("/tmp/vfioctl-mdev-qemu.log") ?? "")")
         let busy = try Self.vfioctl(["mdev", "remove", uuid])
-        #expect(busy.status == 2 && busy.err.contains("pid \(qemu.processIdentifier), guest 'mtty-guest'"), "\(busy.err)")
+        #expect(busy.status == 2 && busy.err.contains("pid \(pid), guest 'mtty-guest'"), "\(busy.err)")
         #expect(Kernel.exists("/sys/bus/mdev/devices/\(uuid)"))
-        qemu.terminate()
-        qemu.waitUntilExit()
+        kill(pid, SIGTERM)
+        for _ in 0..<600 where alive() { usleep(100_000) }
+        try #require(!alive(), "QEMU did not exit")
         // Then removed, with its definition; mdevctl agrees nothing is left.
         let removed = try Self.vfioctl(["mdev", "remove", uuid, "--persist"])
         #expect(removed.status == 0, "\(removed.err)")
