@@ -5,4 +5,4 @@ iommu=intel-iommu,intremap=on,caching-mode=on
 append=intel_iommu=off
 topologies=isolated bridge
 suite=IOMMUOffBootTests
-ci=yes
+ci=no

@@ -5,4 +5,4 @@ iommu=
 append=
 topologies=isolated
 suite=NoVTdBootTests
-ci=yes
+ci=no
