@@ -68,10 +68,7 @@ public struct SnapshotWriter {
             }
         }
         for unit in source.entries(SysfsLayout.classIOMMU) ?? [] {
-            let link = SysfsLayout.classIOMMU + "/" + unit
-            guard let target = copier.link(link) else { continue }
-            let unitPath = SysfsPaths.resolve(link: target, in: SysfsLayout.classIOMMU)
-            copier.directory(unitPath)
+            guard let unitPath = copier.linkedDirectory(SysfsLayout.classIOMMU + "/" + unit) else { continue }
             for attribute in SysfsLayout.iommuUnitAttributes { copier.file(unitPath + "/" + attribute) }
         }
         if source.entries(SysfsLayout.classIOMMU) != nil { copier.directory(SysfsLayout.classIOMMU) }
@@ -79,9 +76,7 @@ public struct SnapshotWriter {
             guard let names = source.entries(classDirectory) else { continue }
             copier.directory(classDirectory)
             for name in names {
-                guard let target = copier.link(classDirectory + "/" + name) else { continue }
-                let device = SysfsPaths.resolve(link: target, in: classDirectory)
-                copier.directory(device)
+                guard let device = copier.linkedDirectory(classDirectory + "/" + name) else { continue }
                 // What the checks read of each: state, stacking, the bond or bridge above.
                 for attribute in ["operstate", "dev", "partition"] { copier.file(device + "/" + attribute) }
                 copier.link(device + "/master")
@@ -107,9 +102,7 @@ public struct SnapshotWriter {
         if let parents = source.entries(SysfsLayout.mdevParents) {
             copier.directory(SysfsLayout.mdevParents)
             for name in parents {
-                guard let target = copier.link(SysfsLayout.mdevParents + "/" + name) else { continue }
-                let parent = SysfsPaths.resolve(link: target, in: SysfsLayout.mdevParents)
-                copier.directory(parent)
+                guard let parent = copier.linkedDirectory(SysfsLayout.mdevParents + "/" + name) else { continue }
                 copier.link(parent + "/driver")
                 let types = parent + "/" + SysfsLayout.mdevTypes
                 for type in source.entries(types) ?? [] {
@@ -122,9 +115,7 @@ public struct SnapshotWriter {
         if let devices = source.entries(SysfsLayout.mdevDevices) {
             copier.directory(SysfsLayout.mdevDevices)
             for uuid in devices {
-                guard let target = copier.link(SysfsLayout.mdevDevices + "/" + uuid) else { continue }
-                let device = SysfsPaths.resolve(link: target, in: SysfsLayout.mdevDevices)
-                copier.directory(device)
+                guard let device = copier.linkedDirectory(SysfsLayout.mdevDevices + "/" + uuid) else { continue }
                 for link in ["mdev_type", "iommu_group", "driver"] { copier.link(device + "/" + link) }
             }
         }
@@ -316,6 +307,15 @@ struct Copier {
             fail(error.message)
         }
         return target
+    }
+
+    /// A link (a class entry, a bus entry) and the directory it leads to, created in the copy;
+    /// that directory's path from the root, nil when `relative` is no link.
+    mutating func linkedDirectory(_ relative: String) -> String? {
+        guard let target = link(relative) else { return nil }
+        let resolved = SysfsPaths.resolve(link: target, in: SysfsPaths.directory(of: relative))
+        directory(resolved)
+        return resolved
     }
 
     private mutating func fail(_ message: String) {
