@@ -225,6 +225,15 @@ public struct Applier {
             guard try kernel.driver(of: address) == nil else { return false }
             try write(step.path, address.description, address)
             return true
+        case .expect(let address, .device(let alias)):
+            let modalias = kernel.read(step.path)?.trimmingWhitespace()
+            guard let modalias, VFIOVariants.matches(pattern: alias, modalias: modalias) else {
+                throw .failed("\(address)\(identity(address)) is \(modalias.map { "a device of modalias \($0)" } ?? "a device without a readable modalias"), "
+                                  + "which \(VFIOVariants.linePrefix + alias) does not match: its vfio driver was chosen for the device its PF's "
+                                  + "sriov_vf_device announced",
+                              hint: "name the VFs' driver: vfio-pci, or the variant 'vfioctl show \(address)' lists")
+            }
+            return false
         case .expect(let address, let expectation):
             var seen: String?
             do {
@@ -256,12 +265,12 @@ public struct Applier {
                 return vfs.count >= count && vfs.allSatisfy { kernel.exists($0.sysfsDevice) }
             }
             return false
-        case .bindVFs(let pf, let driver):
+        case .bindVFs(let pf, let driver, let alias):
             var changed = false
             let autoprobe = kernel.read(pf.sysfs(SRIOVPlanner.autoprobeAttribute))?.trimmingWhitespace() != "0"
             for vf in virtualFunctions(of: pf) {
                 let now = Recipe.Now.bound(driver: try kernel.driver(of: vf), override: kernel.read(vf.sysfs("driver_override")).flatMap(SysfsValues.driverOverride))
-                for step in Recipe.bindVF(vf, to: driver, pf: pf, autoprobe: autoprobe, from: now) { changed = try perform(step) || changed }
+                for step in Recipe.bindVF(vf, to: driver, alias: alias, pf: pf, autoprobe: autoprobe, from: now) { changed = try perform(step) || changed }
             }
             return changed
         case .setVF(let pf, let interface, let vf, let attribute):
@@ -380,6 +389,7 @@ public struct Applier {
         case .unbound: driver == nil
         case .notVFIO: !StubDriver.isVFIO(driver)
         case .hostDriver: driver != nil && !StubDriver.isVFIO(driver)
+        case .device: true
         }
     }
 
@@ -389,6 +399,7 @@ public struct Applier {
         case .unbound: "without a driver"
         case .notVFIO: "off vfio"
         case .hostDriver: "on its host driver"
+        case .device(let alias): "a device \(VFIOVariants.linePrefix + alias) matches"
         }
     }
 

@@ -125,7 +125,7 @@ public final class Transaction {
         for original in plan.originals.bindings {
             after[original.address] = kernel.exists(original.address.sysfsDevice) ? .bound(try? kernel.driver(of: original.address)) : .gone
         }
-        let pfs = more.union(plan.originals.vfCounts.map(\.pf) + plan.steps.compactMap { if case .bindVFs(let pf, _) = $0 { pf } else { nil } })
+        let pfs = more.union(plan.originals.vfCounts.map(\.pf) + plan.steps.compactMap { if case .bindVFs(let pf, _, _) = $0 { pf } else { nil } })
         var vfs: [PCIAddress: [PCIAddress]] = [:]
         for pf in pfs {
             vfs[pf] = applier.virtualFunctions(of: pf)

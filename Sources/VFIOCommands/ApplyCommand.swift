@@ -28,7 +28,7 @@ extension Vfioctl {
         func prepare() throws -> PoolSpec { try PoolFile.load(file) }
 
         func plan(_ spec: PoolSpec, _ transaction: Transaction) throws -> Plan {
-            let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: true)
+            let (snapshot, facts) = try transaction.layer.observeForPlanning(.all, openGroups: true, vfioVariants: true)
             let links = spec.pfs.contains(where: \.setsVFAttributes) ? SRIOV.readLinks(try transaction.requireNetlink(), SRIOVOutput.pfs(snapshot)) : .init()
             return PoolPlanner.plan(spec, snapshot, facts, links, saved: try transaction.state.vfRecords())
         }

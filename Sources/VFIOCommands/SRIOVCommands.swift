@@ -56,10 +56,13 @@ extension Vfioctl {
                 discussion: """
                     A different count goes through 0 (the kernel refuses non-zero to non-zero), which \
                     destroys every VF: refused while one is in use (its group open by a guest, or its \
-                    interface up). With --driver vfio-pci (the default) or none, sriov_drivers_autoprobe \
-                    is turned off first so no host netdev appears for a moment; vfio-pci VFs are bound by \
-                    driver_override. The same count again only fixes the bindings; a second run changes \
-                    nothing.
+                    interface up). With --driver vfio (the default), vfio-pci, a variant or none, \
+                    sriov_drivers_autoprobe is turned off first so no host netdev appears for a moment; \
+                    vfio VFs are bound by driver_override, to the best vfio-pci variant driver for them \
+                    (from the PF's sriov_vf_device and modules.alias, as libvirt picks; each VF checked \
+                    against it once it exists) unless --driver names one. The same count again only \
+                    fixes the bindings (a VF on a vfio driver stays there unless another is named); a \
+                    second run changes nothing.
                     """)
 
             @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
@@ -68,8 +71,8 @@ extension Vfioctl {
             @Option(name: .long, help: "How many VFs (1 to sriov_totalvfs).")
             var count: Int
 
-            @Option(name: .long, help: ArgumentHelp("Where the VFs go: vfio-pci, host (the kernel's VF driver) or none.", valueName: "DRIVER"))
-            var driver: String = SRIOVPlanner.VFDriver.vfio.rawValue
+            @Option(name: .long, help: ArgumentHelp("Where the VFs go: " + SRIOVPlanner.VFDriver.words + ".", valueName: "DRIVER"))
+            var driver: String = SRIOVPlanner.VFDriver.vfioWord
 
             @OptionGroup var actuation: ActuationOptions
             @OptionGroup var global: GlobalOptions
@@ -80,9 +83,9 @@ extension Vfioctl {
                     throw .usage("--count \(count) is not a number of VFs to create",
                                  hint: "give 1 to the PF's sriov_totalvfs; 'vfioctl sriov destroy PF' removes its VFs")
                 }
-                guard let choice = SRIOVPlanner.VFDriver(rawValue: driver) else {
-                    throw .usage("--driver '\(driver.printable)' is not vfio-pci, host or none",
-                                 hint: "vfio-pci for guests (<hostdev>, hostdev networks), host for VF netdevs on the host")
+                guard let choice = SRIOVPlanner.VFDriver(word: driver) else {
+                    throw .usage("--driver '\(driver.printable)' is not a VF driver",
+                                 hint: "give " + SRIOVPlanner.VFDriver.words)
                 }
                 return choice
             }
@@ -264,7 +267,7 @@ extension Vfioctl {
             var facts: HostFacts
 
             static func observe(_ layer: DeviceLayer) throws -> Seen {
-                let (snapshot, facts) = try layer.observeForPlanning(.all, openGroups: true)
+                let (snapshot, facts) = try layer.observeForPlanning(.all, openGroups: true, vfioVariants: true)
                 return Seen(snapshot: snapshot, facts: facts)
             }
         }

@@ -110,7 +110,7 @@ extension DeviceLayer {
     }
 
     /// The vfio-pci variant drivers of the functions at `addresses` (every function when nil) and
-    /// the best of them (`VFIOVariants`), from the `alias vfio_pci:` lines of the running kernel's
+    /// the best of them (`VFIOVariants`), and those of the VFs a PF among them will make, from the `alias vfio_pci:` lines of the running kernel's
     /// modules.alias. Left nil, unknown, when that file cannot be read whole (absent, not a regular
     /// file, over `VFIOVariants.fileLimit`) or the function has no modalias.
     func attachVFIOVariants(_ functions: inout [PCIFunction], only addresses: Set<PCIAddress>?) throws(VFIOError) {
@@ -123,6 +123,10 @@ extension DeviceLayer {
             guard let known = aliases ?? nil else { return }
             functions[position].vfioVariantModules = VFIOVariants.variantModules(modalias, in: known)
             functions[position].vfioVariant = VFIOVariants.variant(modalias, in: known)
+            if let vfDevice = f.sriov?.vfDeviceID {
+                functions[position].sriov?.vfVariants = VFIOVariants.forVFs(vendor: f.vendorID, vfDevice: vfDevice,
+                                                                            subsystemVendor: f.subsystemVendorID, in: known)
+            }
         }
     }
 

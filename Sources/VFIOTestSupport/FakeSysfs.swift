@@ -93,6 +93,14 @@ public struct FakeSysfs {
     /// Module name → its aliases, indexed by the real depmod into lib/modules/RELEASE/modules.alias.bin
     /// (`FakeModules`); nil leaves the index out (the modules that could drive a function are then unknown).
     public var moduleAliases: [String: [String]]? = nil
+
+    /// The `modalias` attribute as the kernel writes it (pci_uevent's MODALIAS).
+    public static func modalias(vendor: UInt16, device: UInt16, subsystemVendor: UInt16, subsystemDevice: UInt16, classCode: UInt32) -> String {
+        func hex(_ value: UInt64, _ width: Int) -> String { HexDigits.padded(value, width: width).uppercased() }
+        return "pci:v" + hex(UInt64(vendor), 8) + "d" + hex(UInt64(device), 8) + "sv" + hex(UInt64(subsystemVendor), 8)
+            + "sd" + hex(UInt64(subsystemDevice), 8) + "bc" + hex(UInt64(classCode >> 16), 2) + "sc" + hex(UInt64((classCode >> 8) & 0xff), 2)
+            + "i" + hex(UInt64(classCode & 0xff), 2)
+    }
     /// "module.parameter" → value under sys/module/MODULE/parameters.
     public var moduleParameters = ["vfio_iommu_type1.allow_unsafe_interrupts": "N", "kvm_intel.nested": "Y",
                                    "kvm_intel.enable_shadow_vmcs": "Y"]
@@ -268,11 +276,8 @@ public struct FakeSysfs {
         // As pci_uevent writes it: upper-case ids, class without leading zeros; its MODALIAS is
         // the `modalias` attribute.
         let hex4: (UInt16) -> String = { HexDigits.padded(UInt64($0), width: 4).uppercased() }
-        let modalias = "pci:v0000\(hex4(f.vendorID))d0000\(hex4(f.deviceID))sv0000\(hex4(f.subsystemVendorID ?? 0))"
-            + "sd0000\(hex4(f.subsystemDeviceID ?? 0))bc"
-            + HexDigits.padded(UInt64(f.classCode >> 16), width: 2).uppercased() + "sc"
-            + HexDigits.padded(UInt64((f.classCode >> 8) & 0xff), width: 2).uppercased() + "i"
-            + HexDigits.padded(UInt64(f.classCode & 0xff), width: 2).uppercased()
+        let modalias = Self.modalias(vendor: f.vendorID, device: f.deviceID, subsystemVendor: f.subsystemVendorID ?? 0,
+                                     subsystemDevice: f.subsystemDeviceID ?? 0, classCode: f.classCode)
         attributes["uevent"] = (f.driver.map { "DRIVER=\($0)\n" } ?? "")
             + "PCI_CLASS=" + HexDigits.padded(UInt64(f.classCode), width: 1).uppercased() + "\n"
             + "PCI_ID=\(hex4(f.vendorID)):\(hex4(f.deviceID))\n"

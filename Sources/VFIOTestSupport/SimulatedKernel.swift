@@ -40,6 +40,9 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
     public let rejecting: Set<PCIAddress>
     /// The driver the kernel picks for a PF's VFs (iavf for an i40e PF, say), by PF.
     public var vfDrivers: [PCIAddress: String] = [:]
+    /// The subsystem device every VF made here reads (nil: its PF's), as a VF's own config space
+    /// may tell another than its PF's: its modalias says so too.
+    public var vfSubsystemDevice: UInt16?
     /// The PFs' VF attributes as rtnetlink shows them: VFs created or removed here are created or
     /// removed there too (fresh), as a PF driver's sriov_configure does.
     public var netlink: RecordingVFNetlink?
@@ -293,6 +296,14 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
                               "subsystem_device": attribute("subsystem_device"), "driver_override": "(null)", "numa_node": attribute("numa_node"),
                               "revision": attribute("revision"), "enable": "0"]
             for (name, text) in attributes { tree.write(path + "/" + name, text + "\n") }
+            func number(_ text: String?) -> UInt32? { text.flatMap { UInt32($0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0, radix: 16) } }
+            if let vendor = number(attributes["vendor"]), let device = number(attributes["device"]), let classCode = number(attributes["class"]) {
+                let subsystemDevice = vfSubsystemDevice ?? number(attributes["subsystem_device"]).map(UInt16.init(truncatingIfNeeded:)) ?? 0
+                if vfSubsystemDevice != nil { tree.write(path + "/subsystem_device", "0x" + HexDigits.padded(UInt64(subsystemDevice), width: 4) + "\n") }
+                tree.write(path + "/modalias", FakeSysfs.modalias(vendor: UInt16(truncatingIfNeeded: vendor), device: UInt16(truncatingIfNeeded: device),
+                                                                  subsystemVendor: UInt16(truncatingIfNeeded: number(attributes["subsystem_vendor"]) ?? 0),
+                                                                  subsystemDevice: subsystemDevice, classCode: classCode) + "\n")
+            }
             tree.link(path + "/physfn", to: pfPath)
             tree.link(pfPath + "/virtfn\(index)", to: path)
             tree.link("sys/bus/pci/devices/\(vf)", to: path)

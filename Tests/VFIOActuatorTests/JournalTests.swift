@@ -18,6 +18,8 @@ struct JournalTests {
         .run(operation: .sriovCreate, pid: 7, started: 1), .sriov(SRIOVOriginal(pf: a, numVFs: 2, autoprobe: true)),
         .sriov(SRIOVOriginal(pf: a, numVFs: 0, autoprobe: nil)), .step(10, .setAttribute(a, "sriov_numvfs", "4")),
         .step(11, .awaitVFs(a, 4)), .step(12, .bindVFs(a, "vfio-pci")), .step(13, .bindVFs(a, nil)),
+        .step(16, .bindVFs(a, "mlx5_vfio_pci", alias: "v000015B3d0000101Esv*sd*bc*sc*i*")),
+        .step(17, .expect(a, .device(alias: "v000015B3d0000101Esv*sd00001234bc*sc*i*"))),
         .begin(3), .done(3), .failed(4, "EBUSY: device busy"), .rollback, .rolledBack, .finished,
         // Values the kernel refuses but a plan may send (the lab does, to see the refusal rolled back).
         .step(14, .setVF(a, interface: "eth0", vf: 1, .vlan(id: 10, qos: 8, proto: .dot1Q))),

@@ -13,7 +13,7 @@ struct PoolFileTests {
         [[pf]]
         device = "enp1s0f0"        # the PF: its interface name or PCI address ("0000:01:00.0")
         vfs = 8
-        driver = "vfio-pci"
+        driver = "vfio"
         mac = "auto"
         vlan = 100
         qos = 3
@@ -49,7 +49,7 @@ struct PoolFileTests {
         pf:
           - device: enp1s0f0
             vfs: 8
-            driver: vfio-pci
+            driver: vfio
             mac: auto
             vlan: 100
             qos: 3

@@ -13,7 +13,9 @@ import VFIOTestSupport
 struct SRIOVCommandTests {
     /// An ixgbe-like PF (offset 128, stride 2: VF i at 05:10.(2i)) with one VF on vfio-pci.
     /// `secondPF`: another ixgbe port, 0000:06:00.0 (enp6s0), with one VF on ixgbevf.
-    static func host(users: Bool = false, netStates: [String: String] = [:], secondPF: Bool = false) throws -> BindingCommandTests.Host {
+    /// `aliases`: a module index depmod made of them; `modules`: what modprobe can load (a variant driver).
+    static func host(users: Bool = false, netStates: [String: String] = [:], secondPF: Bool = false,
+                     aliases: [String: [String]]? = nil, modules: [String: String] = [:]) throws -> BindingCommandTests.Host {
         var fake = FakeSysfs()
         fake.withIOMMU()
         var nic = FakeFunction("0000:01:00.0", vendor: 0x8086, device: 0x10d3, class: 0x020000, group: 2, driver: "e1000e")
@@ -32,9 +34,10 @@ struct SRIOVCommandTests {
         }
         fake.registeredDrivers.append("ixgbevf")
         fake.netStates = netStates
+        fake.moduleAliases = aliases
         if users { fake.vfioUsers = [(pid: 4242, command: "qemu-system-x86", arguments: ["qemu-system-x86_64", "-name", "guest=web1"], groups: [8])] }
         fake.build()
-        let host = try BindingCommandTests.Host(fake: fake)
+        let host = try BindingCommandTests.Host(fake: fake, modules: modules)
         host.kernel.vfDrivers = [PCIAddress(bus: 5, device: 0, function: 0): "ixgbevf"]
         return host
     }
@@ -97,7 +100,8 @@ struct SRIOVCommandTests {
             (["sriov", "create", "0000:05:10.0", "--count", "1"], 2, "0000:05:10.0 is a VF of 0000:05:00.0, not a PF"),
             (["sriov", "create", "0000:01:00.0", "--count", "1"], 2, "has no SR-IOV capability"),
             (["sriov", "create", "eth9", "--count", "1"], 64, "no PF 'eth9'"),
-            (["sriov", "create", "enp5s0f0", "--count", "2", "--driver", "igb"], 64, "--driver 'igb' is not vfio-pci, host or none"),
+            (["sriov", "create", "enp5s0f0", "--count", "2", "--driver", "igb/vf"], 64, "--driver 'igb/vf' is not a VF driver"),
+            (["sriov", "create", "enp5s0f0", "--count", "2", "--driver", "igb"], 2, "cannot tell whether igb is a vfio-pci variant driver of the VFs of 0000:05:00.0"),
             (["sriov", "status", "0000:01:00.0"], 1, "0000:01:00.0 is not an SR-IOV PF"),
           ])
     func badInput(arguments: [String], status: Int32, message: String) throws {
@@ -135,8 +139,8 @@ struct SRIOVCommandTests {
 }
 
 extension BindingCommandTests.Host {
-    init(fake: FakeSysfs) throws {
+    init(fake: FakeSysfs, modules: [String: String] = [:]) throws {
         self.fake = fake
-        kernel = try SimulatedKernel(fake)
+        kernel = try SimulatedKernel(fake, modules: modules)
     }
 }

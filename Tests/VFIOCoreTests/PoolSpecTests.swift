@@ -47,7 +47,7 @@ struct PoolSpecTests {
     static let example: PoolValue = [
         "pf": [
             [
-                "device": "enp1s0f0", "vfs": 8, "driver": "vfio-pci", "mac": "auto", "vlan": 100, "qos": 3, "proto": "802.1Q",
+                "device": "enp1s0f0", "vfs": 8, "driver": "vfio", "mac": "auto", "vlan": 100, "qos": 3, "proto": "802.1Q",
                 "spoofchk": true, "trust": false, "state": "auto", "min_tx_rate": 0, "max_tx_rate": 1000, "network": "pool-a",
                 "vf": [
                     ["index": "4-7", "driver": "host", "vlan": 200],
@@ -66,7 +66,7 @@ struct PoolSpecTests {
         let expected = PoolSpec(
             pfs: [
                 PFPool(pf: .interface("enp1s0f0"), count: 8, network: "pool-a",
-                       defaults: VFSettings(driver: .vfio, mac: .auto, vlan: .tag(id: 100, qos: 3, proto: .dot1Q), spoofchk: true,
+                       defaults: VFSettings(driver: .vfio(.best), mac: .auto, vlan: .tag(id: 100, qos: 3, proto: .dot1Q), spoofchk: true,
                                             trust: false, state: .auto, minTxRate: 0, maxTxRate: 1000),
                        ranges: [
                         VFRange(first: 4, last: 7, settings: VFSettings(driver: .host, vlan: .tag(id: 200, qos: 0, proto: .dot1Q)),
@@ -100,7 +100,7 @@ struct PoolSpecTests {
         #expect(pool.settings(forVF: 5) == VFSettings(driver: VFIOCore.SRIOVPlanner.VFDriver.none, vlan: VLANSetting.none, spoofchk: true,
                                                      trust: true, state: .disable, minTxRate: 100, maxTxRate: 500))
         // The PF's qos and 802.1ad went with its tag: range 0's vlan is 200, qos 0, 802.1Q.
-        #expect(pool.settings(forVF: 1) == VFSettings(driver: .vfio, vlan: .tag(id: 200, qos: 0, proto: .dot1Q), spoofchk: false,
+        #expect(pool.settings(forVF: 1) == VFSettings(driver: .vfio(.best), vlan: .tag(id: 200, qos: 0, proto: .dot1Q), spoofchk: false,
                                                      trust: true, maxTxRate: 500))
         #expect(pool.defaults.vlan == .tag(id: 100, qos: 5, proto: .dot1AD))
         #expect(spec.networkMembers("x").isEmpty)
@@ -108,19 +108,19 @@ struct PoolSpecTests {
 
     @Test("merged(over:) takes each field from the settings that give it")
     func merged() {
-        let base = VFSettings(driver: .vfio, mac: .auto, vlan: .tag(id: 5, qos: 1, proto: .dot1AD), spoofchk: true, trust: true,
+        let base = VFSettings(driver: .vfio(.best), mac: .auto, vlan: .tag(id: 5, qos: 1, proto: .dot1AD), spoofchk: true, trust: true,
                               state: .enable, minTxRate: 10, maxTxRate: 20)
         #expect(VFSettings().merged(over: base) == base)
         #expect(base.merged(over: VFSettings()) == base)
         let over = VFSettings(vlan: VLANSetting.none, trust: false, maxTxRate: 0)
-        #expect(over.merged(over: base) == VFSettings(driver: .vfio, mac: .auto, vlan: VLANSetting.none, spoofchk: true, trust: false,
+        #expect(over.merged(over: base) == VFSettings(driver: .vfio(.best), mac: .auto, vlan: VLANSetting.none, spoofchk: true, trust: false,
                                                        state: .enable, minTxRate: 10, maxTxRate: 0))
         #expect(VFSettings().isEmpty && !over.isEmpty)
     }
 
     @Test("attributes: vlan, rate, spoofchk, trust, state (sriov-cni's order); MAC left out; a missing rate is 0")
     func attributes() {
-        let all = VFSettings(driver: .vfio, mac: .auto, vlan: .tag(id: 10, qos: 3, proto: .dot1AD), spoofchk: false, trust: true,
+        let all = VFSettings(driver: .vfio(.best), mac: .auto, vlan: .tag(id: 10, qos: 3, proto: .dot1AD), spoofchk: false, trust: true,
                              state: .disable, maxTxRate: 1000)
         #expect(all.attributes == [.vlan(id: 10, qos: 3, proto: .dot1AD), .txRate(min: 0, max: 1000), .spoofchk(false), .trust(true),
                                    .linkState(.disable)])
@@ -218,7 +218,7 @@ struct PoolSpecTests {
         .init("an unknown protocol", onePF([("vlan", 10), ("proto", "802.1x")]), "pf[0].proto: '802.1x' is not a VLAN protocol", hint: "802.1ad"),
         // Words.
         .init("an unknown state", onePF([("state", "up")]), "pf[0].state: 'up' is not a VF link state", hint: "auto, enable or disable"),
-        .init("an unknown driver", oneRange([("index", 2), ("driver", "vfio")]), "pf[0].vf[0].driver: 'vfio' is not a VF driver", hint: "vfio-pci"),
+        .init("an unknown driver", oneRange([("index", 2), ("driver", "vfio pci")]), "pf[0].vf[0].driver: 'vfio pci' is not a VF driver", hint: "vfio-pci"),
         // Rates.
         .init("a negative rate", onePF([("min_tx_rate", -5)]), "pf[0].min_tx_rate: -5 is not a rate", hint: "Mbit/s"),
         .init("min above max", onePF([("min_tx_rate", 500), ("max_tx_rate", 100)]), "pf[0].min_tx_rate: min_tx_rate 500 is above max_tx_rate 100",

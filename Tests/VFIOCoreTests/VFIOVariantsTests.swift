@@ -133,4 +133,63 @@ struct VFIOVariantsTests {
             #expect(VFIODriverChoice.parse(bad) == nil, "\(bad)")
         }
     }
+
+    // MARK: VFs not made yet
+
+    /// A ConnectX-6 Dx PF (15b3:101d, subsystem 15b3:0016) whose VFs are 15b3:101e.
+    static func mlxVFs(_ lines: [String]) -> VFIOVariants.VFMatches {
+        VFIOVariants.forVFs(vendor: 0x15b3, vfDevice: 0x101e, subsystemVendor: 0x15b3, in: aliases(lines))
+    }
+
+    @Test("VFs not made yet: vendor, sriov_vf_device and subsystem vendor decide; an alias on the subsystem device or class only may match")
+    func vfMatches() {
+        let matches = Self.mlxVFs([
+            "alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci",
+            "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci",
+            "alias vfio_pci:v000015B3d0000101Dsv*sd*bc*sc*i* pf_only",
+            "alias vfio_pci:v000015B3d*sv000015B3sd*bc*sc*i* mellanox_any",
+            "alias vfio_pci:v000015B3d*sv00001234sd*bc*sc*i* other_subvendor",
+            "alias vfio_pci:v000015B3d0000101Esv*sd*bc02sc00i* ethernet_only",
+        ])
+        #expect(matches.modalias == "pci:v000015B3d0000101Esv000015B3sd*bc*sc*i*")
+        #expect(matches.decided.map(\.module) == ["mlx5_vfio_pci", "mellanox_any", "vfio_pci"])
+        #expect(matches.possible.map(\.module) == ["ethernet_only"])
+        #expect(matches.best?.module == "mlx5_vfio_pci" && matches.best?.pattern == "v000015B3d0000101Esv*sd*bc*sc*i*")
+        // ethernet_only names 3 fields, mlx5_vfio_pci 2: were the VFs Ethernet, libvirt would take it.
+        #expect(matches.contenders.map(\.module) == ["ethernet_only"])
+        #expect(matches.variantModules == ["mlx5_vfio_pci", "mellanox_any", "ethernet_only"])
+        #expect(matches.alias(of: "ethernet_only")?.pattern == "v000015B3d0000101Esv*sd*bc02sc00i*" && matches.alias(of: "pf_only") == nil)
+        // Without it the best is decided; without any variant it is vfio-pci.
+        #expect(Self.mlxVFs(["alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci"]).contenders.isEmpty)
+        let none = Self.mlxVFs(["alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"])
+        #expect(none.best == nil && none.variantModules.isEmpty && none.contenders.isEmpty)
+        // A possible alias with more `*` than the best decided one cannot beat it.
+        let weaker = Self.mlxVFs(["alias vfio_pci:v000015B3d0000101Esv000015B3sd*bc*sc*i* exact",
+                                  "alias vfio_pci:v*d*sv*sd0000AAAAbc*sc*i* any_with_sd"])
+        #expect(weaker.best?.module == "exact" && weaker.contenders.isEmpty && weaker.possible.map(\.module) == ["any_with_sd"])
+        #expect(VFIOVariants.matches(pattern: "v000015B3d0000101Esv*sd*bc02sc00i*", modalias: "pci:v000015B3d0000101Esv000015B3sd00000016bc02sc00i00"))
+        #expect(!VFIOVariants.matches(pattern: "v000015B3d0000101Esv*sd*bc02sc00i*", modalias: "pci:v000015B3d0000101Esv000015B3sd00000016bc03sc00i00"))
+    }
+
+    @Test("the driver for VFs not made yet: the best (with the alias each VF is checked against), a named one, undecided, unknown")
+    func vfPick() throws {
+        var pf = PCIFunction(address: try PCIAddress.parse("0000:01:00.0"), vendorID: 0x15b3, deviceID: 0x101d, classCode: 0x020000,
+                             sysfsPath: "sys/devices/pci0000:00/0000:01:00.0")
+        pf.sriov = SRIOVInfo(totalVFs: 8, numVFs: 0, driversAutoprobe: true, vfIndices: [:], vfDeviceID: 0x101e)
+        #expect(VFIODriverChoice.best.pick(forVFsOf: pf).pick?.isVFIOPCI == true)
+        #expect(VFIODriverChoice.best.pick(forVFsOf: pf).pick?.reason == "variant drivers unknown: no readable modules.alias for the running kernel")
+        guard case .failure(let unknown) = VFIODriverChoice.named("mlx5_vfio_pci").pick(forVFsOf: pf) else { Issue.record(); return }
+        #expect(unknown.id == VFIODriverChoice.unknownID)
+        pf.sriov?.vfVariants = Self.mlxVFs(["alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci"])
+        let best = VFIODriverChoice.best.pick(forVFsOf: pf).pick
+        #expect(best?.driver == "mlx5_vfio_pci" && best?.alias == "v000015B3d0000101Esv*sd*bc*sc*i*")
+        let plain = VFIODriverChoice.named("vfio-pci").pick(forVFsOf: pf).pick
+        #expect(plain?.isVFIOPCI == true && plain?.alias == nil)
+        guard case .failure(let other) = VFIODriverChoice.named("pds_vfio_pci").pick(forVFsOf: pf) else { Issue.record(); return }
+        #expect(other.id == VFIODriverChoice.notVariantID && other.message.contains("may match them name mlx5_vfio_pci"))
+        pf.sriov?.vfVariants = Self.mlxVFs(["alias vfio_pci:v000015B3d0000101Esv*sd00000016bc*sc*i* picky"])
+        guard case .failure(let undecided) = VFIODriverChoice.best.pick(forVFsOf: pf) else { Issue.record(); return }
+        #expect(undecided.id == VFIODriverChoice.undecidedID && undecided.hint == "name the driver: vfio-pci, or picky")
+        #expect(VFIODriverChoice.named("picky").pick(forVFsOf: pf).pick?.alias == "v000015B3d0000101Esv*sd00000016bc*sc*i*")
+    }
 }

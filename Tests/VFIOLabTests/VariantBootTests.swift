@@ -5,14 +5,16 @@ import VFIOCore
 import VFIOTestSupport
 
 /// Inside the 'modern' boot: Linux's own vfio-pci built as the variant driver e1000e_vfio_pci
-/// (one `vfio_pci:v00008086d000010D3sv*sd*bc*sc*i*` alias; scripts/lab-vfiovariant), installed in
-/// the running kernel's module directory and indexed by depmod (lab/guest/vfiovariant.sh), and two
-/// QEMU e1000e NICs (8086:10d3), each alone in its group. The kernel judges: the driver link,
+/// (aliases `vfio_pci:v00008086d000010D3sv*sd*bc*sc*i*` and the same for 8086:10ca, igb's VFs;
+/// scripts/lab-vfiovariant), installed in the running kernel's module directory and indexed by
+/// depmod (lab/guest/vfiovariant.sh), two QEMU e1000e NICs (8086:10d3), each alone in its group,
+/// and QEMU's igb (82576) whose VFs (8086:10ca) do not exist until vfioctl makes them. The kernel judges: the driver link,
 /// vfio-dev/, /dev/vfio/N, /sys/module.
 @Suite("Lab: a vfio-pci variant driver", .serialized, .enabled(if: Lab.inside("modern"), Lab.reason))
 struct VariantBootTests {
     static let variant = "e1000e_vfio_pci"
     static let alias = "vfio_pci:v00008086d000010D3sv*sd*bc*sc*i*"
+    static let vfAlias = "vfio_pci:v00008086d000010CAsv*sd*bc*sc*i*"
     static let state = "/tmp/vfioctl-variant-state"
 
     static func vfioctl(_ arguments: [String]) throws -> TestProcess.Result {
@@ -40,7 +42,8 @@ struct VariantBootTests {
         #expect(aliases.contains("alias \(Self.alias) \(Self.variant)\n"))
         #expect(aliases.contains("alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"))
         let modinfo = try TestProcess.run("modinfo", ["-F", "alias", Self.variant], timeout: 60)
-        #expect(modinfo.status == 0 && modinfo.out.trimmingCharacters(in: .whitespacesAndNewlines) == Self.alias, "\(modinfo.out)\(modinfo.err)")
+        #expect(modinfo.status == 0 && modinfo.out.trimmingCharacters(in: .whitespacesAndNewlines) == Self.alias + "\n" + Self.vfAlias,
+                "\(modinfo.out)\(modinfo.err)")
     }
 
     @Test("show names the variant (libvirt's best vfio_pci match), beside vfio_pci's match-all alias left out")
@@ -101,5 +104,38 @@ struct VariantBootTests {
         #expect(refused.err.contains("error: ") && refused.err.contains("igb is not a vfio-pci variant driver of \(address)"), "\(refused.err)")
         #expect(refused.err.contains("hint: "))
         #expect(Kernel.driver(address) == "e1000e")
+    }
+
+    @Test("VFs not made yet: sriov create and apply bind igb's VFs to the variant their PF's sriov_vf_device matches, each checked once it exists")
+    func virtualFunctions() throws {
+        let pf = try IGBBootTests.PF.find()
+        defer { pf.reset() }
+        #expect(Kernel.read(pf.path + "/sriov_vf_device") == "10ca")
+        let created = try Self.vfioctl(["sriov", "create", pf.address, "--count", "2", "--format", "json"])
+        #expect(created.status == 0, "\(created.out)\(created.err)")
+        let document = try TestProcess.json(created.out)
+        let chosen = (document["findings"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
+        #expect(chosen.contains { $0.contains("go to \(Self.variant): best vfio_pci alias match for its VFs") && $0.contains(Self.vfAlias) }, "\(chosen)")
+        for index in 0..<2 {
+            let vf = try #require(pf.vf(index))
+            #expect(Kernel.driver(vf) == Self.variant, "VF \(index) \(vf)")
+            #expect(Kernel.exists(Kernel.device(vf) + "/vfio-dev"), "VF \(index) \(vf)")
+        }
+        let again = try Self.vfioctl(["sriov", "create", pf.address, "--count", "2", "--format", "json"])
+        let againPlan = try TestProcess.json(again.out)["plan"] as? [Any]
+        #expect(again.status == 0 && againPlan?.isEmpty == true, "\(again.out)")
+        let vf0 = try #require(pf.vf(0))
+        let verdict = try QEMU.verdict(vf0)
+        #expect(verdict.accepted, "\(verdict.output)")
+
+        // A pool: the best for VFs 0-1, vfio-pci named for VF 2; the count changes, so all three are new.
+        let file = "/tmp/vfioctl-variant-pool.toml"
+        try "[[pf]]\ndevice = \"\(pf.address)\"\nvfs = 3\n\n[[pf.vf]]\nindex = 2\ndriver = \"vfio-pci\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let applied = try Self.vfioctl(["apply", file])
+        #expect(applied.status == 0, "\(applied.out)\(applied.err)")
+        #expect(pf.vfDrivers(3) == [Self.variant, Self.variant, "vfio-pci"], "\(applied.out)")
+        let reapplied = try Self.vfioctl(["apply", file, "--format", "json"])
+        let reappliedPlan = try TestProcess.json(reapplied.out)["plan"] as? [Any]
+        #expect(reapplied.status == 0 && reappliedPlan?.isEmpty == true, "\(reapplied.out)")
     }
 }

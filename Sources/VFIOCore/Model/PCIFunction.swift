@@ -182,6 +182,10 @@ public struct SRIOVInfo: Sendable, Equatable {
     public var vfDeviceID: UInt16?
     public var offset: Int?
     public var stride: Int?
+    /// The vfio_pci aliases the VFs it makes will match, known before they exist (from
+    /// `vfDeviceID`): nil when not read (the commands that bind VFs read it) or unknown (no
+    /// readable modules.alias, or no sriov_vf_device).
+    public var vfVariants: VFIOVariants.VFMatches?
 
     public init(totalVFs: Int, numVFs: Int, driversAutoprobe: Bool?, vfIndices: [Int: PCIAddress],
                 vfDeviceID: UInt16? = nil, offset: Int? = nil, stride: Int? = nil) {

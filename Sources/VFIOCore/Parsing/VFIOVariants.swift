@@ -106,14 +106,9 @@ public enum VFIOVariants {
                 if wanted == "*" { wildcards += 1 } else if wanted != have { matched = false; break }
             }
             guard matched else { continue }
-            if let seen = found.firstIndex(where: { $0.module == alias.module }) {
-                if wildcards < found[seen].wildcards { found[seen] = Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards) }
-            } else {
-                found.append(Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards))
-            }
+            add(Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards), to: &found)
         }
-        // A stable sort: equals keep file order, as libvirt's strict `<` keeps the first.
-        return found.enumerated().sorted { ($0.element.wildcards, $0.offset) < ($1.element.wildcards, $1.offset) }.map(\.element)
+        return ranked(found)
     }
 
     /// libvirt's answer: the best match, vfio_pci included (nil: no line matches at all).
@@ -130,5 +125,101 @@ public enum VFIOVariants {
     /// The variant drivers for the function, best first, vfio_pci left out.
     public static func variantModules(_ modalias: String, in aliases: [Alias]) -> [String] {
         matches(modalias, in: aliases).map(\.module).filter { !StubDriver.isVFIOPCI($0) }
+    }
+}
+
+extension VFIOVariants {
+    /// What modules.alias says of the VFs a PF will make, before they exist. The kernel gives a VF
+    /// its PF's vendor and the PF's `sriov_vf_device` as its device (pci_iov_add_virtfn), and the
+    /// SR-IOV spec its PF's subsystem vendor; its subsystem device and class are read from the
+    /// VF's own config space, so they are not known until it exists. An alias that is `*` in
+    /// those fields is decided now; one that names a value there may or may not match.
+    public struct VFMatches: Sendable, Equatable {
+        /// The aliases that match whatever the unknown fields hold, best first (vfio_pci among them).
+        public var decided: [Match]
+        /// Aliases whose known fields match but that name a subsystem device or class: the VF
+        /// decides, once it exists.
+        public var possible: [Match]
+        /// The VFs' modalias as far as it is known: `pci:v000015B3d0000101Esv000015B3sd*bc*sc*i*`.
+        public var modalias: String
+
+        public init(decided: [Match], possible: [Match], modalias: String) {
+            (self.decided, self.possible, self.modalias) = (decided, possible, modalias)
+        }
+
+        /// The best variant (nil: vfio-pci), as libvirt will choose it for every VF, or nil
+        /// inside `.some` when a `possible` alias could beat it (fewer `*`, or as many and earlier).
+        public var best: Match? { decided.first.flatMap { StubDriver.isVFIOPCI($0.module) ? nil : $0 } }
+
+        /// `possible` aliases that libvirt would prefer to `best` (or to vfio_pci) if the VF
+        /// matched them: while there is one, the best driver is not known before the VF exists.
+        public var contenders: [Match] {
+            guard let first = decided.first else { return possible }
+            return possible.filter { $0.wildcards < first.wildcards && !StubDriver.isVFIOPCI($0.module) }
+        }
+
+        /// Variant modules that may take these VFs (decided or possible), best first, vfio_pci left out.
+        public var variantModules: [String] {
+            var modules: [String] = []
+            for match in decided + possible where !StubDriver.isVFIOPCI(match.module) && !modules.contains(match.module) {
+                modules.append(match.module)
+            }
+            return modules
+        }
+
+        /// The alias by which `module` was matched, for the check made once the VF exists.
+        public func alias(of module: String) -> Match? {
+            decided.first { $0.module == module } ?? possible.first { $0.module == module }
+        }
+    }
+
+    /// The matches for the VFs of a PF of `vendor` and `subsystemVendor` whose `sriov_vf_device`
+    /// is `vfDevice`.
+    public static func forVFs(vendor: UInt16, vfDevice: UInt16, subsystemVendor: UInt16?, in aliases: [Alias]) -> VFMatches {
+        func hex(_ value: UInt16) -> Substring { Substring(HexDigits.padded(UInt64(value), width: 8).uppercased()) }
+        let known: [Substring?] = [hex(vendor), hex(vfDevice), subsystemVendor.map(hex), nil, nil, nil, nil]
+        var decided: [Match] = []
+        var possible: [Match] = []
+        for alias in aliases {
+            guard let pattern = fields(Substring(alias.pattern)) else { continue }
+            var wildcards = 0
+            var matched = true
+            var decides = true
+            for (wanted, have) in zip(pattern, known) {
+                if wanted == "*" {
+                    wildcards += 1
+                } else if let have {
+                    if wanted != have { matched = false; break }
+                } else {
+                    decides = false
+                }
+            }
+            guard matched else { continue }
+            let match = Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards)
+            if decides { add(match, to: &decided) } else { add(match, to: &possible) }
+        }
+        let text = zip(fieldNames, known).map { $0 + String($1 ?? "*") }.joined()
+        return VFMatches(decided: ranked(decided), possible: ranked(possible).filter { p in !decided.contains { $0.module == p.module } },
+                         modalias: "pci:" + text)
+    }
+
+    /// A module once, at its best alias.
+    static func add(_ match: Match, to found: inout [Match]) {
+        if let seen = found.firstIndex(where: { $0.module == match.module }) {
+            if match.wildcards < found[seen].wildcards { found[seen] = match }
+        } else {
+            found.append(match)
+        }
+    }
+
+    /// Fewest `*` first; equals keep file order, as libvirt's strict `<` keeps the first.
+    static func ranked(_ found: [Match]) -> [Match] {
+        found.enumerated().sorted { ($0.element.wildcards, $0.offset) < ($1.element.wildcards, $1.offset) }.map(\.element)
+    }
+
+    /// Whether the alias pattern (after `vfio_pci:`) matches a modalias (`pci:v...`): the check
+    /// made once a VF exists that its driver was chosen for a device it is.
+    public static func matches(pattern: String, modalias: String) -> Bool {
+        !matches(modalias, in: [Alias(pattern: pattern, module: "_")]).isEmpty
     }
 }

@@ -82,10 +82,12 @@ public struct JournalRecord: Sendable, Equatable {
         case .expect(let a, .unbound): "verify \(a) unbound"
         case .expect(let a, .notVFIO): "verify \(a) not-vfio"
         case .expect(let a, .hostDriver): "verify \(a) host-driver"
+        case .expect(let a, .device(let alias)): "verify \(a) device \(field(alias))"
         case .awaitGroupNode(let group): "await-node \(group)"
         case .setAttribute(let a, let name, let value): "set-attribute \(a) \(field(name)) \(field(value))"
         case .awaitVFs(let a, let count): "await-vfs \(a) \(count)"
-        case .bindVFs(let a, let driver): "bind-vfs \(a) \(field(driver))"
+        case .bindVFs(let a, let driver, nil): "bind-vfs \(a) \(field(driver))"
+        case .bindVFs(let a, let driver, let alias?): "bind-vfs \(a) \(field(driver)) \(field(alias))"
         case .setVF(let a, let interface, let vf, let attribute): "set-vf \(a) \(field(interface)) \(vf) " + encode(attribute)
         case .linkUp(let interface): "link-up \(field(interface))"
         case .createMdev(let parent, let type, let uuid): "create-mdev \(field(parent)) \(field(type)) \(uuid)"
@@ -307,6 +309,9 @@ public struct JournalRecord: Sendable, Equatable {
             case "unbound" where f.count == 3: return .expect(a, .unbound)
             case "not-vfio" where f.count == 3: return .expect(a, .notVFIO)
             case "host-driver" where f.count == 3: return .expect(a, .hostDriver)
+            case "device":
+                guard f.count == 4, let alias = optional(3) ?? nil else { return nil }
+                return .expect(a, .device(alias: alias))
             default: return nil
             }
         case "await-node":
@@ -319,8 +324,10 @@ public struct JournalRecord: Sendable, Equatable {
             guard f.count == 3, let a = address(1), let count = number(f[2], in: vfCounts) else { return nil }
             return .awaitVFs(a, count)
         case "bind-vfs":
-            guard f.count == 3, let a = address(1), let driver = optional(2) else { return nil }
-            return .bindVFs(a, driver)
+            guard f.count == 3 || f.count == 4, let a = address(1), let driver = optional(2) else { return nil }
+            guard f.count == 4 else { return .bindVFs(a, driver) }
+            guard let alias = optional(3) ?? nil else { return nil }
+            return .bindVFs(a, driver, alias: alias)
         case "set-vf":
             guard f.count >= 5, let a = address(1), let interface = optional(2) ?? nil, let vf = number(f[3], in: vfCounts),
                   let attribute = decodeAttribute(f[4...]) else { return nil }

@@ -34,6 +34,10 @@ public enum DriverExpectation: Sendable, Equatable {
     /// On a host driver, whichever the kernel picks by ID (a VF meant for the host: no driver,
     /// or vfio, is a failure).
     case hostDriver
+    /// Not a driver: the function is a device that a `vfio_pci:` alias pattern matches (its
+    /// modalias). Checked before a VF that did not exist when the run was planned is bound to
+    /// the variant driver chosen for it; the driver is left as it is.
+    case device(alias: String)
 }
 
 /// One write (or wait) of a plan. Every step converges: the applier reads the state first and
@@ -56,8 +60,9 @@ public enum Step: Sendable, Equatable {
     /// Wait until the PF has N VFs in sysfs (virtfn0 ... virtfnN-1, each a device).
     case awaitVFs(PCIAddress, Int)
     /// Bind every VF of the PF to a driver (nil: off vfio, to the kernel's pick), each converging
-    /// as a detach or reattach step does.
-    case bindVFs(PCIAddress, String?)
+    /// as a detach or reattach step does; with `alias`, each VF is first checked to be a device
+    /// that alias pattern matches (a variant driver chosen before the VFs existed).
+    case bindVFs(PCIAddress, String?, alias: String? = nil)
     /// Set one netlink attribute of VF `vf` through the PF's netdev (RTM_SETLINK), unless it reads
     /// so already; read back after.
     case setVF(PCIAddress, interface: String, vf: Int, VFAttribute)
@@ -77,7 +82,7 @@ public enum Step: Sendable, Equatable {
     public var address: PCIAddress? {
         switch self {
         case .setOverride(let a, _), .unbind(let a, _, _), .probe(let a), .expect(let a, _): a
-        case .setAttribute(let a, _, _), .awaitVFs(let a, _), .bindVFs(let a, _), .setVF(let a, _, _, _): a
+        case .setAttribute(let a, _, _), .awaitVFs(let a, _), .bindVFs(let a, _, _), .setVF(let a, _, _, _): a
         case .loadModule, .awaitGroupNode, .linkUp, .createMdev, .removeMdev, .defineMdev, .undefineMdev: nil
         }
     }
@@ -120,11 +125,12 @@ public enum Step: Sendable, Equatable {
         case .unbind(let a, let current, _):
             current.map { "/sys/bus/pci/drivers/\($0)/unbind" } ?? a.sysfs("driver/unbind")
         case .probe: "/sys/bus/pci/drivers_probe"
+        case .expect(let a, .device): a.sysfs("modalias")
         case .expect(let a, _): a.sysfs("driver")
         case .awaitGroupNode(let group): "/dev/vfio/\(group)"
         case .setAttribute(let a, let name, _): a.sysfs(name)
         case .awaitVFs(let a, let count): "/sys/bus/pci/devices/\(a)/virtfn\(max(0, count - 1))"
-        case .bindVFs(let a, _): a.sysfs("virtfn*")
+        case .bindVFs(let a, _, _): a.sysfs("virtfn*")
         case .setVF(_, let interface, let vf, let attribute): "rtnetlink:\(interface)/vf/\(vf)/\(attribute.name)"
         case .linkUp(let interface): "/sys/class/net/\(interface)/flags"
         case .createMdev(let parent, let type, _): "/sys/class/mdev_bus/\(parent)/mdev_supported_types/\(type)/create"
@@ -144,10 +150,11 @@ public enum Step: Sendable, Equatable {
         case .expect(_, .unbound): ""
         case .expect(_, .notVFIO): "any driver but vfio"
         case .expect(_, .hostDriver): "a host driver"
+        case .expect(_, .device(let alias)): VFIOVariants.linePrefix + alias
         case .awaitGroupNode: "exists"
         case .setAttribute(_, _, let value): value
         case .awaitVFs(_, let count): "\(count) VFs"
-        case .bindVFs(_, let driver): driver ?? "off vfio"
+        case .bindVFs(_, let driver, _): driver ?? "off vfio"
         case .setVF(_, _, _, let attribute): attribute.description
         case .linkUp: "up"
         case .createMdev(_, _, let uuid): uuid.description
@@ -169,10 +176,12 @@ public enum Step: Sendable, Equatable {
         case .expect(let a, .unbound): "\(a): verify it has no driver"
         case .expect(let a, .notVFIO): "\(a): verify it left vfio"
         case .expect(let a, .hostDriver): "\(a): verify it is on its host driver"
+        case .expect(let a, .device(let alias)): "\(a): verify it is a device \(VFIOVariants.linePrefix + alias) matches"
         case .awaitGroupNode(let group): "wait for /dev/vfio/\(group)"
         case .setAttribute(let a, let name, let value): "\(a): \(name) = \(value)"
         case .awaitVFs(let a, let count): "\(a): wait for \(count) VFs"
-        case .bindVFs(let a, let driver): "\(a): VFs to " + (driver ?? "their host driver")
+        case .bindVFs(let a, let driver, let alias): "\(a): VFs to " + (driver ?? "their host driver")
+            + (alias.map { " (each checked to be a device \(VFIOVariants.linePrefix + $0) matches)" } ?? "")
         case .setVF(_, let interface, let vf, let attribute): "\(interface) VF \(vf): \(attribute)"
         case .linkUp(let interface): "\(interface): link up"
         case .createMdev(let parent, let type, let uuid): "create mdev \(uuid) of type \(type) on \(parent)"

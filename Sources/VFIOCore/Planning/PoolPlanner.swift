@@ -47,7 +47,7 @@ public enum PoolPlanner {
             return
         }
         let recount = sriov.numVFs != pool.count
-        let drivers = (0..<pool.count).map { pool.settings(forVF: $0).driver ?? .vfio }
+        let drivers = (0..<pool.count).map { pool.settings(forVF: $0).driver ?? .vfio(.best) }
         plan.originals.vfCounts = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
         if recount {
             if sriov.numVFs > 0 {
@@ -136,13 +136,19 @@ public enum PoolPlanner {
         }
     }
 
-    /// Each VF's driver: vfio-pci by driver_override, the host driver by a probe, or none. Host VFs
-    /// come last, so that no VF meant for vfio-pci or none is still unclaimed (empty override)
-    /// while autoprobe is briefly on for them.
+    /// Each VF's driver: a vfio driver by driver_override (the best vfio-pci variant for the VF
+    /// unless the file names one: for a VF not made yet, from its PF's sriov_vf_device, checked
+    /// against the VF once it exists), the host driver by a probe, or none. A VF on a vfio driver
+    /// stays where it is when the file asks only for the best one. A VF whose group a guest holds
+    /// is not moved off vfio (the kernel's unbind would wait for the guest): an error finding.
+    /// Host VFs come last, so that no VF meant for vfio or none is still unclaimed (empty
+    /// override) while autoprobe is briefly on for them.
     static func addDrivers(_ drivers: [SRIOVPlanner.VFDriver], _ pf: PCIFunction, _ sriov: SRIOVInfo, recount: Bool, autoprobe: Bool,
                            _ snapshot: HostSnapshot, _ facts: HostFacts, to plan: inout Plan) {
+        var loads: [Step] = []
         var steps: [Step] = []
         var hostSteps: [Step] = []
+        var variants: [(pick: VFIODriverChoice.Pick, vfs: [Int])] = []
         for (index, driver) in drivers.enumerated() {
             let existing = recount ? nil : sriov.vfIndices[index]
             let predicted = sriov.offset.flatMap { offset in sriov.stride.flatMap { pf.address.virtfn(index, offset: offset, stride: $0) } }
@@ -155,22 +161,67 @@ public enum PoolPlanner {
             let function = existing.flatMap { snapshot.function($0) }
             let current = function?.driver
             switch driver {
-            case .vfio:
-                if current == StubDriver.vfioPCI && !recount { continue }
-                steps += Recipe.bind(vf, to: StubDriver.vfioPCI, from: .init(function))
+            case .vfio(let choice):
+                let pick: VFIODriverChoice.Pick
+                switch function.map({ choice.pick(for: $0) }) ?? choice.pick(forVFsOf: pf) {
+                case .success(let chosen): pick = chosen
+                case .failure(let finding):
+                    if !plan.findings.contains(finding) { plan.findings.append(finding) }
+                    continue
+                }
+                if let function {
+                    if current == pick.driver || (choice == .best && StubDriver.isVFIO(function)) { continue }
+                    guard movable(function, to: pick.driver, facts, &plan) else { continue }
+                }
+                if let load = Recipe.load(pick, facts), !loads.contains(load) { loads.append(load) }
+                if !pick.isVFIOPCI {
+                    if let seen = variants.firstIndex(where: { $0.pick == pick }) { variants[seen].vfs.append(index) } else { variants.append((pick, [index])) }
+                }
+                steps += pick.alias.map { [.expect(vf, .device(alias: $0))] } ?? []
+                steps += Recipe.bind(vf, to: pick.driver, from: .init(function))
             case .host:
                 if !recount, let function, SRIOVPlanner.onHostDriver(function) { continue }
+                if let function { guard movable(function, to: "its host driver", facts, &plan) else { continue } }
                 hostSteps += Recipe.hostVF(vf, pf: pf.address, autoprobe: autoprobe, from: .init(function))
             case .none:
                 if !recount, current == nil, function?.driverOverride == nil { continue }
+                if let function { guard movable(function, to: "no driver", facts, &plan) else { continue } }
                 steps += Recipe.unbind(vf, override: nil, from: .init(function))
             }
             if let function { plan.originals.bindings.append(FunctionBinding(function)) }
         }
-        let toVFIO = steps.contains { if case .setOverride(_, StubDriver.vfioPCI?) = $0 { true } else { false } }
-        let loading = plan.steps.contains { if case .loadModule = $0 { true } else { false } }
-        if toVFIO && !loading, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
-        plan.steps += steps + hostSteps
+        for (pick, vfs) in variants {
+            plan.findings.append(Finding(VFIODriverChoice.chosenID, .info, pf.address.description,
+                                         "\(vfs.count == 1 ? "VF" : "VFs") \(indexText(vfs)) of \(pf.address) go\(vfs.count == 1 ? "es" : "") to \(pick.driver): \(pick.reason)"))
+        }
+        plan.steps += loads.filter { !plan.steps.contains($0) } + steps + hostSteps
+    }
+
+    /// "0-3, 5": indexes in order, runs shortened.
+    static func indexText(_ indexes: [Int]) -> String {
+        var runs: [ClosedRange<Int>] = []
+        for index in indexes.sorted() {
+            if let last = runs.last, last.upperBound + 1 == index { runs[runs.count - 1] = last.lowerBound...index } else { runs.append(index...index) }
+        }
+        return runs.map { $0.count == 1 ? String($0.lowerBound) : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ", ")
+    }
+
+    /// Whether a VF may leave the driver it is on for `target`: not while a guest holds its group
+    /// open on a vfio driver (an error finding names the guest, or says it could not be told).
+    static func movable(_ vf: PCIFunction, to target: String, _ facts: HostFacts, _ plan: inout Plan) -> Bool {
+        guard StubDriver.isVFIO(vf), let group = vf.iommuGroup else { return true }
+        switch facts.holders(ofGroup: group) {
+        case .known(let users) where !users.isEmpty:
+            plan.findings.append(Finding("sriov.vf-in-use", .error, vf.address.description,
+                                         "\(vf.address) would move from \(vf.driver ?? "vfio") to \(target), but group \(group) is open by "
+                                             + users.map { "pid \($0.pid) \($0.command)" }.joined(separator: ", "),
+                                         hint: "stop the guest using it, then run it again"))
+            return false
+        case .known: return true
+        case .unknown:
+            plan.findings.append(Finding.holdersUnknown(group, vf.address.description))
+            return false
+        }
     }
 
     /// The PF a pool names, or an error finding.

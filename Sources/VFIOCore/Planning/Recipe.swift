@@ -72,9 +72,17 @@ public enum Recipe {
          .setOverride(vf, override)]
     }
 
-    /// A VF of `bind-vfs`, as the actuator finds it: onto `driver`, or onto its host driver (nil).
-    public static func bindVF(_ vf: PCIAddress, to driver: String?, pf: PCIAddress, autoprobe: Bool, from now: Now) -> [Step] {
-        driver.map { bind(vf, to: $0, from: now) } ?? hostVF(vf, pf: pf, autoprobe: autoprobe, from: now)
+    /// A VF of `bind-vfs`, as the actuator finds it: onto `driver`, or onto its host driver (nil);
+    /// first checked to be a device `alias` matches, when the step names one.
+    public static func bindVF(_ vf: PCIAddress, to driver: String?, alias: String?, pf: PCIAddress, autoprobe: Bool, from now: Now) -> [Step] {
+        (alias.map { [.expect(vf, .device(alias: $0))] } ?? [])
+            + (driver.map { bind(vf, to: $0, from: now) } ?? hostVF(vf, pf: pf, autoprobe: autoprobe, from: now))
+    }
+
+    /// The module a vfio driver pick needs loaded, unless its driver is registered already.
+    public static func load(_ pick: VFIODriverChoice.Pick, _ facts: HostFacts) -> Step? {
+        guard !pick.isVFIOPCI else { return loadVFIO(facts) }
+        return facts.pciDrivers?.contains(pick.driver) == true ? nil : .loadModule(module: pick.module, driver: pick.driver)
     }
 
     /// vfio-pci's module, unless its driver is registered (or the module cannot be loaded: nil).

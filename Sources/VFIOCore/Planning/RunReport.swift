@@ -107,6 +107,7 @@ public struct RunReport: Sendable, Equatable {
             case .driver(let name): after[address] = .bound(name)
             case .unbound, .notVFIO: after[address] = .bound(nil)
             case .hostDriver: after[address] = .hostDriver
+            case .device: break
             }
         }
         return after

@@ -15,12 +15,43 @@ public struct SRIOVOriginal: Sendable, Equatable {
 /// autoprobe off (no transient host netdevs), and VFs in use are never destroyed. Pure.
 public enum SRIOVPlanner {
     /// Where the VFs go once created.
-    public enum VFDriver: String, Sendable, CaseIterable {
-        case vfio = "vfio-pci"
+    public enum VFDriver: Sendable, Equatable {
+        /// A vfio driver: the best vfio-pci variant for the VFs (else vfio-pci), or the one named.
+        case vfio(VFIODriverChoice)
         /// The kernel's pick (the VF driver: iavf, ixgbevf, mlx5_core, nvme ...), by autoprobe.
         case host
         /// No driver: autoprobe off, VFs left unbound.
         case none
+
+        /// As pool files and `--driver` write it: `vfio` (the best vfio driver), `vfio-pci`, a
+        /// variant driver's name (`mlx5_vfio_pci`), `host` or `none`; nil for anything else.
+        public init?(word: String) {
+            switch word.lowercased() {
+            case Self.vfioWord: self = .vfio(.best)
+            case "host": self = .host
+            case "none": self = .none
+            default:
+                guard let choice = VFIODriverChoice.parse(word) else { return nil }
+                self = .vfio(choice)
+            }
+        }
+
+        /// The word that gives it back.
+        public var word: String {
+            switch self {
+            case .vfio(.best): Self.vfioWord
+            case .vfio(.named(let name)): name
+            case .host: "host"
+            case .none: "none"
+            }
+        }
+
+        public var isVFIO: Bool { if case .vfio = self { true } else { false } }
+
+        public static let vfioWord = "vfio"
+        /// The words, for help and hints.
+        public static let words = "vfio (the best vfio driver: a vfio-pci variant when one matches, else vfio-pci), "
+            + "vfio-pci, a variant driver's name (mlx5_vfio_pci), host (the kernel's VF driver) or none (left unbound)"
     }
 
     public struct CreateRequest: Sendable, Equatable {
@@ -44,7 +75,7 @@ public enum SRIOVPlanner {
         if recount && sriov.numVFs > 0 {
             plan.findings += inUse(pf, sriov, snapshot, facts, action: "changing the VF count from \(sriov.numVFs) to \(request.count)")
         }
-        // vfio-pci and "none" want the VFs to appear unbound; host drivers bind by autoprobe.
+        // vfio and "none" want the VFs to appear unbound; host drivers bind by autoprobe.
         let autoprobe = request.driver == .host
         let vfs = sriov.vfs.compactMap { snapshot.function($0) }
         plan.originals.vfCounts = [SRIOVOriginal(pf: pf.address, numVFs: sriov.numVFs, autoprobe: sriov.driversAutoprobe)]
@@ -55,35 +86,54 @@ public enum SRIOVPlanner {
         if (recount || autoprobe) && sriov.driversAutoprobe != autoprobe {
             plan.steps.append(.setAttribute(pf.address, autoprobeAttribute, autoprobe ? "1" : "0"))
         }
-        if request.driver == .vfio, let load = Recipe.loadVFIO(facts) { plan.steps.append(load) }
         if recount {
-            plan.records.vfDropPFs = [pf.address]
-            plan.steps.append(.setAttribute(pf.address, numVFsAttribute, String(request.count)))
-            plan.steps.append(.awaitVFs(pf.address, request.count))
-        }
-        switch request.driver {
-        case .vfio: plan.steps.append(.bindVFs(pf.address, StubDriver.vfioPCI))
-        case .host: plan.steps.append(.bindVFs(pf.address, nil))
-        case .none: break
-        }
-        if !recount {
-            // Already that many: only bindings may change; nothing at all when they are as asked.
-            let settled = vfs.allSatisfy { vf in
-                switch request.driver {
-                case .vfio: vf.driver == StubDriver.vfioPCI
-                case .host: Self.onHostDriver(vf) && sriov.driversAutoprobe != false
-                case .none: true
-                }
+            addCount(request, pf, facts, to: &plan)
+        } else {
+            // Already that many: only bindings may change, VF by VF as a pool's do (a VF on a vfio
+            // driver stays unless another is named; one a guest holds is not moved); nothing at all
+            // when they are as asked.
+            switch request.driver {
+            case .vfio:
+                var part = Plan(operation: .sriovCreate)
+                PoolPlanner.addDrivers(Array(repeating: request.driver, count: sriov.numVFs), pf, sriov, recount: false,
+                                       autoprobe: sriov.driversAutoprobe ?? true, snapshot, facts, to: &part)
+                plan.steps += part.steps
+                plan.findings += part.findings
+            case .host:
+                if vfs.allSatisfy(Self.onHostDriver) && sriov.driversAutoprobe != false { plan.steps = [] } else { plan.steps.append(.bindVFs(pf.address, nil)) }
+            case .none: plan.steps = []
             }
-            if settled {
-                plan.steps = []
-                plan.unchanged = [pf.address]
-            }
+            if plan.steps.isEmpty { plan.unchanged = [pf.address] }
         }
         if !plan.refused {
             plan.findings += pfNotes(pf, snapshot, facts)
         }
         return plan
+    }
+
+    /// A new count: the VFs' driver (chosen before they exist), the count, the wait, the bindings.
+    static func addCount(_ request: CreateRequest, _ pf: PCIFunction, _ facts: HostFacts, to plan: inout Plan) {
+        var bind: Step?
+        if case .vfio(let choice) = request.driver {
+            switch choice.pick(forVFsOf: pf) {
+            case .success(let pick):
+                if let load = Recipe.load(pick, facts) { plan.steps.append(load) }
+                bind = .bindVFs(pf.address, pick.driver, alias: pick.alias)
+                if !pick.isVFIOPCI {
+                    plan.findings.append(Finding(VFIODriverChoice.chosenID, .info, pf.address.description,
+                                                 "the VFs of \(pf.address) go to \(pick.driver): \(pick.reason)"))
+                }
+            case .failure(let finding): plan.findings.append(finding)
+            }
+        }
+        plan.records.vfDropPFs = [pf.address]
+        plan.steps.append(.setAttribute(pf.address, numVFsAttribute, String(request.count)))
+        plan.steps.append(.awaitVFs(pf.address, request.count))
+        switch request.driver {
+        case .vfio: bind.map { plan.steps.append($0) }
+        case .host: plan.steps.append(.bindVFs(pf.address, nil))
+        case .none: break
+        }
     }
 
     public static func destroy(_ address: PCIAddress, _ snapshot: HostSnapshot, _ facts: HostFacts) -> Plan {

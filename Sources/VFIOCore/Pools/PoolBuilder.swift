@@ -240,7 +240,7 @@ struct PoolBuilder {
                        hint: "drop the VF settings, or ask for VFs with vfs = N")
         }
         var defaults = try settings(entry, macFor: nil, scope: "every VF of \(pf)")
-        if defaults.driver == nil && count > 0 { defaults.driver = .vfio }
+        if defaults.driver == nil && count > 0 { defaults.driver = .vfio(.best) }
         var network: String?
         if let networkNode = entry["network"] {
             let name = try string(networkNode)
@@ -309,9 +309,9 @@ struct PoolBuilder {
         var out = VFSettings()
         if let node = entry["driver"] {
             let word = try string(node)
-            guard let driver = SRIOVPlanner.VFDriver(rawValue: word.lowercased()) else {
+            guard let driver = SRIOVPlanner.VFDriver(word: word) else {
                 throw fail(node, "'\(word.printable)' is not a VF driver",
-                           hint: "write vfio-pci (for guests, the default), host (the kernel's VF driver) or none (left unbound)")
+                           hint: "write " + SRIOVPlanner.VFDriver.words + "; vfio is the default")
             }
             out.driver = driver
         }

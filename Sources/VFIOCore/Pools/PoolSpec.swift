@@ -120,7 +120,7 @@ public struct PFPool: Sendable, Equatable {
     public var count: Int
     /// The libvirt hostdev network these VFs form (`vfioctl xml network --pool`).
     public var network: String?
-    /// What every VF gets; the builder sets driver vfio-pci when the file names none (and there are VFs).
+    /// What every VF gets; the builder sets driver vfio (the best vfio driver) when the file names none (and there are VFs).
     public var defaults: VFSettings
     /// In file order; a later range wins over an earlier one for the VFs both contain.
     public var ranges: [VFRange]
@@ -165,11 +165,11 @@ public struct PoolSpec: Sendable, Equatable {
     }
 
     /// The VFs of network `name`: for each PF entry naming it, the indexes whose driver (after
-    /// ranges) is vfio-pci. Entries none of whose VFs qualify are left out.
+    /// ranges) is a vfio one. Entries none of whose VFs qualify are left out.
     public func networkMembers(_ name: String) -> [(pool: PFPool, vfs: [Int])] {
         pfs.compactMap { pool in
             guard pool.network == name else { return nil }
-            let vfs = (0..<pool.count).filter { pool.settings(forVF: $0).driver == .vfio }
+            let vfs = (0..<pool.count).filter { pool.settings(forVF: $0).driver?.isVFIO == true }
             return vfs.isEmpty ? nil : (pool, vfs)
         }
     }
