@@ -60,9 +60,8 @@ struct SRIOVCommandTests {
             #expect(host.driver(vf)?.hasSuffix("/vfio-pci") == true, "\(vf)")
         }
         #expect(created.out.contains("VFs 4 of 8  autoprobe off"), "\(created.out)")
-        let count = host.kernel.writes.count
-        let again = host.run(["sriov", "create", "0000:05:00.0", "--count", "4"])
-        #expect(again.status == 0 && host.kernel.writes.count == count, "\(again.err)")
+        let again = host.rerun(["sriov", "create", "0000:05:00.0", "--count", "4"])
+        #expect(again.unchanged, "\(again.out)")
         let status = try host.json(["sriov", "status", "enp5s0f0"])
         let pfs = status.1["pfs"] as? [[String: Any]]
         #expect((pfs?.first?["vfs"] as? [[String: Any]])?.map { $0["driver"] as? String } == ["vfio-pci", "vfio-pci", "vfio-pci", "vfio-pci"])
@@ -142,5 +141,13 @@ extension BindingCommandTests.Host {
     init(fake: FakeSysfs, modules: [String: String] = [:]) throws {
         self.fake = fake
         kernel = try SimulatedKernel(fake, modules: modules)
+    }
+
+    /// `arguments` run again, as a second run of a converged plan must be: exit 0 and not one
+    /// write more (`unchanged`); `out` is what it printed, for the message.
+    func rerun(_ arguments: [String]) -> (unchanged: Bool, out: String) {
+        let count = kernel.writes.count
+        let result = run(arguments)
+        return (result.status == 0 && kernel.writes.count == count, result.out + result.err)
     }
 }

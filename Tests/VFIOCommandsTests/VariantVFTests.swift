@@ -55,17 +55,15 @@ struct VariantVFTests {
         #expect(host.kernel.loadedModules == [Self.variant])
         for vf in Self.vfs { #expect(host.driver(vf)?.hasSuffix("/" + Self.variant) == true, "\(vf): \(host.driver(vf) ?? "none")") }
         #expect(!host.kernel.writes.contains { $0.description.hasSuffix("<- vfio-pci") }, "\(host.kernel.writes)")
-        let count = host.kernel.writes.count
-        #expect(host.run(["sriov", "create", "enp5s0f0", "--count", "4"]).status == 0)
-        #expect(host.kernel.writes.count == count)
+        let again = host.rerun(["sriov", "create", "enp5s0f0", "--count", "4"])
+        #expect(again.unchanged, "\(again.out)")
 
         // --driver vfio-pci moves them (no guest holds them); the best again leaves them on vfio-pci.
         let plain = host.run(["sriov", "create", "enp5s0f0", "--count", "4", "--driver", "vfio-pci"])
         #expect(plain.status == 0, "\(plain.out)\(plain.err)")
         for vf in Self.vfs { #expect(host.driver(vf)?.hasSuffix("/vfio-pci") == true, "\(vf)") }
-        let moved = host.kernel.writes.count
-        let again = host.run(["sriov", "create", "enp5s0f0", "--count", "4", "--driver", "vfio"])
-        #expect(again.status == 0 && host.kernel.writes.count == moved, "\(again.out)")
+        let best = host.rerun(["sriov", "create", "enp5s0f0", "--count", "4", "--driver", "vfio"])
+        #expect(best.unchanged, "\(best.out)")
     }
 
     @Test("apply: VFs to the best variant unless the file names vfio-pci; again: nothing")
@@ -95,10 +93,8 @@ struct VariantVFTests {
         #expect(result.status == 0, "\(result.out)\(result.err)")
         for vf in Self.vfs.prefix(3) { #expect(host.driver(vf)?.hasSuffix("/" + Self.variant) == true, "\(vf)") }
         #expect(host.driver(Self.vfs[3])?.hasSuffix("/vfio-pci") == true)
-        let count = host.kernel.writes.count
-        let again = host.run(["apply", file])
-        #expect(again.status == 0 && host.kernel.writes.count == count, "\(again.out)")
-        #expect(again.out.contains("nothing to change"), "\(again.out)")
+        let again = host.rerun(["apply", file])
+        #expect(again.unchanged && again.out.contains("nothing to change"), "\(again.out)")
     }
 
     @Test("a VF a guest holds stays on vfio-pci for the best; a named variant for it is refused, naming the guest; nothing written")
