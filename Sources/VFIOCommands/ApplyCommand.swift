@@ -17,7 +17,7 @@ extension Vfioctl {
                 alone. At boot, systemd/vfioctl-pools.service runs it before the network comes up.
                 """)
 
-        @Argument(help: ArgumentHelp("The pool file.", valueName: "FILE"))
+        @Argument(help: ArgumentHelp("The pool file.", valueName: "FILE"), completion: .file(extensions: ["toml", "yaml", "yml"]))
         var file: String
 
         @OptionGroup var actuation: ActuationOptions

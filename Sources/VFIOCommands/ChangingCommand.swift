@@ -66,7 +66,7 @@ struct ActuationOptions: ParsableArguments {
     var dryRun = false
 
     @Option(name: .long, help: ArgumentHelp("Where the journal, lock and records live (default /var/lib/vfioctl under the root; also VFIOCTL_STATE_DIR).",
-                                            valueName: "DIR"))
+                                            valueName: "DIR"), completion: .directory)
     var stateDir: String?
 
     @Option(name: .long, help: ArgumentHelp("How long to wait for another vfioctl that holds the lock.", valueName: "SECONDS"))
@@ -87,10 +87,11 @@ struct ActuationOptions: ParsableArguments {
 /// What detach, reattach, persist and the xml commands work on: addresses (each stands for its
 /// whole group) and groups.
 struct GroupTargets: ParsableArguments {
-    @Argument(help: ArgumentHelp("Functions, each standing for its whole IOMMU group: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+    @Argument(help: ArgumentHelp("Functions, each standing for its whole IOMMU group: DDDD:BB:SS.F, BB:SS.F or libvirt's pci_DDDD_BB_SS_F.",
+                                 valueName: "address"), completion: HostCompletion.functions.kind)
     var addresses: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("An IOMMU group (repeatable).", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("An IOMMU group (repeatable).", valueName: "N"), completion: HostCompletion.groups.kind)
     var group: [Int] = []
 
     func parsed() throws(VFIOError) -> (addresses: [PCIAddress], groups: [Int]) {

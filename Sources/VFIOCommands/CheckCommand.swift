@@ -22,14 +22,15 @@ extension Vfioctl {
                 XML cannot be read: malformed, nested too deep, too large).
                 """)
 
-        @Argument(help: ArgumentHelp("Functions to check: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+        @Argument(help: ArgumentHelp("Functions to check: DDDD:BB:SS.F, BB:SS.F or libvirt's pci_DDDD_BB_SS_F.", valueName: "address"),
+                  completion: HostCompletion.functions.kind)
         var addresses: [String] = []
 
-        @Option(name: .long, help: ArgumentHelp("An IOMMU group to check (repeatable).", valueName: "N"))
+        @Option(name: .long, help: ArgumentHelp("An IOMMU group to check (repeatable).", valueName: "N"), completion: HostCompletion.groups.kind)
         var group: [Int] = []
 
         @Option(name: .long, help: ArgumentHelp("A libvirt domain XML whose <hostdev> and <interface type='hostdev'> to check; - reads stdin.",
-                                                valueName: "FILE"))
+                                                valueName: "FILE"), completion: .file(extensions: ["xml"]))
         var domain: String?
 
         @Flag(name: .long, help: "Run as libvirt's qemu hook: domain XML on stdin, reasons on stderr, exit 2 to stop the start.")

@@ -28,7 +28,7 @@ extension Vfioctl {
         var vendors: [String] = []
 
         @Option(name: .customLong("group"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
-            "Only functions in this IOMMU group (repeatable).", valueName: "N"))
+            "Only functions in this IOMMU group (repeatable).", valueName: "N"), completion: HostCompletion.groups.kind)
         var groups: [String] = []
 
         @OptionGroup var global: GlobalOptions
@@ -72,7 +72,8 @@ extension Vfioctl {
             commandName: "show",
             abstract: "Show one PCI function in detail: group, capabilities, reset, SR-IOV, what sits on it.")
 
-        @Argument(help: ArgumentHelp("The function: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+        @Argument(help: ArgumentHelp("The function: DDDD:BB:SS.F, BB:SS.F or libvirt's pci_DDDD_BB_SS_F.", valueName: "address"),
+                  completion: HostCompletion.functions.kind)
         var address: String
 
         @OptionGroup var global: GlobalOptions
@@ -102,7 +103,7 @@ extension Vfioctl {
                 so the copy is self-contained. DIR must be new or empty.
                 """)
 
-        @Argument(help: ArgumentHelp("A new or empty directory.", valueName: "DIR"))
+        @Argument(help: ArgumentHelp("A new or empty directory.", valueName: "DIR"), completion: .directory)
         var directory: String
 
         @OptionGroup var global: GlobalOptions

@@ -28,7 +28,8 @@ extension Vfioctl {
                 commandName: "types",
                 abstract: "Each mdev parent and its types: id, name, available instances (shared between a parent's types), device API.")
 
-            @Argument(help: ArgumentHelp("Only this parent (as /sys/class/mdev_bus names it).", valueName: "parent"))
+            @Argument(help: ArgumentHelp("Only this parent (as /sys/class/mdev_bus names it; a PCI parent also by libvirt's pci_DDDD_BB_SS_F).",
+                                         valueName: "parent"), completion: HostCompletion.mdevParents.kind)
             var parent: String?
 
             @OptionGroup var global: GlobalOptions
@@ -77,10 +78,11 @@ extension Vfioctl {
                     rule creates it when the parent appears, at boot). A second run changes nothing.
                     """)
 
-            @Argument(help: ArgumentHelp("The parent, as /sys/class/mdev_bus names it ('vfioctl mdev types').", valueName: "parent"))
+            @Argument(help: ArgumentHelp("The parent, as /sys/class/mdev_bus names it ('vfioctl mdev types'; a PCI parent also by libvirt's "
+                                         + "pci_DDDD_BB_SS_F).", valueName: "parent"), completion: HostCompletion.mdevParents.kind)
             var parent: String
 
-            @Option(name: .long, help: ArgumentHelp("The mdev type id (e.g. nvidia-63, mtty-2).", valueName: "type"))
+            @Option(name: .long, help: ArgumentHelp("The mdev type id (e.g. nvidia-63, mtty-2).", valueName: "type"), completion: HostCompletion.mdevTypes.kind)
             var type: String
 
             @Option(name: .long, help: ArgumentHelp("The new mdev's UUID (default: a random one).", valueName: "uuid"))
@@ -118,7 +120,7 @@ extension Vfioctl {
                     the guest that holds it exits. The error names the process and the guest.
                     """)
 
-            @Argument(help: ArgumentHelp("The mdev's UUID ('vfioctl mdev list').", valueName: "uuid"))
+            @Argument(help: ArgumentHelp("The mdev's UUID ('vfioctl mdev list').", valueName: "uuid"), completion: HostCompletion.mdevs.kind)
             var uuid: String
 
             @Flag(name: .long, help: "Also remove mdevctl's definition of it.")

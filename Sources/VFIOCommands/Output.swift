@@ -18,7 +18,7 @@ struct FormatOptions: ParsableArguments {
 /// `--root DIR` on every command; VFIOCTL_ROOT=DIR works too.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Read (and change) the host under DIR instead of / (also VFIOCTL_ROOT).",
-                                            valueName: "DIR"))
+                                            valueName: "DIR"), completion: .directory)
     var root: String?
 
     func hostRoot(_ invocation: Invocation) throws(VFIOError) -> HostRoot {

@@ -144,7 +144,8 @@ extension Vfioctl {
                 abstract: "Forget recorded sets (each address stands for its whole set); --all forgets every one.",
                 discussion: "Does not reattach: 'vfioctl reattach' gives the functions back now.")
 
-            @Argument(help: ArgumentHelp("A recorded function (its whole set is forgotten).", valueName: "address"))
+            @Argument(help: ArgumentHelp("A recorded function (its whole set is forgotten).", valueName: "address"),
+                      completion: HostCompletion.functions.kind)
             var addresses: [String] = []
 
             @Flag(name: .long, help: "Every recorded set.")

@@ -14,12 +14,13 @@ extension Vfioctl {
             abstract: "SR-IOV VFs: status, create (bound to vfio-pci, the host driver, or none), destroy, set MAC/VLAN/trust/spoofchk/state, restore.",
             subcommands: [Status.self, Create.self, Destroy.self, Set.self, Restore.self])
 
-        /// A PF named by address or by its network interface.
+        /// A PF named by address (or libvirt's node-device name) or by its network interface.
         static func resolve(_ text: String, in snapshot: HostSnapshot) throws(VFIOError) -> PCIAddress {
-            if let address = PCIAddress(text) { return address }
+            if let address = PCIAddress(argument: text) { return address }
             if let f = snapshot.function(interface: text) { return f.address }
-            throw .usage("no PF '\(text.printable)': not a PCI address, nor a network interface of a PCI function",
-                         hint: "'vfioctl sriov status' lists the SR-IOV PFs with their interfaces")
+            throw .usage("no PF '\(text.printable)': not a PCI address nor libvirt's name of one, nor a network interface of a PCI function",
+                         hint: "name a PF by its address (0000:01:00.0), libvirt's node-device name (pci_0000_01_00_0) or its interface; "
+                            + "'vfioctl sriov status' lists the SR-IOV PFs with their interfaces")
         }
 
         struct Status: VfioctlCommand {
@@ -27,7 +28,8 @@ extension Vfioctl {
                 commandName: "status",
                 abstract: "Each SR-IOV PF: driver, interface and link, VFs enabled of total, autoprobe; each VF: index, address, driver, group, NUMA node.")
 
-            @Argument(help: ArgumentHelp("A PF (address or interface name); default: every PF.", valueName: "PF"))
+            @Argument(help: ArgumentHelp("A PF (address, libvirt's pci_DDDD_BB_SS_F or interface name); default: every PF.", valueName: "PF"),
+                      completion: HostCompletion.pfs.kind)
             var pf: String?
 
             @OptionGroup var global: GlobalOptions
@@ -65,7 +67,8 @@ extension Vfioctl {
                     second run changes nothing.
                     """)
 
-            @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
+            @Argument(help: ArgumentHelp("The PF: its address, libvirt's pci_DDDD_BB_SS_F or its interface name.", valueName: "PF"),
+                      completion: HostCompletion.pfs.kind)
             var pf: String
 
             @Option(name: .long, help: "How many VFs (1 to sriov_totalvfs).")
@@ -101,7 +104,8 @@ extension Vfioctl {
                 commandName: "destroy",
                 abstract: "Remove a PF's VFs (sriov_numvfs = 0); refused while one is in use.")
 
-            @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
+            @Argument(help: ArgumentHelp("The PF: its address, libvirt's pci_DDDD_BB_SS_F or its interface name.", valueName: "PF"),
+                      completion: HostCompletion.pfs.kind)
             var pf: String
 
             @OptionGroup var actuation: ActuationOptions
@@ -128,7 +132,8 @@ extension Vfioctl {
                     every VF on the host.
                     """)
 
-            @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
+            @Argument(help: ArgumentHelp("The PF: its address, libvirt's pci_DDDD_BB_SS_F or its interface name.", valueName: "PF"),
+                      completion: HostCompletion.pfs.kind)
             var pf: String
 
             @Option(name: .long, help: ArgumentHelp("The VF's index (0 to sriov_numvfs - 1).", valueName: "I"))
@@ -213,7 +218,8 @@ extension Vfioctl {
                     and drops the records. Records of VFs that no longer exist are dropped with a warning.
                     """)
 
-            @Argument(help: ArgumentHelp("The PF: its address or its interface name.", valueName: "PF"))
+            @Argument(help: ArgumentHelp("The PF: its address, libvirt's pci_DDDD_BB_SS_F or its interface name.", valueName: "PF"),
+                      completion: HostCompletion.pfs.kind)
             var pf: String
 
             @Option(name: .long, help: ArgumentHelp("Only this VF.", valueName: "I"))

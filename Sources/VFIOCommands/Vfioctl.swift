@@ -26,6 +26,10 @@ public struct Vfioctl: ParsableCommand {
     /// `error:` / `hint:` lines; results go to stdout. Commands read and act on the host the
     /// invocation names (the process's environment, or a test's fake tree and simulations).
     public static func run(_ arguments: [String], invocation: Invocation = .fromEnvironment()) -> Int32 {
+        if let script = CompletionScript.requested(arguments) {
+            Output.write(script)
+            return 0
+        }
         do {
             let arguments = joiningNegativeNumbers(hoistingGlobalOptions(arguments))
             if let name = arguments.first, !name.hasPrefix("-"), name != "help" {

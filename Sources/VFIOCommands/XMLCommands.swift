@@ -74,7 +74,8 @@ extension AssignmentCommand {
 /// `--mdev UUID` of `xml hostdev` and `xml qemu-args`: active mdevs, each with the model its
 /// type's device_api gives (vfio-pci, vfio-ccw, vfio-ap).
 struct MdevTargets: ParsableArguments {
-    @Option(name: .customLong("mdev"), help: ArgumentHelp("An active mdev to assign, by UUID (repeatable; 'vfioctl mdev list').", valueName: "uuid"))
+    @Option(name: .customLong("mdev"), help: ArgumentHelp("An active mdev to assign, by UUID (repeatable; 'vfioctl mdev list').", valueName: "uuid"),
+            completion: HostCompletion.activeMdevs.kind)
     var uuids: [String] = []
 
     func resolved(_ layer: DeviceLayer, options: LibvirtXML.HostdevOptions) throws(VFIOError) -> [(uuid: MdevUUID, model: String)] {
@@ -241,7 +242,8 @@ extension Vfioctl {
             commandName: "interface",
             abstract: "<interface type='hostdev'> for an SR-IOV VF, with its MAC, VLAN and 802.1Qbh port profile.")
 
-        @Argument(help: ArgumentHelp("The VF: DDDD:BB:SS.F or BB:SS.F.", valueName: "address"))
+        @Argument(help: ArgumentHelp("The VF: DDDD:BB:SS.F, BB:SS.F or libvirt's pci_DDDD_BB_SS_F.", valueName: "address"),
+                  completion: HostCompletion.vfs.kind)
         var address: String
 
         @Option(name: .long, help: ArgumentHelp("The guest NIC's MAC (unicast, not zero); libvirt makes one up without it.", valueName: "MAC"))
@@ -296,13 +298,14 @@ extension Vfioctl {
         @Argument(help: ArgumentHelp("The network's name (with --pool: one of the file's; all of them without it).", valueName: "name"))
         var name: String?
 
-        @Option(name: .long, help: ArgumentHelp("A PF's network interface (repeatable).", valueName: "DEV"))
+        @Option(name: .long, help: ArgumentHelp("A PF's network interface (repeatable).", valueName: "DEV"), completion: HostCompletion.pfInterfaces.kind)
         var pf: [String] = []
 
-        @Option(name: .long, help: ArgumentHelp("A VF's PCI address (repeatable).", valueName: "ADDRESS"))
+        @Option(name: .long, help: ArgumentHelp("A VF's PCI address or libvirt name (repeatable).", valueName: "ADDRESS"), completion: HostCompletion.vfs.kind)
         var vf: [String] = []
 
-        @Option(name: .long, help: ArgumentHelp("A pool file (.toml, .yaml): its networks, laid out on this host.", valueName: "FILE"))
+        @Option(name: .long, help: ArgumentHelp("A pool file (.toml, .yaml): its networks, laid out on this host.", valueName: "FILE"),
+                completion: .file(extensions: ["toml", "yaml", "yml"]))
         var pool: String?
 
         @OptionGroup var global: GlobalOptions

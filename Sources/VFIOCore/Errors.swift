@@ -38,14 +38,20 @@ public struct VFIOError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension PCIAddress {
-    /// Parses a user-supplied address or throws a usage error that shows the value and the forms.
+    /// Parses a function as a user names it (an address, or libvirt's node-device name: see
+    /// `init?(argument:)`) or throws a usage error that shows the value and both spellings.
     public static func parse(_ text: String) throws(VFIOError) -> PCIAddress {
-        guard let address = PCIAddress(text) else {
-            throw .usage("'\(text.printable)' is not a PCI address",
-                         hint: "write DDDD:BB:SS.F or BB:SS.F in hex, e.g. 0000:01:00.0 (see 'vfioctl list')")
+        guard let address = PCIAddress(argument: text) else {
+            throw .usage(text.hasPrefix("pci_") ? "'\(text.printable)' is not libvirt's node-device name of a PCI function"
+                                                : "'\(text.printable)' is not a PCI address",
+                         hint: spellings)
         }
         return address
     }
+
+    /// The accepted spellings, for hints.
+    static let spellings = "write DDDD:BB:SS.F or BB:SS.F in hex (0000:01:00.0), or libvirt's node-device name "
+        + "pci_DDDD_BB_SS_F (pci_0000_01_00_0) (see 'vfioctl list')"
 }
 
 extension String {

@@ -67,7 +67,7 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
         for f in fake.functions { if let driver = f.driver, !StubDriver.isVFIO(driver) { defaults[f.address] = driver } }
         for (address, driver) in defaultDrivers { if let a = PCIAddress(address) { defaults[a] = driver } }
         try self.init(root: fake.root, defaultDrivers: defaults, loadableModules: modules.merging(["vfio-pci": "vfio-pci"]) { mine, _ in mine },
-                      rejecting: Set(rejecting.compactMap(PCIAddress.init)))
+                      rejecting: Set(rejecting.compactMap { PCIAddress($0) }))
     }
 
     /// Every write so far, in order.
@@ -336,7 +336,7 @@ public final class SimulatedKernel: HostKernel, @unchecked Sendable {
     }
 
     func members(of group: Int) -> [PCIAddress] {
-        (FileRead.entries(root + "/sys/kernel/iommu_groups/\(group)/devices") ?? []).compactMap(PCIAddress.init)
+        (FileRead.entries(root + "/sys/kernel/iommu_groups/\(group)/devices") ?? []).compactMap { PCIAddress($0) }
     }
 }
 

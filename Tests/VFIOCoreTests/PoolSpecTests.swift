@@ -285,6 +285,35 @@ struct PoolSpecTests {
         #expect(PFName.address(PCIAddress(bus: 1, device: 0, function: 0)).interfaceName == nil)
     }
 
+    @Test("PF names and detach lists take libvirt's node-device names; a long pci_ word that is none is a mistyped one")
+    func nodeDeviceNames() throws {
+        #expect(try PFName.parse("pci_0000_3b_00_1") == .address(PCIAddress(bus: 0x3b, device: 0, function: 1)))
+        #expect(try PFName.parse("pci_10000_e1_00_0") == .address(PCIAddress(domain: 0x10000, bus: 0xe1, device: 0, function: 0)))
+        // Short enough to be an interface (15 bytes at most), so one: Linux allows these names.
+        #expect(try PFName.parse("pci_eth") == .interface("pci_eth"))
+        #expect(try PFName.parse("pci_0000_3b_00") == .interface("pci_0000_3b_00"))
+        do {
+            _ = try PFName.parse("pci_0000_3b_00_1x")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message == "'pci_0000_3b_00_1x' is not libvirt's node-device name of a PCI function", "\(error)")
+            #expect(error.hint?.contains("pci_0000_01_00_0") == true)
+        }
+        let spec = try Self.build(["pf": [["device": "pci_0000_02_00_0", "vfs": 2]],
+                                   "detach": ["devices": ["pci_0000_03_00_0", "0000:04:00.0"]]])
+        #expect(spec.pfs.map(\.pf) == [.address(PCIAddress(bus: 2, device: 0, function: 0))])
+        #expect(spec.detach.map(\.description) == ["0000:03:00.0", "0000:04:00.0"])
+        // The same function twice, once by each spelling, is listed twice.
+        #expect(throws: VFIOError.self) { try Self.build(["detach": ["devices": ["pci_0000_03_00_0", "0000:03:00.0"]]]) }
+        do {
+            _ = try Self.build(["detach": ["devices": ["pci_0000_03_00"]]])
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message == "pools.toml: detach.devices[0]: 'pci_0000_03_00' is not libvirt's node-device name of a PCI function",
+                    "\(error)")
+        }
+    }
+
     @Test("VF placement: PF routing ID + offset + index × stride, carried into the bus (pci_iov_virtfn_bus/devfn)", arguments: [
         // ARI off, 82576 (igb): offset 128, stride 2; VFs on devices 0x10-0x11, the PF's function kept in the low bit.
         ("0000:01:00.0", 128, 2, 0, "0000:01:10.0"), ("0000:01:00.0", 128, 2, 1, "0000:01:10.2"), ("0000:01:00.0", 128, 2, 7, "0000:01:11.6"),

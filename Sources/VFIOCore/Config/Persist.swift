@@ -111,7 +111,7 @@ public enum Persist {
                 guard parts.count == 2 else { throw bad("'\(word)' is not KEY=VALUE") }
                 fields[String(parts[0])] = parts[1]
             }
-            guard let set = fields["set"].flatMap(PCIAddress.init), let address = fields["address"].flatMap(PCIAddress.init) else {
+            guard let set = fields["set"].flatMap({ PCIAddress($0) }), let address = fields["address"].flatMap({ PCIAddress($0) }) else {
                 throw bad("set= and address= must be PCI addresses")
             }
             guard let devpath = fields["devpath"], devpath.hasPrefix("/devices/") else { throw bad("devpath= must start with /devices/") }

@@ -207,7 +207,13 @@ public struct MdevState: Sendable, Equatable {
         (self.parents, self.devices, self.definitions, self.vgpus, self.unreadable) = (parents, devices, definitions, vgpus, unreadable)
     }
 
-    public func parent(_ name: String) -> MdevParent? { parents.first { $0.name == name } }
+    /// The parent as /sys/class/mdev_bus names it; a PCI parent also by any spelling of its
+    /// address, or libvirt's node-device name (`pci_0000_00_02_0`).
+    public func parent(_ name: String) -> MdevParent? {
+        if let parent = parents.first(where: { $0.name == name }) { return parent }
+        guard let address = PCIAddress(argument: name) else { return nil }
+        return parents.first { $0.address == address }
+    }
     public func device(_ uuid: MdevUUID) -> MediatedDevice? { devices.first { $0.uuid == uuid } }
     public func definitions(_ uuid: MdevUUID) -> [MdevDefinition] { definitions.filter { $0.uuid == uuid } }
 

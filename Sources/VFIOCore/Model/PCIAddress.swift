@@ -3,6 +3,8 @@
 /// Accepted spellings: `DDDD:BB:SS.F` (the domain may have more than 4 hex digits, as behind an
 /// Intel VMD controller: `10000:e1:00.0`) and `BB:SS.F` (domain 0). Hex digits in either case.
 /// The canonical form is the kernel's: lower-case, domain at least 4 digits (`%04x:%02x:%02x.%x`).
+/// Users may also name a function by libvirt's node-device name, `pci_0000_01_00_0`
+/// (`init?(argument:)`, `parse(_:)`, `nodeDeviceName`).
 public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let domain: UInt32
     public let bus: UInt8
@@ -119,6 +121,51 @@ extension PCIAddress {
         guard !overflow, !carry, distance <= 0xffff - pfRID else { return nil }
         let rid = pfRID + distance
         return PCIAddress(domain: domain, bus: UInt8(rid >> 8), device: UInt8((rid >> 3) & 0x1f), function: UInt8(rid & 7))
+    }
+}
+
+extension PCIAddress {
+    /// libvirt's name for the function's node device, as `virsh nodedev-list --cap pci` prints it
+    /// and `virsh nodedev-detach` takes it: `pci_0000_01_00_0`. libvirt's udev backend
+    /// (nodeDeviceGenerateName) writes the subsystem, `_`, the kernel's device name
+    /// (`%04x:%02x:%02x.%x`, so a VMD domain keeps all its digits: `pci_10000_e1_00_0`) and turns
+    /// every byte that is not a letter or digit into `_`.
+    public var nodeDeviceName: String {
+        var name = "pci_"
+        for character in description { name.append(character == ":" || character == "." ? "_" : character) }
+        return name
+    }
+
+    /// Parses libvirt's node-device name of a PCI function, `pci_DDDD_BB_SS_F`: the prefix as
+    /// libvirt writes it, then the fields as the kernel writes them (a domain of 4 to 8 hex digits,
+    /// 2 for the bus and the slot, 1 for the function), hex digits in either case. nil for
+    /// anything else (a short `pci_01_00_0` is no name libvirt gives).
+    public init?(nodeDevice text: some StringProtocol) {
+        let prefix = "pci_".utf8
+        guard text.utf8.starts(with: prefix) else { return nil }
+        let fields = text.utf8.dropFirst(prefix.count).split(separator: UInt8(ascii: "_"), omittingEmptySubsequences: false)
+        guard fields.count == 4, (4...8).contains(fields[0].count), fields[1].count == 2, fields[2].count == 2, fields[3].count == 1
+        else { return nil }
+        var values: [UInt64] = []
+        for field in fields {
+            var value: UInt64 = 0
+            for byte in field {
+                guard let digit = HexDigits.value(of: byte) else { return nil }
+                value = value << 4 | UInt64(digit)
+            }
+            values.append(value)
+        }
+        guard values[2] < 32, values[3] < 8 else { return nil }
+        self.init(domain: UInt32(values[0]), bus: UInt8(values[1]), device: UInt8(values[2]), function: UInt8(values[3]))
+    }
+
+    /// A function as a user may name it, on the command line or in a file: an address
+    /// (`DDDD:BB:SS.F`, `BB:SS.F`) or libvirt's node-device name (`pci_DDDD_BB_SS_F`). The one
+    /// reader of user input; `parse(_:)` is it with an error. (What the kernel writes, in sysfs
+    /// names and links, and vfioctl's own files are read with `init?(_:)`, addresses only.)
+    public init?(argument text: some StringProtocol) {
+        guard let address = PCIAddress(text) ?? PCIAddress(nodeDevice: text) else { return nil }
+        self = address
     }
 }
 

@@ -9,11 +9,12 @@ public enum PFName: Sendable, Hashable, CustomStringConvertible {
     case address(PCIAddress)
     case interface(String)
 
-    /// A PCI address when the text is one; otherwise an interface name. Interface names cannot
-    /// hold ':', so text with one that is no address is a mistyped address.
+    /// A PCI address (or libvirt's node-device name of one) when the text is one; otherwise an
+    /// interface name. Interface names cannot hold ':' nor be longer than 15 bytes, so text with a
+    /// ':', or a long one starting `pci_`, that is no address is a mistyped address.
     public static func parse(_ text: String) throws(VFIOError) -> PFName {
-        if let address = PCIAddress(text) { return .address(address) }
-        if text.contains(":") { _ = try PCIAddress.parse(text) }
+        if let address = PCIAddress(argument: text) { return .address(address) }
+        if text.contains(":") || (text.hasPrefix("pci_") && text.utf8.count > 15) { _ = try PCIAddress.parse(text) }
         try InterfaceName.validate(text)
         return .interface(text)
     }

@@ -24,6 +24,7 @@ public enum InventoryJSON {
             w.object("link", f.link.map { l in { link(l, &$0) } })
             w.bool("multifunction", f.isMultifunction)
             w.strings("net_interfaces", f.netInterfaces)
+            w.string("nodedev", f.address.nodeDeviceName)
             w.int("numa_node", f.numaNode)
             w.address("parent", f.parent)
             w.bool("pcie", f.isPCIe)
