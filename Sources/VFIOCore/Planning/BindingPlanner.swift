@@ -125,9 +125,8 @@ public enum BindingPlanner {
             }
         }
         // A variant driver's module is in modules.alias, so installed; loaded unless its driver is there.
-        var loading: Set<String> = []
-        for pick in picks.values.sorted(by: { $0.module < $1.module }) where !pick.isVFIOPCI && facts.pciDrivers?.contains(pick.driver) != true {
-            if loading.insert(pick.module).inserted { plan.steps.append(.loadModule(module: pick.module, driver: pick.driver)) }
+        for pick in picks.values.sorted(by: { $0.module < $1.module }) where !pick.isVFIOPCI {
+            if let load = Recipe.load(pick, facts), !plan.steps.contains(load) { plan.steps.append(load) }
         }
         for f in detachOrder(moving) {
             plan.originals.bindings.append(FunctionBinding(f))
