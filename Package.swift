@@ -69,5 +69,8 @@ let package = Package(
         .testTarget(name: "VFIOHostileTests", dependencies: ["VFIOTestSupport"]),
         // Runs inside the real-kernel lab's guests (scripts/lab test); skipped on a host.
         .testTarget(name: "VFIOLabTests", dependencies: ["VFIOCore", "VFIODeviceLayer", "VFIOActuator", "VFIOTestSupport"]),
+        // The Debian package (scripts/package) from the release build: lintian, a fresh root, remove
+        // and purge (docs/packaging.md). Skipped without a release build, except in CI.
+        .testTarget(name: "VFIOPackageTests", dependencies: ["VFIOTestSupport"]),
     ]
 )

@@ -18,7 +18,7 @@ public struct Vfioctl: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, Mdev.self, Apply.self, XML.self,
-                      Config.self, CPU.self, Snapshot.self])
+                      Config.self, CPU.self, Snapshot.self, Manual.self])
 
     public init() {}
 
@@ -35,8 +35,9 @@ public struct Vfioctl: ParsableCommand {
             if let name = arguments.first, !name.hasPrefix("-"), name != "help" {
                 let names = configuration.subcommands.map { $0._commandName }
                 guard names.contains(name) else {
+                    let shown = configuration.subcommands.filter { $0.configuration.shouldDisplay }.map { $0._commandName }
                     throw VFIOError.usage("unknown command '\(name.printable)'",
-                                          hint: "commands are " + names.joined(separator: ", ") + " (see 'vfioctl --help')")
+                                          hint: "commands are " + shown.joined(separator: ", ") + " (see 'vfioctl --help')")
                 }
             }
             var command = try parseAsRoot(arguments)

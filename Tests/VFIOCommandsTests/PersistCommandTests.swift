@@ -44,7 +44,7 @@ struct PersistCommandTests {
             ATTR{class}=="0x020000", ATTR{driver_override}="vfio-pci", \
             RUN{builtin}+="kmod load vfio-pci", RUN+="/bin/sh -c 'echo $kernel > /sys/bus/pci/drivers_probe'"
             """), "\(rules)")
-        #expect(file(host, "/etc/systemd/system/vfioctl-persist.service")?.contains("ExecStart=/usr/local/bin/vfioctl persist apply") == true)
+        #expect(file(host, "/etc/systemd/system/vfioctl-persist.service")?.contains("ExecStart=/usr/sbin/vfioctl persist apply") == true)
         #expect(host.kernel.writes.isEmpty, "persist itself binds nothing")
         let again = host.run(["persist", "--group", "3", "--write"])
         #expect(again.status == 0 && again.out.components(separatedBy: "is already so").count == 4, "\(again.out)")
@@ -156,10 +156,10 @@ struct PersistCommandTests {
                 && broken.err.contains("hint: fix or delete the line"), "\(broken.err)")
     }
 
-    @Test("the unit runs vfioctl where it is installed; from a build directory, a test runner or unknown: scripts/install's place",
+    @Test("the unit runs vfioctl where it is installed; from a build directory, a test runner or unknown: the package's place (/usr/sbin)",
           arguments: [("/usr/bin/vfioctl", "/usr/bin/vfioctl"), ("/opt/tools/vfioctl", "/opt/tools/vfioctl"),
-                      ("/src/vfioctl/.build/release/vfioctl", "/usr/local/bin/vfioctl"),
-                      ("/src/.build/debug/vfioctlPackageTests.xctest", "/usr/local/bin/vfioctl"), (nil, "/usr/local/bin/vfioctl")])
+                      ("/src/vfioctl/.build/release/vfioctl", "/usr/sbin/vfioctl"),
+                      ("/src/.build/debug/vfioctlPackageTests.xctest", "/usr/sbin/vfioctl"), (nil, "/usr/sbin/vfioctl")])
     func installedBinary(running: String?, expected: String) {
         #expect(Persist.installedBinary(running: running) == expected)
     }
@@ -174,6 +174,6 @@ struct PersistCommandTests {
         let verified = try TestProcess.run("systemd-analyze", ["verify", directory + "/" + name], timeout: 60)
         #expect(verified.status == 0 && verified.err.isEmpty && verified.out.isEmpty, "\(verified.out)\(verified.err)")
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../systemd/" + name).path
-        #expect(try String(contentsOfFile: shipped, encoding: .utf8) == unit("/usr/local/bin/vfioctl"))
+        #expect(try String(contentsOfFile: shipped, encoding: .utf8) == unit("/usr/sbin/vfioctl"))
     }
 }

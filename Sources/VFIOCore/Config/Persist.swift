@@ -205,10 +205,13 @@ public enum Persist {
         return out
     }
 
-    /// Where the unit runs vfioctl from: the running executable where it is installed;
-    /// scripts/install's place when it runs from elsewhere (a build directory, a test runner).
+    /// Where the package installs vfioctl (scripts/package, scripts/install).
+    public static let packagedBinary = "/usr/sbin/vfioctl"
+
+    /// Where the unit runs vfioctl from: the running executable where it is installed; the
+    /// package's place when it runs from elsewhere (a build directory, a test runner).
     public static func installedBinary(running: String?) -> String {
-        guard let running, running.hasSuffix("/vfioctl"), !running.contains("/.build") else { return "/usr/local/bin/vfioctl" }
+        guard let running, running.hasSuffix("/vfioctl"), !running.contains("/.build") else { return packagedBinary }
         return running
     }
 
@@ -225,7 +228,7 @@ public enum Persist {
         ConditionPathExists=\(recordsPath)
         Wants=systemd-udev-trigger.service
         After=systemd-udev-trigger.service systemd-modules-load.service local-fs.target
-        Before=sysinit.target network-pre.target libvirtd.service virtqemud.service display-manager.service
+        Before=sysinit.target network-pre.target libvirtd.service virtqemud.service display-manager.service shutdown.target
         Wants=network-pre.target
         Conflicts=shutdown.target
         RequiresMountsFor=/var/lib/vfioctl

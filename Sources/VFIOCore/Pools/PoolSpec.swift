@@ -194,7 +194,7 @@ extension PoolSpec {
         ConditionPathExists=\(defaultPath)
         Wants=systemd-udev-settle.service network-pre.target
         After=systemd-udev-settle.service systemd-modules-load.service local-fs.target vfioctl-persist.service
-        Before=network-pre.target NetworkManager.service systemd-networkd.service libvirtd.service virtqemud.service
+        Before=network-pre.target NetworkManager.service systemd-networkd.service libvirtd.service virtqemud.service shutdown.target
         Conflicts=shutdown.target
         RequiresMountsFor=/var/lib/vfioctl
 
