@@ -141,8 +141,8 @@ struct ManualTests {
 
 /// The completion scripts the package installs: what `vfioctl --generate-completion-script`
 /// prints, loaded into bash as bash-completion would.
-@Suite("shell completions")
-struct CompletionTests {
+@Suite("shell completions: commands, subcommands and option values")
+struct CompletionWordTests {
     /// COMPREPLY for the words of a command line ending in `current`, from the bash script.
     static func complete(_ script: String, _ words: [String]) throws -> TestProcess.Result {
         let path = NSTemporaryDirectory() + "vfioctl-completion-\(UUID().uuidString).bash"
@@ -164,7 +164,7 @@ struct CompletionTests {
     @Test("the bash script loads without a message and completes commands, subcommands and option values")
     func bash() throws {
         let generated = Vfioctl.capture(["--generate-completion-script", "bash"])
-        #expect(generated.status == 0 && generated.out.contains("complete -o filenames -F _vfioctl vfioctl"))
+        #expect(generated.status == 0 && generated.out.contains("complete -o filenames -F _vfioctl_joining_colons vfioctl"))
         let commands = try Self.complete(generated.out, ["vfioctl", "sr"])
         #expect(commands.status == 0 && commands.err.isEmpty && commands.out == "sriov\n", "\(commands.out)\(commands.err)")
         let subcommands = try Self.complete(generated.out, ["vfioctl", "sriov", ""])
