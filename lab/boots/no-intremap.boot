@@ -7,4 +7,7 @@ iommu=intel-iommu,intremap=off,caching-mode=on
 append=
 topologies=isolated
 suite=NoIntremapBootTests
-ci=yes
+# --all only (ci=no) since issue 21 made CI longer: its snapshot (fixtures/lab/no-intremap) is
+# replayed by the unit tests in CI (CheckTests, LabFixtureTests), and amd-no-intremap proves the
+# same verdict on a real kernel in CI.
+ci=no
