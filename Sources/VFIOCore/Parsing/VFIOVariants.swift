@@ -97,18 +97,34 @@ public enum VFIOVariants {
     /// them (its alias matches every function). [] when the modalias is not one the kernel writes.
     public static func matches(_ modalias: String, in aliases: [Alias]) -> [Match] {
         guard modalias.hasPrefix("pci:"), let device = fields(modalias.dropFirst(4)) else { return [] }
-        var found: [Match] = []
+        return matching(device.map { Optional($0) }, in: aliases).decided
+    }
+
+    /// The aliases that match a device whose fields are `known` (nil: not known yet), each module
+    /// once at its best alias, ranked: `decided` whatever the unknown fields hold (`*` there),
+    /// `possible` when an alias names a value in an unknown field.
+    static func matching(_ known: [Substring?], in aliases: [Alias]) -> (decided: [Match], possible: [Match]) {
+        var decided: [Match] = []
+        var possible: [Match] = []
         for alias in aliases {
             guard let pattern = fields(Substring(alias.pattern)) else { continue }
             var wildcards = 0
             var matched = true
-            for (wanted, have) in zip(pattern, device) {
-                if wanted == "*" { wildcards += 1 } else if wanted != have { matched = false; break }
+            var decides = true
+            for (wanted, have) in zip(pattern, known) {
+                if wanted == "*" {
+                    wildcards += 1
+                } else if let have {
+                    if wanted != have { matched = false; break }
+                } else {
+                    decides = false
+                }
             }
             guard matched else { continue }
-            add(Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards), to: &found)
+            let match = Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards)
+            if decides { add(match, to: &decided) } else { add(match, to: &possible) }
         }
-        return ranked(found)
+        return (ranked(decided), ranked(possible).filter { p in !decided.contains { $0.module == p.module } })
     }
 
     /// libvirt's answer: the best match, vfio_pci included (nil: no line matches at all).
@@ -147,8 +163,8 @@ extension VFIOVariants {
             (self.decided, self.possible, self.modalias) = (decided, possible, modalias)
         }
 
-        /// The best variant (nil: vfio-pci), as libvirt will choose it for every VF, or nil
-        /// inside `.some` when a `possible` alias could beat it (fewer `*`, or as many and earlier).
+        /// The best decided variant (nil: vfio-pci); `contenders` says whether a `possible` alias
+        /// could still beat it once the VFs exist.
         public var best: Match? { decided.first.flatMap { StubDriver.isVFIOPCI($0.module) ? nil : $0 } }
 
         /// `possible` aliases that libvirt would prefer to `best` (or to vfio_pci) if the VF
@@ -178,29 +194,9 @@ extension VFIOVariants {
     public static func forVFs(vendor: UInt16, vfDevice: UInt16, subsystemVendor: UInt16?, in aliases: [Alias]) -> VFMatches {
         func hex(_ value: UInt16) -> Substring { Substring(HexDigits.padded(UInt64(value), width: 8).uppercased()) }
         let known: [Substring?] = [hex(vendor), hex(vfDevice), subsystemVendor.map(hex), nil, nil, nil, nil]
-        var decided: [Match] = []
-        var possible: [Match] = []
-        for alias in aliases {
-            guard let pattern = fields(Substring(alias.pattern)) else { continue }
-            var wildcards = 0
-            var matched = true
-            var decides = true
-            for (wanted, have) in zip(pattern, known) {
-                if wanted == "*" {
-                    wildcards += 1
-                } else if let have {
-                    if wanted != have { matched = false; break }
-                } else {
-                    decides = false
-                }
-            }
-            guard matched else { continue }
-            let match = Match(module: alias.module, pattern: alias.pattern, wildcards: wildcards)
-            if decides { add(match, to: &decided) } else { add(match, to: &possible) }
-        }
+        let (decided, possible) = matching(known, in: aliases)
         let text = zip(fieldNames, known).map { $0 + String($1 ?? "*") }.joined()
-        return VFMatches(decided: ranked(decided), possible: ranked(possible).filter { p in !decided.contains { $0.module == p.module } },
-                         modalias: "pci:" + text)
+        return VFMatches(decided: decided, possible: possible, modalias: "pci:" + text)
     }
 
     /// A module once, at its best alias.
