@@ -59,6 +59,22 @@ public enum Viability {
         return .hostDriver(driver)
     }
 
+    /// Every group's verdict now, as `evaluate` gives it (viable unless a member blocks: is on a
+    /// host driver), in one pass over the functions: `metrics` asks it of thousands of groups.
+    public static func verdicts(_ snapshot: HostSnapshot, facts: HostFacts) -> [Int: Bool] {
+        var viable: [Int: Bool] = [:]
+        viable.reserveCapacity(snapshot.groups.count)
+        for index in snapshot.functions.indices {
+            guard let group = snapshot.functions[index].iommuGroup else { continue }
+            if case .hostDriver = state(of: snapshot.functions[index], facts: facts) {
+                viable[group] = false
+            } else if viable[group] == nil {
+                viable[group] = true
+            }
+        }
+        return viable
+    }
+
     /// The viability of `group` now (or once libvirt has detached `managedByLibvirt`).
     public static func evaluate(_ group: IOMMUGroup, in snapshot: HostSnapshot, facts: HostFacts,
                                 managedByLibvirt: Set<PCIAddress> = []) -> GroupViability {
