@@ -86,7 +86,7 @@ extension DeviceLayer {
     public func observe(_ scope: ObservationScope) throws(VFIOError) -> Observation {
         let namer = scope.names ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
         let loading = DispatchGroup()
-        let read: (functions: [PCIFunction], devices: AttachedDeviceNames)
+        var read: (functions: [PCIFunction], devices: AttachedDeviceNames)
         var names = namer?.value
         switch scope.functions {
         case .all:
@@ -102,6 +102,7 @@ extension DeviceLayer {
             if let whole = names { names = whole.excerpt(root: root, devices: devices, vendors: vendors) ?? whole }
         }
         var functions = read.functions
+        read.functions = []  // the one reference left: attach changes the functions in place, not a copy
         attach(&functions, read.devices, names: names)
         if scope.kernelModules { try attachKernelModules(&functions, only: scope.askedFor) }
         if scope.vfioVariants || scope.kernelModules {

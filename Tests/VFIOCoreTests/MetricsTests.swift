@@ -118,3 +118,15 @@ struct ViabilityVerdictTests {
         #expect(Viability.verdicts(snapshot, facts: HostFacts()) == [1: false, 2: true, 3: true, 4: false, 5: true])
     }
 }
+
+@Suite("StubDriver: is this vfio")
+struct StubDriverNameTests {
+    @Test("a driver is vfio when its name holds 'vfio' anywhere", arguments: [
+        ("vfio-pci", true), ("vfio_pci", true), ("mlx5_vfio_pci", true), ("nvgrace_gpu_vfio_pci", true), ("vvfio", true), ("xvfio", true),
+        ("vfi", false), ("vfi-o", false), ("VFIO", false), ("nvidia", false), ("", false), ("fio", false), ("vf_io", false),
+    ])
+    func names(driver: String, vfio: Bool) {
+        #expect(StubDriver.isVFIO(driver) == vfio)
+        #expect(StubDriver.isVFIO(driver) == driver.contains("vfio"))
+    }
+}

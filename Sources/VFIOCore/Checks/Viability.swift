@@ -49,9 +49,13 @@ public enum Viability {
     public static let allowedDriversBefore519: Set<String> = ["pci-stub"]
 
     public static func state(of f: PCIFunction, facts: HostFacts) -> GroupViability.Member.State {
+        state(of: f, driverManagedDMA: facts.driverManagedDMA)
+    }
+
+    static func state(of f: PCIFunction, driverManagedDMA: Bool) -> GroupViability.Member.State {
         guard let driver = f.driver else { return .unbound }
         if StubDriver.isVFIO(f) { return .vfio(driver) }
-        if facts.driverManagedDMA {
+        if driverManagedDMA {
             if driverManagedDMADrivers.contains(driver) { return .allowed(driver) }
         } else if allowedDriversBefore519.contains(driver) || (f.headerType.map { $0 & 0x7f != 0 } ?? f.isBridge) {
             return .allowed(driver)
@@ -64,9 +68,10 @@ public enum Viability {
     public static func verdicts(_ snapshot: HostSnapshot, facts: HostFacts) -> [Int: Bool] {
         var viable: [Int: Bool] = [:]
         viable.reserveCapacity(snapshot.groups.count)
+        let managedDMA = facts.driverManagedDMA
         for index in snapshot.functions.indices {
             guard let group = snapshot.functions[index].iommuGroup else { continue }
-            if case .hostDriver = state(of: snapshot.functions[index], facts: facts) {
+            if case .hostDriver = state(of: snapshot.functions[index], driverManagedDMA: managedDMA) {
                 viable[group] = false
             } else if viable[group] == nil {
                 viable[group] = true

@@ -58,27 +58,27 @@ public enum HostMetrics {
 
         out.family("vfioctl_pci_function_info", "A PCI function of the host (always 1): its ids, class, driver, IOMMU group and "
                    + "NUMA node (empty: none or unknown), whether it is on a vfio driver and whether vfioctl persist records it.")
+        // Fields read in place (a PCIFunction copied is twenty retains).
         for index in functions.indices {
-            let f = functions[index]
             out.name("vfioctl_pci_function_info")
             out.label("address", first: true)
-            out.raw(f.address.description)
+            out.raw(functions[index].address.description)
             out.label("vendor_id")
-            out.hex(UInt64(f.vendorID), width: 4)
+            out.hex(UInt64(functions[index].vendorID), width: 4)
             out.label("device_id")
-            out.hex(UInt64(f.deviceID), width: 4)
+            out.hex(UInt64(functions[index].deviceID), width: 4)
             out.label("class")
-            out.hex(UInt64(f.classCode), width: 6)
+            out.hex(UInt64(functions[index].classCode), width: 6)
             out.label("driver")
-            if let driver = f.driver { out.escaped(driver) }
+            if let driver = functions[index].driver { out.escaped(driver) }
             out.label("iommu_group")
-            if let group = f.iommuGroup { out.decimal(group) }
+            if let group = functions[index].iommuGroup { out.decimal(group) }
             out.label("numa_node")
-            if let node = f.numaNode { out.decimal(node) }
+            if let node = functions[index].numaNode { out.decimal(node) }
             out.label("vfio")
-            out.raw(StubDriver.isVFIO(f) ? "true" : "false")
+            out.raw(StubDriver.isVFIO(functions[index]) ? "true" : "false")
             out.label("persisted")
-            out.raw(persisted.contains(f.address) ? "true" : "false")
+            out.raw(!persisted.isEmpty && persisted.contains(functions[index].address) ? "true" : "false")
             out.value(1)
         }
 
@@ -94,11 +94,12 @@ public enum HostMetrics {
         var onVFIO: [PCIAddress: Int] = [:], inUse: [PCIAddress: Int] = [:]
         var pfs: [(address: String, total: Int, enabled: Int, key: PCIAddress)] = []
         for index in functions.indices {
-            let f = functions[index]
-            if let sriov = f.sriov { pfs.append((f.address.description, sriov.totalVFs, sriov.numVFs, f.address)) }
-            guard let pf = f.physfn else { continue }
-            if StubDriver.isVFIO(f) { onVFIO[pf, default: 0] += 1 }
-            if let group = f.iommuGroup, open?.contains(group) == true { inUse[pf, default: 0] += 1 }
+            if let sriov = functions[index].sriov {
+                pfs.append((functions[index].address.description, sriov.totalVFs, sriov.numVFs, functions[index].address))
+            }
+            guard let pf = functions[index].physfn else { continue }
+            if StubDriver.isVFIO(functions[index]) { onVFIO[pf, default: 0] += 1 }
+            if let open, !open.isEmpty, let group = functions[index].iommuGroup, open.contains(group) { inUse[pf, default: 0] += 1 }
         }
         out.family("vfioctl_sriov_total_vfs", "VFs the SR-IOV PF can have (sriov_totalvfs).")
         for pf in pfs { out.sample("vfioctl_sriov_total_vfs", "pf", pf.address, pf.total) }
