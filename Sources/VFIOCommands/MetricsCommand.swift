@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import VFIOActuator
 import VFIOCore
 import VFIODeviceLayer
@@ -37,7 +38,13 @@ extension Vfioctl {
             // A bad --output is refused before anything is read, and nothing is written.
             let file = try output.map { path throws(VFIOError) in try OutputFile.prepare(path, suffix: ".prom", option: "--output", example: Self.example) }
             let layer = try global.deviceLayer(invocation)
-            let seen = try layer.observe(ObservationScope(.all, facts: true, openGroups: true, depth: .summary))
+            // Only root sees every process's open files (a guest's QEMU runs as another user):
+            // otherwise the VFs in use are left out, not counted short.
+            let openGroups = !layer.root.isLive || geteuid() == 0
+            if !openGroups {
+                Output.warning("not root: which processes hold /dev/vfio/N open cannot be read; vfioctl_sriov_in_use_vfs is left out")
+            }
+            let seen = try layer.observe(ObservationScope(.all, facts: true, openGroups: openGroups, depth: .summary))
             var facts = seen.facts ?? FactsReader(root: layer.root).read(for: [])
             facts.mdevs = MdevReader(root: layer.root).read()
             let state = invocation.actuators.state(stateDir, root: layer.root)

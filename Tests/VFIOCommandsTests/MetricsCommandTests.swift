@@ -263,6 +263,13 @@ struct MetricsCommandTests {
         host.fake.write("var/lib/vfioctl/last-apply", "apply yesterday\n")
         let damaged = host.run(["metrics"])
         #expect(damaged.status == 1 && damaged.err.contains("last-apply is damaged") && damaged.err.contains("hint: delete it"), "\(damaged.err)")
+        // With --output: the file there stays as it was, and the temporary file is gone.
+        let directory = host.fake.root + "/textfile"
+        mkdir(directory, 0o755)
+        host.fake.write("textfile/vfioctl.prom", "vfioctl_iommu_enabled 1\n")
+        #expect(host.run(["metrics", "--output", directory + "/vfioctl.prom"]).status == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["vfioctl.prom"])
+        #expect(try String(contentsOfFile: directory + "/vfioctl.prom", encoding: .utf8) == "vfioctl_iommu_enabled 1\n")
     }
 }
 
