@@ -222,6 +222,21 @@ public struct StateDirectory: Sendable {
         try directory(create: true).write("vf-originals", Array(text.utf8), mode: 0o644)
     }
 
+    // MARK: the last apply
+
+    /// How the last `vfioctl apply` ended; nil when none has been recorded.
+    public func lastApply() throws(VFIOError) -> LastRun? {
+        let file = path + "/" + LastRun.fileName
+        guard FileRead.exists(file) else { return nil }
+        guard let (bytes, _) = try directory(create: false).read(LastRun.fileName, limit: 4096) else { return nil }
+        return try LastRun.parse(String(decoding: bytes, as: UTF8.self), path: file)
+    }
+
+    /// Replaces the record of the last apply, atomically (temporary file, fsync, rename, fsync directory).
+    public func recordLastApply(_ run: LastRun) throws(VFIOError) {
+        try directory(create: true).write(LastRun.fileName, Array(run.fileText.utf8), mode: 0o644)
+    }
+
     // MARK: history
 
     /// One line per finished run: when it took the lock and when it ended (epoch seconds with

@@ -79,9 +79,13 @@ public final class Transaction {
     /// change); otherwise journal, apply, verify, commit. A failure rolls back and throws what
     /// failed; the journal stays only if the rollback failed too.
     public func run(_ plan: Plan) throws(VFIOError) -> RunReport {
-        if plan.refused || dryRun { return RunReport(plan: plan, dryRun: dryRun) }
+        if plan.refused || dryRun {
+            if !dryRun { recordEnd(plan, .refused) }
+            return RunReport(plan: plan, dryRun: dryRun)
+        }
         guard !plan.steps.isEmpty else {
             try commit(plan)
+            recordEnd(plan, .ok)
             return RunReport(plan: plan, dryRun: false, after: [:])
         }
         let recounted = Set(plan.steps.compactMap { if case .setAttribute(let pf, SRIOVPlanner.numVFsAttribute, _) = $0 { pf } else { nil } })
@@ -95,6 +99,7 @@ public final class Transaction {
             if case .interrupted = error.kind { throw error }
             if (try? state.readJournal())??.rolledBack == true { try? state.removeJournal() }
             state.appendHistory(since: since, operation: plan.operation.rawValue, outcome: "failed", command: command)
+            recordEnd(plan, .failed)
             throw error
         }
         try commit(plan)
@@ -105,7 +110,22 @@ public final class Transaction {
         }) {
             replaced[pf] = RunReport.VFs(before: vfs, after: now.vfs[pf] ?? [])
         }
-        return RunReport(plan: plan, dryRun: false, results: outcome.results, after: now.functions, replaced: replaced, reloads: outcome.reloads)
+        let report = RunReport(plan: plan, dryRun: false, results: outcome.results, after: now.functions, replaced: replaced,
+                               reloads: outcome.reloads)
+        recordEnd(plan, .ok, changes: report.changes.count)
+        return report
+    }
+
+    /// An apply that ended (not a dry run, not cut short) leaves how in the state directory
+    /// (`LastRun`, for `metrics`). A record that cannot be written is said; the run stands.
+    func recordEnd(_ plan: Plan, _ outcome: LastRun.Outcome, changes: Int = 0) {
+        guard plan.operation == .apply else { return }
+        let run = LastRun(operation: .apply, ended: Int((StateDirectory.realtime() * 1000).rounded()), outcome: outcome, changes: changes)
+        do {
+            try state.recordLastApply(run)
+        } catch {
+            applier.onProgress?("could not record how this apply ended in \(state.path)/\(LastRun.fileName): \(error.message)")
+        }
     }
 
     /// The run is done: records, then the journal goes, then history.

@@ -33,6 +33,7 @@ enum ManualContent {
         Entry(stateDirectory + "/detached", "The driver and driver_override each detached function had, so reattach puts exactly them back."),
         Entry(stateDirectory + "/vf-originals", "SR-IOV VF settings as they were before vfioctl first changed them (sriov restore)."),
         Entry(stateDirectory + "/history", "One line per finished changing run."),
+        Entry(stateDirectory + "/last-apply", "When the last apply ended, whether it succeeded and how many changes it made (vfioctl metrics reports it)."),
     ]
 
     static let persistFiles = [
@@ -213,6 +214,19 @@ enum ManualContent {
                 Example("The CPU two hosts can both run:", "vfioctl cpu baseline host-a.xml host-b.xml"),
             ],
             seeAlso: ["virsh(1)"]),
+
+        "vfioctl-metrics": Content(
+            files: [
+                Entry("/var/lib/prometheus/node-exporter/vfioctl.prom", "Where vfioctl-metrics.service writes the metrics for node_exporter's textfile collector (Debian's prometheus-node-exporter reads that directory)."),
+                Entry("/usr/lib/systemd/system/vfioctl-metrics.service, vfioctl-metrics.timer", "The unit and its timer (every minute), installed but not enabled: systemctl enable --now vfioctl-metrics.timer."),
+                Entry(stateDirectory + "/last-apply", "The last apply's end, success and changes."),
+            ],
+            exitStatus: reading,
+            examples: [
+                Example("The metrics on standard output:", "vfioctl metrics"),
+                Example("Replace the collector's file atomically:", "vfioctl metrics --output /var/lib/prometheus/node-exporter/vfioctl.prom"),
+            ],
+            seeAlso: ["prometheus-node-exporter(1)", "promtool(1)"]),
 
         "vfioctl-snapshot": Content(
             exitStatus: reading,

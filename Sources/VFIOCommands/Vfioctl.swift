@@ -18,7 +18,7 @@ public struct Vfioctl: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, Mdev.self, Apply.self, XML.self,
-                      Config.self, CPU.self, Snapshot.self, Manual.self])
+                      Config.self, CPU.self, Snapshot.self, Metrics.self, Manual.self])
 
     public init() {}
 

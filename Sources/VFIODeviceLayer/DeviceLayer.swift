@@ -68,11 +68,13 @@ public struct DeviceLayer: Sendable {
 
     /// Every function, on `workers` threads, and the network interfaces and block devices on
     /// them from the kernel's index of both (the /sys/class/net and /sys/class/block links).
-    func readEverything() throws(VFIOError) -> (functions: [PCIFunction], devices: AttachedDeviceNames) {
+    /// At `.summary` depth only the functions' summaries, and no net or block device.
+    func readEverything(_ depth: ObservationScope.Depth = .full) throws(VFIOError) -> (functions: [PCIFunction], devices: AttachedDeviceNames) {
         let entries = try busEntries()
+        guard depth == .full else { return (try readAll(entries, net: [], block: [], depth: depth).functions, AttachedDeviceNames()) }
         let net = root.entries(SysfsLayout.classNet)?.sorted() ?? []
         let block = root.entries(SysfsLayout.classBlock)?.sorted() ?? []
-        let read = try readAll(entries, net: net, block: block)
+        let read = try readAll(entries, net: net, block: block, depth: depth)
         var devices = AttachedDeviceNames()
         for (name, owner) in zip(net, read.netOwners) {
             if let owner { devices.net[owner, default: []].append(name) }
@@ -97,20 +99,21 @@ public struct DeviceLayer: Sendable {
     }
 
     /// Reads function directories and /sys/class links in one pass on `workers` threads, each
-    /// with its own libpci handle and buffers.
-    private func readAll(_ entries: [(PCIAddress, String)], net: [String], block: [String]) throws(VFIOError) -> Read {
+    /// with its own buffers and (for a full read) libpci handle.
+    private func readAll(_ entries: [(PCIAddress, String)], net: [String], block: [String], depth: ObservationScope.Depth) throws(VFIOError) -> Read {
         let reader = FunctionReader(root: root)
         let total = entries.count + net.count + block.count
-        var handles: [LibPCI] = []
-        for _ in 0..<workerCount(for: total) { handles.append(try LibPCI(root: root, idsPath: idsPath)) }
-        let classNet = root.pathDirectory(SysfsLayout.classNet)
-        let classBlock = root.pathDirectory(SysfsLayout.classBlock)
-        let perWorker = SendableBox(handles.map { pci -> (LibPCI, Scratch) in (pci, Scratch()) })
-        let items = parallelMap(total) { worker, position -> Item in
+        var handles: [LibPCI?] = []
+        for _ in 0..<workerCount(for: total) { handles.append(depth == .full ? try LibPCI(root: root, idsPath: idsPath) : nil) }
+        let classNet = net.isEmpty ? nil : root.pathDirectory(SysfsLayout.classNet)
+        let classBlock = block.isEmpty ? nil : root.pathDirectory(SysfsLayout.classBlock)
+        let perWorker = SendableBox(handles.map { pci -> (LibPCI?, Scratch) in (pci, Scratch()) })
+        var items = parallelMap(total) { worker, position -> Item in
             let (pci, scratch) = perWorker.value[worker]
             if position < entries.count {
                 let (address, name) = entries[position]
                 do throws(VFIOError) {
+                    guard let pci else { return .function(try reader.summary(address, busEntry: name, scratch: scratch)) }
                     return .function(try reader.read(address, busEntry: name, pci: pci, scratch: scratch))
                 } catch {
                     return .damaged(error)
@@ -124,16 +127,25 @@ public struct DeviceLayer: Sendable {
         }
         var read = Read()
         read.functions.reserveCapacity(entries.count)
-        for (position, item) in items.enumerated() {
-            switch item {
-            case .function(let function): if let function { read.functions.append(function) }
-            case .owner(let owner):
-                if position < entries.count + net.count { read.netOwners.append(owner) } else { read.blockOwners.append(owner) }
-            // The first in address order, whichever worker met it first.
-            case .damaged(let error): throw error
-            case nil: continue
+        var damage: VFIOError?
+        // Each item is moved out, nil left in its place: a function copied is some twenty retains.
+        items.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            for position in buffer.indices {
+                let item = (base + position).move()
+                (base + position).initialize(to: nil)
+                switch item {
+                case .function(let function): if let function { read.functions.append(function) }
+                case .owner(let owner):
+                    if position < entries.count + net.count { read.netOwners.append(owner) } else { read.blockOwners.append(owner) }
+                // The first in address order, whichever worker met it first.
+                case .damaged(let error): damage = error
+                case nil: continue
+                }
+                if damage != nil { return }
             }
         }
+        if let damage { throw damage }
         return read
     }
 
@@ -153,7 +165,11 @@ public struct DeviceLayer: Sendable {
                 position += workerCount
             }
         }
-        return Array(results)
+        // Moved out, not copied (and none left behind in the buffer).
+        return Array(unsafeUninitializedCapacity: count) { buffer, initialized in
+            _ = buffer.moveInitialize(fromContentsOf: results)
+            initialized = count
+        }
     }
 
     /// Names from pci.ids through libpci, each distinct id looked up once.
@@ -188,8 +204,9 @@ public struct DeviceLayer: Sendable {
     /// A VF's index comes from its PF's `virtfnN` link.
     func attachVFIndices(_ functions: inout [PCIFunction]) {
         var indices: [PCIAddress: Int] = [:]
-        for f in functions {
-            for (index, vf) in f.sriov?.vfIndices ?? [:] { indices[vf] = index }
+        for position in functions.indices {
+            guard let vfs = functions[position].sriov?.vfIndices else { continue }
+            for (index, vf) in vfs { indices[vf] = index }
         }
         guard !indices.isEmpty else { return }
         for position in functions.indices {

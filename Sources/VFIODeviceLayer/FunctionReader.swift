@@ -154,6 +154,51 @@ struct FunctionReader: Sendable {
         return f
     }
 
+    /// The summary of a function (`ObservationScope.Depth.summary`): its identity and where it is
+    /// bound, nothing else. ids and class from `uevent` (else the separate attributes), the
+    /// NUMA node, the driver (and its vfio-dev/), the IOMMU group, the PF of a VF, and a PF's
+    /// VF counts and `virtfnN` links. The directory is opened through its sys/bus/pci/devices
+    /// entry inside the root (the kernel resolves the link, `HostRoot.open`), so `sysfsPath` is
+    /// that entry and `parent` is not known. Damage is refused as `read` refuses it. About half
+    /// the syscalls of `read` and no config space: `metrics` reads thousands of functions a minute.
+    func summary(_ address: PCIAddress, busEntry: String, scratch: Scratch) throws(VFIOError) -> PCIFunction? {
+        let entry = SysfsLayout.busDevices + "/" + busEntry
+        guard let directory = PathDirectory(entry, scratch: scratch, shownAs: entry, root: root) else { return nil }
+        let vendor: UInt16, device: UInt16, classCode: UInt32
+        var subsystem: (UInt16?, UInt16?) = (nil, nil)
+        if let uevent = try directory.attribute("uevent", PCIUevent.init(bytes:)) ?? nil {
+            (vendor, device, classCode) = (uevent.vendorID, uevent.deviceID, uevent.classCode)
+            subsystem = (uevent.subsystemVendorID, uevent.subsystemDeviceID)
+        } else {
+            guard let v = try directory.hex16("vendor"), let d = try directory.hex16("device"),
+                  let c = try directory.attribute("class", Bytes.hex).flatMap({ $0.flatMap { $0 <= 0xffffff ? UInt32($0) : nil } })
+            else { return nil }
+            (vendor, device, classCode) = (v, d, c)
+        }
+        var f = PCIFunction(address: address, vendorID: vendor, deviceID: device, classCode: classCode, sysfsPath: entry)
+        (f.subsystemVendorID, f.subsystemDeviceID) = subsystem
+        f.numaNode = try directory.integer("numa_node", in: Self.kernelInt).flatMap { $0 >= 0 ? $0 : nil }
+        if let driver = directory.link("driver", { Bytes.string(Bytes.lastComponent($0)) }) {
+            f.driver = driver
+            f.hasVFIODevice = directory.exists("vfio-dev")
+        }
+        f.iommuGroup = try directory.group()
+        f.physfn = directory.link("physfn") { PCIAddress(bytes: Bytes.lastComponent($0)) } ?? nil
+        if f.physfn == nil, let total = try directory.integer("sriov_totalvfs", in: Self.sriovRegister) {
+            let numVFs = try directory.integer("sriov_numvfs", in: Self.sriovRegister) ?? 0
+            guard numVFs <= total else {
+                throw .failed("\(entry)/sriov_numvfs holds '\(numVFs)', more than the \(total) VFs its sriov_totalvfs allows",
+                              hint: TreeDamage.hint(root))
+            }
+            var vfs: [Int: PCIAddress] = [:]
+            for index in 0..<numVFs {
+                if let vf = directory.link("virtfn\(index)", { PCIAddress(bytes: Bytes.lastComponent($0)) }) ?? nil { vfs[index] = vf }
+            }
+            f.sriov = SRIOVInfo(totalVFs: total, numVFs: numVFs, driversAutoprobe: nil, vfIndices: vfs, vfDeviceID: nil, offset: nil, stride: nil)
+        }
+        return f
+    }
+
     /// max_link_speed / max_link_width / current_link_speed / current_link_width (drivers/pci/pci-sysfs.c:
     /// "8.0 GT/s PCIe", "Unknown"; widths in decimal); nil when the function has none (not PCIe).
     private func linkAttributes(_ directory: borrowing PathDirectory) throws(VFIOError) -> PCIeLink? {

@@ -13,7 +13,22 @@ public struct ObservationScope: Sendable {
         case around(addresses: [PCIAddress], groups: [Int] = [], following: @Sendable (PCIFunction) -> [ScopeLink] = { _ in [] })
     }
 
+    /// How much of each function is read.
+    public enum Depth: Sendable {
+        /// All a `PCIFunction` holds.
+        case full
+        /// Only what identifies a function and where it is bound (`FunctionReader.summary`): ids
+        /// and class, driver, vfio-dev, IOMMU group, NUMA node, PF, a PF's VF counts and VFs. No
+        /// config space (capabilities, link, header type, BARs), revision, driver_override, reset
+        /// methods, boot_vga, cdev, other SR-IOV attributes, net or block devices; `sysfsPath` is
+        /// the sys/bus/pci/devices entry and `parent` is nil. What `metrics` reads every minute.
+        case summary
+    }
+
     public var functions: Functions
+    /// `.full` unless asked otherwise. `.summary` applies to `.all`; `.around` reads every
+    /// function in full (its rules follow what only a full read has: parents, slots, buses).
+    public var depth: Depth
     /// Names from pci.ids.
     public var names: Bool
     /// Each group's `type` and `reserved_regions`.
@@ -36,8 +51,10 @@ public struct ObservationScope: Sendable {
     public var vfioVariants: Bool
 
     public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
-                openGroups: Bool = false, kernelModules: Bool = false, vfioVariants: Bool = false, regions: Bool = false) {
+                openGroups: Bool = false, kernelModules: Bool = false, vfioVariants: Bool = false, regions: Bool = false,
+                depth: Depth = .full) {
         self.functions = functions
+        self.depth = depth
         self.regions = regions
         self.names = names
         self.groupDetails = groupDetails
@@ -69,13 +86,13 @@ extension DeviceLayer {
     public func observe(_ scope: ObservationScope) throws(VFIOError) -> Observation {
         let namer = scope.names ? SendableBox(try LibPCI(root: root, idsPath: idsPath)) : nil
         let loading = DispatchGroup()
-        let read: (functions: [PCIFunction], devices: AttachedDeviceNames)
+        var read: (functions: [PCIFunction], devices: AttachedDeviceNames)
         var names = namer?.value
         switch scope.functions {
         case .all:
             // pci.ids loads on its own thread while the functions are read.
             if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
-            read = try readEverything()
+            read = try readEverything(scope.depth)
             loading.wait()
         case .around(let addresses, let groups, let following):
             read = try readAround(addresses, groups: groups, following: following)
@@ -85,6 +102,7 @@ extension DeviceLayer {
             if let whole = names { names = whole.excerpt(root: root, devices: devices, vendors: vendors) ?? whole }
         }
         var functions = read.functions
+        read.functions = []  // the one reference left: attach changes the functions in place, not a copy
         attach(&functions, read.devices, names: names)
         if scope.kernelModules { try attachKernelModules(&functions, only: scope.askedFor) }
         if scope.vfioVariants || scope.kernelModules {

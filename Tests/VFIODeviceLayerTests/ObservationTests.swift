@@ -97,3 +97,65 @@ struct ObservationTests {
     }
 }
 
+
+/// `metrics` reads every function's summary only (`ObservationScope.Depth.summary`): it must say
+/// what the full read says about what it reads.
+@Suite("Summary and full observations agree")
+struct SummaryObservationTests {
+    /// The fields a summary reads, as the full read has them, and the groups and IOMMU state.
+    static func expectSummaryAgrees(_ root: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let layer = DeviceLayer(root: try HostRoot(root), idsPath: Fixtures.pciIDs)
+        let full = try layer.observe(ObservationScope(.all, facts: true, openGroups: true))
+        let summary = try layer.observe(ObservationScope(.all, facts: true, openGroups: true, depth: .summary))
+        #expect(summary.snapshot.functions.map(\.address) == full.snapshot.functions.map(\.address), "\(name)", sourceLocation: sourceLocation)
+        #expect(!summary.snapshot.functions.isEmpty, "\(name)", sourceLocation: sourceLocation)
+        for (s, f) in zip(summary.snapshot.functions, full.snapshot.functions) {
+            let what = "\(name) \(s.address)"
+            #expect(s.vendorID == f.vendorID && s.deviceID == f.deviceID && s.classCode == f.classCode, "\(what)", sourceLocation: sourceLocation)
+            #expect(s.subsystemVendorID == f.subsystemVendorID && s.subsystemDeviceID == f.subsystemDeviceID, "\(what)", sourceLocation: sourceLocation)
+            #expect(s.driver == f.driver && s.driverModule == f.driverModule && s.hasVFIODevice == f.hasVFIODevice, "\(what)",
+                    sourceLocation: sourceLocation)
+            #expect(s.iommuGroup == f.iommuGroup && s.numaNode == f.numaNode, "\(what)", sourceLocation: sourceLocation)
+            #expect(s.physfn == f.physfn && s.vfIndex == f.vfIndex, "\(what)", sourceLocation: sourceLocation)
+            #expect(s.sriov?.totalVFs == f.sriov?.totalVFs && s.sriov?.numVFs == f.sriov?.numVFs && s.sriov?.vfIndices == f.sriov?.vfIndices,
+                    "\(what)", sourceLocation: sourceLocation)
+            #expect(StubDriver.isVFIO(s) == StubDriver.isVFIO(f) && s.isBridge == f.isBridge, "\(what)", sourceLocation: sourceLocation)
+            // Not read: config space and what only the full read looks at.
+            #expect(s.capabilities == nil && s.headerType == nil && s.resetMethods.isEmpty && s.netInterfaces.isEmpty, "\(what)",
+                    sourceLocation: sourceLocation)
+        }
+        #expect(summary.snapshot.groups == full.snapshot.groups && summary.snapshot.iommu == full.snapshot.iommu, "\(name)",
+                sourceLocation: sourceLocation)
+        #expect(summary.facts?.vfioUsers == full.facts?.vfioUsers && summary.facts?.interruptChips == full.facts?.interruptChips, "\(name)",
+                sourceLocation: sourceLocation)
+    }
+
+    @Test("on every lab snapshot of a real kernel", arguments: ["passthrough", "passthrough-sriov", "no-intremap", "iommu-off", "no-vtd"])
+    func labFixtures(name: String) throws {
+        try Self.expectSummaryAgrees(Fixtures.directory + "/lab/" + name, name)
+    }
+
+    @Test("on the command tests' hosts, the desktop and the benchmarks' host")
+    func fakeHosts() throws {
+        let desktop = DeviceLayerTests.desktop()
+        desktop.build()
+        var bench = FakeSysfs()
+        benchHost(&bench, functions: 300)
+        bench.build()
+        let held = checkHost { $0.vfioUsers = [(pid: 4242, command: "qemu-system-x86", arguments: ["qemu", "-name", "guest=vm1"], groups: [8])] }
+        for (name, fake) in [("commandFixture", commandFixture()), ("checkHost", held), ("desktop", desktop), ("benchHost", bench)] {
+            defer { fake.remove() }
+            try Self.expectSummaryAgrees(fake.root, name)
+        }
+    }
+
+    @Test("damage is refused as the full read refuses it")
+    func damage() throws {
+        let fake = commandFixture()
+        defer { fake.remove() }
+        fake.write("sys/bus/pci/devices/0000:01:00.0/numa_node", "x1\n")
+        let layer = DeviceLayer(root: try HostRoot(fake.root))
+        #expect(throws: VFIOError.self) { try layer.observe(ObservationScope(.all, depth: .summary)) }
+        #expect(throws: VFIOError.self) { try layer.observe(ObservationScope(.all)) }
+    }
+}

@@ -71,6 +71,7 @@ struct PackageTests {
                         "/usr/share/bash-completion/completions/vfioctl": "-rw-r--r--", "/usr/share/zsh/vendor-completions/_vfioctl": "-rw-r--r--",
                         "/usr/share/fish/vendor_completions.d/vfioctl.fish": "-rw-r--r--",
                         "/usr/lib/systemd/system/vfioctl-pools.service": "-rw-r--r--", "/usr/lib/systemd/system/vfioctl-persist.service": "-rw-r--r--",
+                        "/usr/lib/systemd/system/vfioctl-metrics.service": "-rw-r--r--", "/usr/lib/systemd/system/vfioctl-metrics.timer": "-rw-r--r--",
                         "/usr/share/doc/vfioctl/copyright": "-rw-r--r--", "/usr/share/doc/vfioctl/changelog.gz": "-rw-r--r--",
                         "/usr/share/lintian/overrides/vfioctl": "-rw-r--r--"]
             .merging(pages.map { ($0, "-rw-r--r--") }) { $1 }

@@ -49,14 +49,35 @@ public enum Viability {
     public static let allowedDriversBefore519: Set<String> = ["pci-stub"]
 
     public static func state(of f: PCIFunction, facts: HostFacts) -> GroupViability.Member.State {
+        state(of: f, driverManagedDMA: facts.driverManagedDMA)
+    }
+
+    static func state(of f: PCIFunction, driverManagedDMA: Bool) -> GroupViability.Member.State {
         guard let driver = f.driver else { return .unbound }
         if StubDriver.isVFIO(f) { return .vfio(driver) }
-        if facts.driverManagedDMA {
+        if driverManagedDMA {
             if driverManagedDMADrivers.contains(driver) { return .allowed(driver) }
         } else if allowedDriversBefore519.contains(driver) || (f.headerType.map { $0 & 0x7f != 0 } ?? f.isBridge) {
             return .allowed(driver)
         }
         return .hostDriver(driver)
+    }
+
+    /// Every group's verdict now, as `evaluate` gives it (viable unless a member blocks: is on a
+    /// host driver), in one pass over the functions: `metrics` asks it of thousands of groups.
+    public static func verdicts(_ snapshot: HostSnapshot, facts: HostFacts) -> [Int: Bool] {
+        var viable: [Int: Bool] = [:]
+        viable.reserveCapacity(snapshot.groups.count)
+        let managedDMA = facts.driverManagedDMA
+        for index in snapshot.functions.indices {
+            guard let group = snapshot.functions[index].iommuGroup else { continue }
+            if case .hostDriver = state(of: snapshot.functions[index], driverManagedDMA: managedDMA) {
+                viable[group] = false
+            } else if viable[group] == nil {
+                viable[group] = true
+            }
+        }
+        return viable
     }
 
     /// The viability of `group` now (or once libvirt has detached `managedByLibvirt`).

@@ -78,18 +78,25 @@ public struct HostSnapshot: Sendable, Equatable {
 
     private var index: [PCIAddress: Int]
 
-    public init(functions: [PCIFunction], groups: [IOMMUGroup], iommu: IOMMUState, cpuVendor: CPUVendor) {
+    /// `functions` is consumed: from a caller that has no more use for them, the multifunction
+    /// pass changes them in place instead of copying thousands of functions.
+    public init(functions: consuming [PCIFunction], groups: [IOMMUGroup], iommu: IOMMUState, cpuVendor: CPUVendor) {
         // The device layer hands them over sorted; sorting again would copy every function.
-        let sorted = zip(functions, functions.dropFirst()).allSatisfy { $0.address < $1.address }
-        var functions = sorted ? functions : functions.sorted { $0.address < $1.address }
+        // (Compared in place: a PCIFunction copied is some twenty retains.)
+        var sorted = true
+        for position in functions.indices.dropFirst() where !(functions[position - 1].address < functions[position].address) {
+            sorted = false
+            break
+        }
+        if !sorted { functions.sort { $0.address < $1.address } }
         HostSnapshot.assignMultifunction(&functions)
+        var index: [PCIAddress: Int] = [:]
+        index.reserveCapacity(functions.count)
+        for position in functions.indices { index[functions[position].address] = position }
         self.functions = functions
         self.groups = groups.sorted { $0.id < $1.id }
         self.iommu = iommu
         self.cpuVendor = cpuVendor
-        var index: [PCIAddress: Int] = [:]
-        index.reserveCapacity(self.functions.count)
-        for (position, function) in self.functions.enumerated() { index[function.address] = position }
         self.index = index
     }
 
@@ -97,23 +104,25 @@ public struct HostSnapshot: Sendable, Equatable {
     /// bit 7 (only function 0 need set it: QEMU, for one, sets it nowhere else) or the slot has
     /// more than one function. VFs are left out: with ARI they share slot numbers freely.
     static func assignMultifunction(_ functions: inout [PCIFunction]) {
+        // Fields read in place: thousands of functions, each copy some twenty retains.
         var slots: [PCIAddress: (count: Int, bit: Bool?)] = [:]
-        for f in functions where f.physfn == nil {
-            var slot = slots[f.address.slot] ?? (0, nil)
+        for position in functions.indices where functions[position].physfn == nil {
+            let address = functions[position].address
+            var slot = slots[address.slot] ?? (0, nil)
             slot.count += 1
-            if f.address.function == 0 { slot.bit = f.headerSaysMultifunction }
-            slots[f.address.slot] = slot
+            if address.function == 0 { slot.bit = functions[position].headerSaysMultifunction }
+            slots[address.slot] = slot
         }
         for position in functions.indices {
-            let f = functions[position]
-            if f.physfn != nil {
-                functions[position].isMultifunction = f.headerSaysMultifunction.map { _ in false }
+            let header = functions[position].headerSaysMultifunction
+            if functions[position].physfn != nil {
+                functions[position].isMultifunction = header.map { _ in false }
                 continue
             }
-            guard let slot = slots[f.address.slot] else { continue }
+            guard let slot = slots[functions[position].address.slot] else { continue }
             if slot.count > 1 || slot.bit == true {
                 functions[position].isMultifunction = true
-            } else if let bit = slot.bit ?? f.headerSaysMultifunction {
+            } else if let bit = slot.bit ?? header {
                 functions[position].isMultifunction = bit
             }
         }
@@ -152,8 +161,8 @@ public struct HostSnapshot: Sendable, Equatable {
     /// Groups the functions' links name, with members from those links.
     public static func groups(of functions: [PCIFunction]) -> [IOMMUGroup] {
         var members: [Int: [PCIAddress]] = [:]
-        for function in functions {
-            if let group = function.iommuGroup { members[group, default: []].append(function.address) }
+        for position in functions.indices {
+            if let group = functions[position].iommuGroup { members[group, default: []].append(functions[position].address) }
         }
         return members.map { IOMMUGroup(id: $0.key, members: $0.value) }.sorted { $0.id < $1.id }
     }

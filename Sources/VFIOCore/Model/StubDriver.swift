@@ -7,7 +7,18 @@ public enum StubDriver {
     /// every one of them is named for vfio.
     public static func isVFIO(_ driver: String?) -> Bool {
         guard let driver else { return false }
-        return driver == vfioPCI || driver.contains("vfio")
+        return driver == vfioPCI || namesVFIO(driver)
+    }
+
+    /// "vfio" somewhere in the name, looked for in its bytes (String.contains(String) goes
+    /// through the regex engine: a third of `metrics`' time at 5,000 functions went there).
+    static func namesVFIO(_ driver: String) -> Bool {
+        var (a, b, c): (UInt8, UInt8, UInt8) = (0, 0, 0)
+        for byte in driver.utf8 {
+            if a == UInt8(ascii: "v") && b == UInt8(ascii: "f") && c == UInt8(ascii: "i") && byte == UInt8(ascii: "o") { return true }
+            (a, b, c) = (b, c, byte)
+        }
+        return false
     }
 
     /// On vfio: a vfio driver by name, or any driver that made the function a vfio device (vfio-dev/).
