@@ -349,9 +349,13 @@ extension Actuators {
 
 extension Transaction {
     /// A transaction on the fake tree at `root` through a simulated kernel, as a command opens one.
+    /// It waits up to 5 s for the state directory's lock: a test that reopens it right after an
+    /// interrupted run in the same process can find the lock still held for a moment by a child
+    /// another test was spawning (forked, not yet exec'd: it shares the run's lock file
+    /// description until its exec closes it). Seen once under load in the parallel unit suite.
     public static func simulated(root: String, _ kernel: SimulatedKernel, netlink: (any VFNetlink)? = nil, crash: JournalCrash? = nil,
                                  recovering: Bool = false, dryRun: Bool = false) throws -> Transaction {
         try Transaction("test", layer: DeviceLayer(root: try HostRoot(root)), actuators: .simulated(kernel, netlink: netlink, crash: crash),
-                        stateDirectory: nil, command: "test", dryRun: dryRun, wait: 0, recovering: recovering, progress: { _ in })
+                        stateDirectory: nil, command: "test", dryRun: dryRun, wait: 5, recovering: recovering, progress: { _ in })
     }
 }
