@@ -508,6 +508,26 @@ struct CheckFixtureTests {
                 "\(name): \(result.findings)")
     }
 
+    /// The verdict-only boots CI no longer runs (`ci=no` in lab/boots, `scripts/lab test --all`
+    /// still does): the same judgement as their lab suites (IOMMUKindBootTests), on their snapshots.
+    @Test("no groups, and why, as the lab's kernels showed it: amd_iommu=off with AMD-Vi in the firmware; a VIOT on a kernel without CONFIG_VIRTIO_IOMMU",
+          arguments: [
+              ("amd-iommu-off", "amd_iommu=off", ["amd_iommu=off", "AMD-Vi"]),
+              ("virtio-iommu-6.1", "CONFIG_VIRTIO_IOMMU", ["virtio-iommu", "CONFIG_VIRTIO_IOMMU"]),
+          ] as [(String, String, [String])])
+    func causeOfNoGroups(name: String, hint: String, evidence: [String]) throws {
+        let groups = Vfioctl.capture(["groups", "--root", Self.fixture(name)])
+        #expect(groups.status == 0 && groups.out.contains("No IOMMU groups"), "\(groups.out)")
+        #expect(groups.err.contains(hint) && !groups.err.contains("firmware setup"), "\(groups.err)")
+        let result = try Self.check(name)
+        #expect(result.status != 0 && result.finding("iommu.absent") == nil, "\(result.findings)")
+        let messages = result.findings.compactMap { $0["message"] as? String }.joined(separator: "\n")
+        for word in evidence { #expect(messages.contains(word), "\(name): \(messages)") }
+        if name == "amd-iommu-off" {
+            #expect(result.message("iommu.disabled").contains("amd_iommu=off") && result.message("iommu.disabled").contains("AMD-Vi"), "\(result.findings)")
+        }
+    }
+
     @Test("the snapshot's devices: isolated NICs on e1000e, the bridged pair, an idle NVMe disk")
     func devices() throws {
         let snapshot = try DeviceLayer(root: HostRoot(Self.fixture("passthrough"))).snapshot()

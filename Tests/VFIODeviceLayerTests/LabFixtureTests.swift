@@ -14,7 +14,7 @@ struct LabFixtureTests {
 
     @Test("every snapshot reads cleanly: sorted, groups consistent, config space read in full as root",
           arguments: ["passthrough", "passthrough-sriov", "no-intremap", "iommu-off", "no-vtd", "passthrough-5.10", "passthrough-6.12",
-                      "amd-iommu"])
+                      "amd-iommu", "amd-iommu-off", "virtio-iommu-6.1"])
     func consistent(name: String) throws {
         let snapshot = try Self.snapshot(name)
         #expect(snapshot.functions.count >= 17)

@@ -6,10 +6,10 @@ import VFIOCore
 import VFIODeviceLayer
 import VFIOTestSupport
 
-/// Inside the 'sriov' boot: VF attributes over rtnetlink on a real kernel (netdevsim), judged by
+/// Inside the 'sriov' boot (and the 'passthrough' boot, which carries this suite in CI): VF attributes over rtnetlink on a real kernel (netdevsim), judged by
 /// vfioctl's own read-back and independently by iproute2; the recording fake's answers compared
 /// with the kernel's; one socket throughout. (The benchmark is SRIOVBenchBootTests.)
-@Suite("Lab: SR-IOV VF attributes over rtnetlink", .serialized, .enabled(if: Lab.inside("sriov"), Lab.reason))
+@Suite("Lab: SR-IOV VF attributes over rtnetlink", .serialized, .enabled(if: Lab.inside("sriov", "passthrough"), Lab.reason))
 struct SRIOVBootTests {
     /// 52:54:00:00:HH:LL for `n` = 0xHHLL.
     static func mac(_ n: Int) -> MACAddress {
