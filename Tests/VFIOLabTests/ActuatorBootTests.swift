@@ -87,8 +87,13 @@ struct ActuatorBootTests {
         print("lab timing: detach of a 2-function group \(String(format: "%.2f", detachTime)) s, reattach \(String(format: "%.2f", reattachTime)) s")
     }
 
-    /// SIGKILL after every journal record in turn; recover must leave each function on its
-    /// original driver (undo) or fully on vfio-pci (--finish), never unbound.
+    /// SIGKILL after journal records in turn; recover must leave each function on its original
+    /// driver (undo) or fully on vfio-pci (--finish), never unbound. The kill points are every
+    /// state the host can be in: before anything (the header's first and last record), just
+    /// before each step's write (its `begin` record), and after the last step (its `done`, and
+    /// `finished`). A step's `done` leaves the host as the next step's `begin` does; the unit
+    /// tests kill after every record of the same plan on the simulated kernel
+    /// (ApplierTests.crashAtEveryRecord). Undo and --finish alternate.
     @Test("killed after each journal record: recover leaves nothing unbound or half-detached")
     func killedAtEveryRecord() throws {
         let (_, _, bridged) = try Self.devices()
@@ -101,8 +106,9 @@ struct ActuatorBootTests {
         let header = 3 + 2 + steps
         let records = header + steps * 2 + 1
         var outcomes: [String] = []
-        for record in [1] + Array(header...records) {
-            let finish = record % 4 == 0
+        let begins = (1...steps).map { header + 2 * $0 - 1 }
+        for (index, record) in ([1, header] + begins + [records - 1, records]).enumerated() {
+            let finish = index % 2 == 1
             let killed = try Self.vfioctl(["detach", bridged[0]], environment: ["VFIOCTL_JOURNAL_KILL_AFTER": "\(record)"])
             #expect(killed.status == SIGKILL || record == records + 1, "record \(record): status \(killed.status) \(killed.err)")
             let recover = try Self.vfioctl(["recover", "--format", "json"] + (finish ? ["--finish"] : []))

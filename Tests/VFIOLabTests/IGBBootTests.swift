@@ -4,10 +4,10 @@ import Testing
 import VFIOCore
 import VFIOTestSupport
 
-/// Inside the 'igb' and 'igb-6.12' boots: QEMU's Intel 82576 with the kernel's own igb (PF) and
+/// Inside the 'igb' and 'igb-6.12' boots (and 'actuator', which carries this suite in CI): QEMU's Intel 82576 with the kernel's own igb (PF) and
 /// igbvf (VF) drivers, the real SR-IOV NIC driver of the lab. What vfioctl does to VFs is judged
 /// by the kernel (driver links, sriov files, the VF netdev's own address) and by iproute2.
-@Suite("Lab: igb SR-IOV (a real NIC driver)", .serialized, .enabled(if: Lab.inside("igb", "igb-6.12"), Lab.reason))
+@Suite("Lab: igb SR-IOV (a real NIC driver)", .serialized, .enabled(if: Lab.inside("igb", "igb-6.12", "actuator"), Lab.reason))
 struct IGBBootTests {
     /// The 82576 PF (8086:10c9), its netdev brought up (igb drops VF settings made while the PF
     /// is down), and its VFs gone whatever a test leaves.
