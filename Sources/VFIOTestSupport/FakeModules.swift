@@ -11,10 +11,7 @@ import Glibc
 public enum FakeModules {
     /// `modules`: module name → its aliases (`pci:v00008086d000010D3sv*sd*bc*sc*i*`).
     public static func index(_ modules: [String: [String]], root: String, release: String) {
-        var template = Array("/tmp/vfioctl-depmod.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        precondition(made, "mkdtemp failed")
-        let scratch = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let scratch = ScratchDirectory.make("vfioctl-depmod")
         defer { FakeSysfs.removeTree(scratch) }
         let kernel = "\(scratch)/lib/modules/\(release)/kernel"
         let manager = FileManager.default

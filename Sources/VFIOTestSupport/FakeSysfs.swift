@@ -140,13 +140,7 @@ public struct FakeSysfs {
 
     /// A new fake host in a fresh temporary directory.
     public init() {
-        var template = Array("/tmp/vfioctl-fake.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
-            guard let base = buffer.baseAddress else { return false }
-            return mkdtemp(base) != nil
-        }
-        precondition(made, "mkdtemp failed")
-        self.root = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        self.root = ScratchDirectory.make("vfioctl-fake")
     }
 
     /// A fake host in `root`, created if missing.

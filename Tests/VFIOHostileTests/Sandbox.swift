@@ -5,7 +5,7 @@ import VFIOTestSupport
 /// One campaign's playground: a tree vfioctl is pointed at (`root`), a directory beside it that
 /// nothing may ever change (`outside`: links in the tree point at it), and the state directory.
 ///
-///     /tmp/vfioctl-hostile.XXXXXX/{root, outside, state, scratch}
+///     $TMPDIR/vfioctl-hostile.XXXXXX/{root, outside, state, scratch} ($TMPDIR: /tmp when unset)
 final class Sandbox {
     let base: String
     var root: String { base + "/root" }
@@ -15,10 +15,7 @@ final class Sandbox {
 
     /// A sandbox whose root is a copy of `fixture` (a directory under fixtures/).
     init(copying fixture: String?) throws {
-        var template = Array("/tmp/vfioctl-hostile.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        guard made else { throw CocoaError(.fileWriteUnknown) }
-        base = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        base = ScratchDirectory.make("vfioctl-hostile")
         let manager = FileManager.default
         for directory in [root, outside, state, scratch] {
             try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -49,20 +46,39 @@ final class Sandbox {
     /// Everything observable about a tree without reading it: per path its type, mode, owner,
     /// size, inode, modification and change times and link target. Any write, chmod, rename,
     /// link or removal changes it.
-    static func fingerprint(_ directory: String) -> [String: String] {
-        var result: [String: String] = [:]
+    /// What is compared of each entry: type and mode, owner, size, inode, both times, and a
+    /// link's target. A struct, not text: the campaign takes some 3,000 fingerprints of a
+    /// 770-entry tree, and formatting each entry as a string was most of its own time.
+    struct Entry: Equatable {
+        var mode: mode_t, uid: uid_t, gid: gid_t, size: off_t, inode: ino_t
+        var modified: timespec, changed: timespec
+        var target: [CChar]?
+
+        init(_ info: stat, target: [CChar]?) {
+            (mode, uid, gid, size, inode) = (info.st_mode, info.st_uid, info.st_gid, info.st_size, info.st_ino)
+            (modified, changed, self.target) = (info.st_mtim, info.st_ctim, target)
+        }
+
+        static func == (a: Entry, b: Entry) -> Bool {
+            a.mode == b.mode && a.uid == b.uid && a.gid == b.gid && a.size == b.size && a.inode == b.inode
+                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec && a.target == b.target
+        }
+    }
+
+    static func fingerprint(_ directory: String) -> [String: Entry] {
+        var result: [String: Entry] = [:]
         func walk(_ path: String, _ relative: String) {
             var info = stat()
             guard lstat(path, &info) == 0 else { return }
-            var entry = "\(info.st_mode) \(info.st_uid):\(info.st_gid) \(info.st_size) \(info.st_ino) "
-                + "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
             let type = info.st_mode & S_IFMT
+            var target: [CChar]?
             if type == S_IFLNK {
                 var buffer = [CChar](repeating: 0, count: 4097)
                 let count = readlink(path, &buffer, 4096)
-                entry += " -> " + (count > 0 ? String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?")
+                target = count >= 0 ? Array(buffer[0..<count]) : []
             }
-            result[relative.isEmpty ? "." : relative] = entry
+            result[relative.isEmpty ? "." : relative] = Entry(info, target: target)
             guard type == S_IFDIR, let stream = opendir(path) else { return }
             var names: [String] = []
             while let item = readdir(stream) {
@@ -79,7 +95,7 @@ final class Sandbox {
     }
 
     /// The paths whose fingerprint differs between two readings.
-    static func changes(_ before: [String: String], _ after: [String: String]) -> [String] {
+    static func changes(_ before: [String: Entry], _ after: [String: Entry]) -> [String] {
         Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
     }
 }
@@ -119,8 +135,7 @@ enum Surgery {
     /// Every regular file and link below `directory` (relative paths), not following links.
     static func entries(_ directory: String) -> [String] {
         Sandbox.fingerprint(directory).compactMap { path, entry in
-            let mode = UInt32(entry.split(separator: " ")[0]) ?? 0
-            let type = mode & S_IFMT
+            let type = entry.mode & S_IFMT
             return path != "." && (type == S_IFREG || type == S_IFLNK) ? path : nil
         }.sorted()
     }
