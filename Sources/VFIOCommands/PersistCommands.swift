@@ -1,5 +1,4 @@
 import ArgumentParser
-import Glibc
 import VFIOActuator
 import VFIOCore
 import VFIODeviceLayer
@@ -90,8 +89,15 @@ extension Vfioctl {
                 let facts = Persist.facts(addresses, groups: groups, snapshot, root: layer.root)
                 let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force, driver: choice), snapshot, facts)
                 if plan.refused {
-                    // With --format json stdout holds JSON or nothing: the findings go to stderr.
-                    Output.write(CheckOutput.findingsText(plan.findings, verbose: false), to: output.format == .json ? STDERR_FILENO : STDOUT_FILENO)
+                    if output.format == .json {
+                        // stdout holds JSON or nothing: each error finding is an error: line (and its hint:).
+                        for finding in plan.findings where finding.severity == .error {
+                            Output.diagnostic("error", "\(finding.subject): \(finding.message)")
+                            if let hint = finding.hint { Output.hint(hint) }
+                        }
+                    } else {
+                        Output.write(CheckOutput.findingsText(plan.findings, verbose: false))
+                    }
                     Output.diagnostic("error", "not recorded: what 'vfioctl detach' refuses cannot be bound at boot either")
                     throw ExitCode(2)
                 }
