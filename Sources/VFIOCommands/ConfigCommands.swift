@@ -16,24 +16,42 @@ struct WriteOptions: ParsableArguments {
     }
 
     /// Shows one file's edit as a diff, or (--write) makes it; then what to run for it to take effect.
-    func carryOut(_ edit: ConfigEdit, root: HostRoot, already: String) throws {
+    func carryOut(_ edit: ConfigEdit, root: HostRoot, already: String, into report: inout EditReport) throws {
         for warning in edit.warnings { Output.warning(warning) }
+        report.notes += edit.notes
         var out = edit.notes.map { "note: \($0)\n" }.joined()
         if let path = edit.path, let new = edit.new, let newBytes = edit.newBytes {
+            var file = EditOutput.File(path: path, old: edit.old, new: new, changed: edit.changed)
             if !edit.changed {
                 out += "\(path) \(already)\n"
             } else if write {
                 let backup = try ConfigFile.write(newBytes, to: path, root: root, expected: .some(edit.old))
+                (file.written, file.backup) = (true, backup)
                 out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + ": " + edit.changes.joined(separator: "; ") + "\n"
             } else {
                 out += TextDiff.unified(edit.old ?? "", new, path: path)
                 out += "(not written: add --write)\n"
             }
+            report.files.append(file)
         }
-        if let regenerate = edit.regenerate, edit.changed || edit.path == nil {
-            out += "then: \(regenerate), and reboot\n"
+        if let regenerate = edit.regenerate {
+            report.regenerate = regenerate
+            if edit.changed || edit.path == nil { out += "then: \(regenerate), and reboot\n" }
         }
-        Output.write(out)
+        report.text += out
+    }
+}
+
+/// What a config or persist command did to its files: the text for people, the files for JSON
+/// (EditOutput).
+struct EditReport {
+    var text = ""
+    var files: [EditOutput.File] = []
+    var notes: [String] = []
+    var regenerate: String?
+
+    func emit(_ format: OutputFormat) {
+        Output.emit(format, json: { EditOutput.json(files, notes: notes, regenerate: regenerate) }, text: { text })
     }
 }
 
@@ -60,6 +78,7 @@ extension Vfioctl {
 
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
 
         func run(in invocation: Invocation) throws {
             let layer = try global.deviceLayer(invocation)
@@ -67,7 +86,9 @@ extension Vfioctl {
             let vendor = layer.cpuVendor()
             let options = GrubDefault.iommuOptions(vendor: vendor.rawValue)
             let plan = try BootConfig.cmdline(options, FactsReader(root: layer.root).bootFacts())
-            try writing.carryOut(plan, root: layer.root, already: "already has " + options.joined(separator: " "))
+            var report = EditReport()
+            try writing.carryOut(plan, root: layer.root, already: "already has " + options.joined(separator: " "), into: &report)
+            report.emit(output.format)
         }
     }
 
@@ -114,6 +135,7 @@ extension Vfioctl {
 
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
 
         func run(in invocation: Invocation) throws {
             let ids = try vfioIds.flatMap { $0.split(separator: ",").map(String.init) }.map { text throws(VFIOError) in try ModprobeConfig.parseID(text) }
@@ -150,24 +172,29 @@ extension Vfioctl {
                 }
             }
             let current = try FactsReader(root: layer.root).modprobeFiles(files.map(\.0))
+            var report = EditReport()
             var out = ""
             for (name, text) in files {
                 let path = "/etc/modprobe.d/" + name
-                if current[name] == text {
+                var file = EditOutput.File(path: path, old: current[name], new: text, changed: current[name] != text)
+                if !file.changed {
                     out += "\(path) is already so\n"
                 } else if writing.write {
                     let backup = try ConfigFile.write(Array(text.utf8), to: path, root: layer.root, expected: .some(current[name]))
+                    (file.written, file.backup) = (true, backup)
                     out += "wrote \(path)" + (backup.map { " (the old one is \($0))" } ?? "") + "\n"
                 } else {
                     out += TextDiff.unified(current[name] ?? "", text, path: path)
                 }
+                report.files.append(file)
             }
             if !writing.write && files.contains(where: { current[$0.0] != $0.1 }) { out += "(not written: add --write)\n" }
             out += "then: modules read these when they load; for vfio-pci at boot, rebuild the initramfs if it loads there, and reboot\n"
             for option in options where option.writableAtRuntime {
                 out += "now, while vfio-pci is loaded: echo 1 > /sys/module/vfio_pci/parameters/\(option.name)\n"
             }
-            Output.write(out)
+            report.text = out
+            report.emit(output.format)
         }
     }
 
@@ -185,12 +212,16 @@ extension Vfioctl {
 
         @OptionGroup var writing: WriteOptions
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
 
         func run(in invocation: Invocation) throws {
             let root = try global.deviceLayer(invocation).root
             try writing.requireRoot(root, "config initramfs")
             let facts = try FactsReader(root: root).bootFacts()
-            try writing.carryOut(InitramfsConfig.plan(facts), root: root, already: "already loads " + InitramfsConfig.modules(facts).joined(separator: " "))
+            var report = EditReport()
+            try writing.carryOut(InitramfsConfig.plan(facts), root: root, already: "already loads " + InitramfsConfig.modules(facts).joined(separator: " "),
+                                 into: &report)
+            report.emit(output.format)
         }
     }
 

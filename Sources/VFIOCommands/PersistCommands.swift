@@ -31,7 +31,8 @@ extension Vfioctl {
         }
 
         /// The records file, the udev rule and the unit for `records`: shown as diffs, or written.
-        static func writeFiles(_ records: [VFIOCore.Persist.Record], old: String?, root: HostRoot, writing: WriteOptions) throws {
+        static func writeFiles(_ records: [VFIOCore.Persist.Record], old: String?, root: HostRoot, writing: WriteOptions,
+                               into report: inout EditReport) throws {
             func edit(_ path: String, _ new: String, old: String?) -> ConfigEdit {
                 ConfigEdit(path: path, old: old, new: new, changes: [path], regenerate: nil, notes: [])
             }
@@ -41,10 +42,9 @@ extension Vfioctl {
             let edits = [edit(VFIOCore.Persist.recordsPath, VFIOCore.Persist.render(records), old: old),
                          edit(VFIOCore.Persist.udevRulesPath, rules, old: try files.current(VFIOCore.Persist.udevRulesPath)),
                          edit(VFIOCore.Persist.unitPath, unit, old: try files.current(VFIOCore.Persist.unitPath))]
-            for edit in edits { try writing.carryOut(edit, root: root, already: "is already so") }
-            if writing.write && edits.contains(where: { $0.changed }) {
-                Output.write("then: systemctl daemon-reload && systemctl enable \(VFIOCore.Persist.unitName); udevadm control --reload\n")
-            }
+            for edit in edits { try writing.carryOut(edit, root: root, already: "is already so", into: &report) }
+            report.regenerate = "systemctl daemon-reload && systemctl enable \(VFIOCore.Persist.unitName); udevadm control --reload"
+            if writing.write && edits.contains(where: { $0.changed }) { report.text += "then: \(report.regenerate ?? "")\n" }
         }
 
         struct Add: VfioctlCommand {
@@ -75,6 +75,7 @@ extension Vfioctl {
 
             @OptionGroup var writing: WriteOptions
             @OptionGroup var global: GlobalOptions
+            @OptionGroup var output: FormatOptions
 
             func run(in invocation: Invocation) throws {
                 let (addresses, groups) = try targets.required("persist", hint: "vfioctl persist 0000:01:00.0 --write ('vfioctl groups' lists the groups)")
@@ -88,13 +89,22 @@ extension Vfioctl {
                 let facts = Persist.facts(addresses, groups: groups, snapshot, root: layer.root)
                 let plan = BindingPlanner.detach(.init(addresses: addresses, groups: groups, force: force, driver: choice), snapshot, facts)
                 if plan.refused {
-                    Output.write(CheckOutput.findingsText(plan.findings, verbose: false))
+                    if output.format == .json {
+                        // stdout holds JSON or nothing: each error finding is an error: line (and its hint:).
+                        for finding in plan.findings where finding.severity == .error {
+                            Output.diagnostic("error", "\(finding.subject): \(finding.message)")
+                            if let hint = finding.hint { Output.hint(hint) }
+                        }
+                    } else {
+                        Output.write(CheckOutput.findingsText(plan.findings, verbose: false))
+                    }
                     Output.diagnostic("error", "not recorded: what 'vfioctl detach' refuses cannot be bound at boot either")
                     throw ExitCode(2)
                 }
                 let detached = Dictionary((try? invocation.actuators.state(stateDir, root: layer.root).records())?.map { ($0.address, $0.driver) } ?? [],
                                           uniquingKeysWith: { first, _ in first })
                 var added: [VFIOCore.Persist.Record] = []
+                var report = EditReport()
                 for group in plan.groups {
                     let endpoints = snapshot.endpoints(ofGroup: group)
                     guard let set = endpoints.min() else { continue }
@@ -113,7 +123,7 @@ extension Vfioctl {
                         }
                         added.append(record)
                     }
-                    Output.write("group \(group): " + endpoints.map { address in
+                    report.text += ("group \(group): " + endpoints.map { address in
                         address.description + (added.first { $0.address == address }?.vfioDriver.map { " (\($0))" } ?? "")
                     }.joined(separator: ", ") + "\n")
                 }
@@ -127,14 +137,16 @@ extension Vfioctl {
                     }
                 }
                 added = VFIOCore.Persist.withResetMethods(added, existing: existing.records, chosen: chosen)
-                try writeFiles(VFIOCore.Persist.merge(existing.records, adding: added), old: existing.text, root: layer.root, writing: writing)
+                try writeFiles(VFIOCore.Persist.merge(existing.records, adding: added), old: existing.text, root: layer.root, writing: writing,
+                               into: &report)
                 if writing.write {
-                    Output.write("for now: vfioctl detach " + plan.groups.map { "--group \($0)" }.joined(separator: " ") + " (or reboot)\n")
+                    report.text += "for now: vfioctl detach " + plan.groups.map { "--group \($0)" }.joined(separator: " ") + " (or reboot)\n"
                     for (address, choice) in chosen.sorted(by: { $0.key < $1.key }) {
-                        Output.write("reset method, for now: echo '" + (choice?.joined(separator: " ") ?? "default")
-                                     + "' > /sys/bus/pci/devices/\(address)/reset_method\n")
+                        report.text += "reset method, for now: echo '" + (choice?.joined(separator: " ") ?? "default")
+                            + "' > /sys/bus/pci/devices/\(address)/reset_method\n"
                     }
                 }
+                report.emit(output.format)
             }
         }
 
@@ -153,6 +165,7 @@ extension Vfioctl {
 
             @OptionGroup var writing: WriteOptions
             @OptionGroup var global: GlobalOptions
+            @OptionGroup var output: FormatOptions
 
             func run(in invocation: Invocation) throws {
                 let wanted = Set(try addresses.map { text throws(VFIOError) in try PCIAddress.parse(text) })
@@ -167,9 +180,11 @@ extension Vfioctl {
                                            hint: "'vfioctl persist status' lists what is recorded")
                 }
                 let kept = all ? [] : VFIOCore.Persist.removing(wanted, from: existing.records)
-                try writeFiles(kept, old: existing.text, root: root, writing: writing)
+                var report = EditReport()
+                try writeFiles(kept, old: existing.text, root: root, writing: writing, into: &report)
                 let gone = existing.records.filter { !kept.contains($0) }.map(\.address.description)
-                if writing.write && !gone.isEmpty { Output.write("to give them back now: vfioctl reattach " + gone.joined(separator: " ") + "\n") }
+                if writing.write && !gone.isEmpty { report.text += "to give them back now: vfioctl reattach " + gone.joined(separator: " ") + "\n" }
+                report.emit(output.format)
             }
         }
 

@@ -106,6 +106,16 @@ struct GoldenTests {
         Case(name: "check-pass", command: "check", status: 0) { run(checkHost(), ["check", "0000:05:10.0"]) },
         Case(name: "check-fail", command: "check", status: 2) { run(checkHost(), ["check", "0000:03:00.0", "--group", "3"]) },
         Case(name: "config-status", command: "config status", status: 0) { run(GoldenHosts.config(), ["config", "status"]) },
+        // The config edits: a diff, a write (its backup), a file already so; and with nothing to write.
+        Case(name: "config-cmdline", command: "config cmdline", status: 0) { run(GoldenHosts.grubWithout(), ["config", "cmdline"]) },
+        Case(name: "config-cmdline-write", command: "config cmdline", status: 0) {
+            run(GoldenHosts.grubWithout(), ["config", "cmdline", "--write"])
+        },
+        Case(name: "config-modprobe", command: "config modprobe", status: 0) {
+            run(GoldenHosts.config(), ["config", "modprobe", "--vfio-ids", "10de:1b80", "--nested"])
+        },
+        Case(name: "config-initramfs", command: "config initramfs", status: 0) { run(GoldenHosts.config(), ["config", "initramfs"]) },
+        Case(name: "config-initramfs-none", command: "config initramfs", status: 0) { run(GoldenHosts.noIOMMU(), ["config", "initramfs"]) },
 
         // detach, reattach, recover against the simulated driver core.
         Case(name: "detach-dry-run", command: "detach", status: 0) { run(try Host(), ["detach", "--group", "3", "--dry-run"]) },
@@ -130,6 +140,10 @@ struct GoldenTests {
         },
 
         // persist: records of group 3, then status and apply.
+        Case(name: "persist-add", command: "persist add", status: 0) { run(try Host(), ["persist", "0000:02:01.0"]) },
+        Case(name: "persist-remove", command: "persist remove", status: 0) {
+            run(try Host(), before: [["persist", "0000:02:01.0", "--write"]], ["persist", "remove", "0000:02:01.0", "--write"])
+        },
         Case(name: "persist-status", command: "persist status", status: 0) {
             run(try Host(), before: [["persist", "0000:02:01.0", "--write"]], ["persist", "status"])
         },
@@ -307,6 +321,15 @@ enum GoldenHosts {
     /// A guest holding `group` open, as /proc shows it.
     static func guest(group: Int) -> [(pid: Int, command: String, arguments: [String], groups: [Int])] {
         [(pid: 4242, command: "qemu-system-x86", arguments: ["qemu-system-x86_64", "-name", "guest=web1"], groups: [group])]
+    }
+
+    /// /etc/default/grub without the IOMMU options.
+    static func grubWithout() -> FakeSysfs {
+        var fake = FakeSysfs()
+        fake.build()
+        fake.write("etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"quiet\"\n")
+        fake.write("usr/sbin/update-grub", "#!/bin/sh\n", mode: 0o755)
+        return fake
     }
 
     /// No IOMMU: functions, no groups.

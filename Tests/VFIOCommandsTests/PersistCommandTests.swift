@@ -57,6 +57,10 @@ struct PersistCommandTests {
         let result = host.run(["persist", "0000:03:00.0", "--write"])
         #expect(result.status == 2 && result.out.contains("device.host-critical") && result.err.contains("not recorded"), "\(result.out)\(result.err)")
         #expect(file(host, "/etc/vfioctl/persist.conf") == nil)
+        // With --format json stdout stays empty; each error finding is an error: line with its hint:.
+        let json = host.run(["persist", "0000:03:00.0", "--write", "--format", "json"])
+        #expect(json.status == 2 && json.out.isEmpty, "\(json.out)")
+        #expect(json.err.contains("error: 0000:03:00.0: 0000:03:00.0 is in use by the host") && json.err.contains("\nhint: "), "\(json.err)")
         #expect(host.run(["persist", "0000:99:00.0"]).err.contains("error: no PCI function 0000:99:00.0"))
         #expect(host.run(["persist"]).status == 64)
     }

@@ -123,6 +123,45 @@ struct IGBBootTests {
         #expect(try Self.emptyPlan(hostAgain), "\(hostAgain.out)")
     }
 
+    /// The Ansible collection (ansible/) against this kernel: ansible-core from the venv
+    /// scripts/setup makes on the host (the guest shares its root), on the local connection.
+    @Test("Ansible's vfioctl_pool: check mode plans and changes nothing, a run makes the pool, a second run changes nothing")
+    func ansiblePool() throws {
+        let pf = try PF.find()
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let ansible = try Ansible(repository: repository)
+        defer { pf.reset(); ansible.remove() }
+        let inventory = try ansible.write("inventory.ini", """
+            lab ansible_connection=local ansible_python_interpreter=/usr/bin/python3
+
+            """)
+        let playbook = try ansible.write("pool.yml", """
+            - name: An SR-IOV pool on the lab's igb
+              hosts: lab
+              gather_facts: false
+              tasks:
+                - name: Two VFs on vfio-pci
+                  vfioctl.host.vfioctl_pool:
+                    executable: \(TestProcess.vfioctl)
+                    state_dir: \(Self.state)
+                    spec:
+                      pf:
+                        - device: "\(pf.address)"
+                          vfs: 2
+                          driver: vfio-pci
+
+            """)
+        let checked = try ansible.playbook(playbook, inventory: inventory, ["--check", "--diff"])
+        #expect(checked.status == 0 && Ansible.recap(checked.out)["lab"]?["changed"] == 1, "\(checked.out)\(checked.err)")
+        #expect(checked.out.contains("vf-count \(pf.address) sriov_numvfs: 0 -> 2"), "\(checked.out)")
+        #expect(Kernel.read(pf.path + "/sriov_numvfs") == "0")
+        let applied = try ansible.playbook(playbook, inventory: inventory)
+        #expect(applied.status == 0 && Ansible.recap(applied.out)["lab"]?["changed"] == 1, "\(applied.out)\(applied.err)")
+        #expect(pf.vfDrivers(2) == ["vfio-pci", "vfio-pci"], "\(pf.vfDrivers(2))\n\(applied.out)")
+        let again = try ansible.playbook(playbook, inventory: inventory)
+        #expect(again.status == 0 && Ansible.recap(again.out)["lab"]?["changed"] == 0, "\(again.out)\(again.err)")
+    }
+
     @Test("sriov set --mac on a VF igbvf holds: the VF's own netdev takes the new address; iproute2 agrees")
     func macOnHostVF() throws {
         let pf = try PF.find()
