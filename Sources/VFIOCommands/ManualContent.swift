@@ -194,6 +194,15 @@ enum ManualContent {
             ],
             seeAlso: ["virsh(1)", "qemu-system-x86_64(1)"]),
 
+        "vfioctl-export": Content(
+            files: [poolFile],
+            exitStatus: refusing("A function the host needs (the host-critical guard), a function in no IOMMU group, or one the engine cannot take (nova: a PCI domain above 0xFFFF); or, with --check, the file has drifted from the host: the findings say how, with the fix."),
+            examples: [
+                Example("nova's [pci] device_spec and alias for every function on vfio-pci:", "vfioctl export nova"),
+                Example("neutron's SR-IOV agent mappings for a pool file's VFs:", "vfioctl export neutron --pool /etc/vfioctl/pools.toml --physnet physnet1"),
+            ],
+            seeAlso: ["vfioctl-detach(8)", "vfioctl-apply(8)"]),
+
         "vfioctl-config": Content(
             files: configFiles,
             exitStatus: reading,

@@ -1,0 +1,71 @@
+import ArgumentParser
+import VFIOCore
+import VFIODeviceLayer
+
+extension ExportFormat: ExpressibleByArgument {}
+extension NovaNUMAPolicy: ExpressibleByArgument {}
+
+extension Vfioctl {
+    struct Export: VfioctlCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export",
+            abstract: "Write this host's passthrough devices for a cluster engine: nova, neutron, kubevirt, sriov-device-plugin, proxmox.",
+            discussion: """
+                Prints the configuration the engine reads (docs/export.md); it never edits the engine's \
+                files. What is exported: the functions named (ADDRESS, --group N), the VFs a pool file \
+                gives to a vfio driver and its devices to detach (--pool FILE), or by default every \
+                function on vfio-pci or a vfio-pci variant driver. Only whole IOMMU groups are \
+                exported: a named function brings its group's other endpoints; by default a group \
+                only partly on vfio is left out with a warning. A function the host needs (its \
+                filesystems, swap, a network interface in use, the console) is refused (exit 2), as \
+                detach refuses it.
+
+                Names: --name is nova's alias, KubeVirt's resourceName (DOMAIN/NAME), the device \
+                plugin's resourceName, or Proxmox's mapping id; --physnet the physical network of a \
+                PF's VFs (nova, neutron); a pool entry's network fills in for its VFs.
+                """)
+
+        @Argument(help: ArgumentHelp("The engine: nova ([pci] device_spec and alias), neutron (sriov_agent.ini [sriov_nic]).",
+                                     valueName: "format"))
+        var engine: ExportFormat
+
+        @OptionGroup var targets: GroupTargets
+
+        @Option(name: .long, help: ArgumentHelp("A pool file (.toml, .yaml): its vfio VFs, named by their entry's network, and its devices to detach.",
+                                                valueName: "FILE"), completion: .file(extensions: ["toml", "yaml", "yml"]))
+        var pool: String?
+
+        @Option(name: .long, help: ArgumentHelp("The name the engine gives the devices (nova alias, resource name, mapping id).", valueName: "NAME"))
+        var name: String?
+
+        @Option(name: .long, help: ArgumentHelp("The physical network of a PF's VFs: NAME for every PF, or PF=NAME (repeatable; PF: interface or address).",
+                                                valueName: "[PF=]NAME"), completion: HostCompletion.pfInterfaces.kind)
+        var physnet: [String] = []
+
+        @Option(name: .long, help: "nova's alias numa_policy.")
+        var numaPolicy: NovaNUMAPolicy = .legacy
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: FormatOptions
+
+        func run(in invocation: Invocation) throws {
+            let (addresses, groups) = try targets.parsed()
+            let names = ExportNames(name: name, physnets: try physnet.map { text throws(VFIOError) in try ExportNames.Physnet.parse(text) },
+                                    numaPolicy: numaPolicy)
+            let spec = try pool.map { path throws(VFIOError) in try PoolFile.load(path) }
+            let request = ExportRequest(addresses: addresses, groups: groups, pool: spec, names: names)
+            let layer = try global.deviceLayer(invocation)
+            let seen = try layer.observe(ObservationScope(.all, facts: true))
+            guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
+            let selection = try ExportSelection.select(request, seen.snapshot, facts)
+            let document = try VFIOCore.Export.render(engine, selection, seen.snapshot, names)
+            Output.emit(output.format, json: { ExportOutput.json(document) }, text: { document.content })
+            if output.format == .text {
+                for warning in ExportOutput.warnings(document.findings) {
+                    Output.warning(warning.message)
+                    if let hint = warning.hint { Output.hint(hint) }
+                }
+            }
+        }
+    }
+}

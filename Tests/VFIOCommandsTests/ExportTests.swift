@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+import VFIOCommands
+import VFIOCore
+import VFIOTestSupport
+
+/// The fake hosts export is tried on, and running it.
+enum ExportHosts {
+    /// A root port; a T4-like GPU and its audio function on vfio-pci (group 2); two NIC
+    /// functions sharing group 3, one on vfio-pci and one on e1000e; the boot NVMe (group 5,
+    /// root filesystem); an 82599 PF (enp5s0f0, ixgbe) with VFs 0 and 1 on vfio-pci (groups 20,
+    /// 21) and VF 2 on ixgbevf (group 22); with `vmd`, an NVMe behind an Intel VMD controller
+    /// (domain 10000) on vfio-pci.
+    static func host(vmd: Bool = false, _ adjust: (inout FakeSysfs) -> Void = { _ in }) -> FakeSysfs {
+        var fake = FakeSysfs()
+        fake.withIOMMU()
+        var port = FakeFunction("0000:00:1c.0", vendor: 0x8086, device: 0x1c10, class: 0x060400, group: 1, driver: "pcieport")
+        port.driverModule = nil
+        fake.add(port)
+        var gpu = FakeFunction("0000:01:00.0", vendor: 0x10de, device: 0x1eb8, class: 0x030200, parent: "0000:00:1c.0", group: 2, driver: "vfio-pci")
+        gpu.subsystemVendorID = 0x10de
+        gpu.subsystemDeviceID = 0x12a2
+        gpu.numaNode = 0
+        fake.add(gpu)
+        var audio = FakeFunction("0000:01:00.1", vendor: 0x10de, device: 0x10f8, class: 0x040300, parent: "0000:00:1c.0", group: 2, driver: "vfio-pci")
+        audio.subsystemVendorID = 0x10de
+        audio.subsystemDeviceID = 0x12a2
+        fake.add(audio)
+        fake.add(FakeFunction("0000:02:00.0", vendor: 0x8086, device: 0x10c9, class: 0x020000, group: 3, driver: "vfio-pci"))
+        var shared = FakeFunction("0000:02:00.1", vendor: 0x8086, device: 0x10c9, class: 0x020000, group: 3, driver: "igb")
+        shared.netInterfaces = ["enp2s0f1"]
+        fake.add(shared)
+        var nvme = FakeFunction("0000:03:00.0", vendor: 0x144d, device: 0xa80a, class: 0x010802, group: 5, driver: "nvme")
+        nvme.blockDevices = [("nvme0n1", "nvme/nvme0/nvme0n1"), ("nvme0n1p2", "nvme/nvme0/nvme0n1/nvme0n1p2")]
+        fake.add(nvme)
+        fake.blockDeviceNumbers = ["nvme0n1": "259:0", "nvme0n1p2": "259:2"]
+        fake.mounts = [("259:2", "/", "ext4", "/dev/nvme0n1p2")]
+        let pf = FakeFunction.networkPF("0000:05:00.0", device: 0x10fb, group: 10, driver: "ixgbe", netdev: "enp5s0f0", total: 63, autoprobe: false)
+        fake.add(pf)
+        fake.add(.virtualFunction("0000:05:10.0", of: pf, index: 0, device: 0x10ed, group: 20, driver: "vfio-pci"))
+        fake.add(.virtualFunction("0000:05:10.2", of: pf, index: 1, device: 0x10ed, group: 21, driver: "vfio-pci"))
+        var hostVF = FakeFunction.virtualFunction("0000:05:10.4", of: pf, index: 2, device: 0x10ed, group: 22, driver: "ixgbevf")
+        hostVF.netInterfaces = ["enp5s0f0v2"]
+        fake.add(hostVF)
+        if vmd {
+            fake.add(FakeFunction("10000:e1:00.0", vendor: 0x8086, device: 0x0a54, class: 0x010802, group: 30, driver: "vfio-pci"))
+        }
+        adjust(&fake)
+        fake.build()
+        // The kernel's link from an interface to its device, which neutron's agent follows
+        // (/sys/class/net/DEV/device/virtfnN); FakeSysfs leaves it out (a cycle for tree walks).
+        for f in fake.functions {
+            for name in f.netInterfaces { fake.link(fake.devicePath(f.address) + "/net/\(name)/device", to: fake.devicePath(f.address)) }
+        }
+        return fake
+    }
+
+    static func run(_ fake: FakeSysfs, _ arguments: [String]) -> (status: Int32, out: String, err: String) {
+        Vfioctl.capture(["export"] + arguments + ["--root", fake.root], invocation: Invocation(pciIDs: Golden.pciIDs))
+    }
+
+    static func write(_ text: String, _ name: String, in fake: FakeSysfs) throws -> String {
+        let path = fake.root + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// An engine's own code, run by Debian's python3 (its packages: scripts/setup test): a judge
+/// script in fixtures/engines reads files on a fake root and prints one JSON object per file.
+enum EngineJudge {
+    static let python = "/usr/bin/python3"
+    static let directory = Golden.repository + "/fixtures/engines"
+
+    /// One JSON result per (root, file).
+    static func run(_ script: String, _ cases: [(root: String, file: String)]) throws -> [[String: Any]] {
+        let result = try TestProcess.run(python, [directory + "/" + script] + cases.flatMap { [$0.root, $0.file] }, timeout: 600)
+        let lines = result.out.split(separator: "\n").map(String.init)
+        guard lines.count == cases.count else {
+            throw JudgeFailed("\(script): \(lines.count) results for \(cases.count) files (status \(result.status))\n\(result.out)\n\(result.err)")
+        }
+        return try lines.map { try TestProcess.json($0) }
+    }
+}
+
+struct JudgeFailed: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+@Suite("export: nova and neutron, judged by their own parsers")
+struct ExportNovaNeutronTests {
+    @Test("nova by default: every whole group on vfio, device_spec by address with ids pinned, one alias per ids; a group partly on vfio is left out")
+    func novaDefault() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let result = ExportHosts.run(fake, ["nova"])
+        #expect(result.status == 0, "\(result.err)")
+        let specs = result.out.split(separator: "\n").filter { $0.hasPrefix("device_spec = ") }
+        #expect(specs == [
+            #"device_spec = {"vendor_id": "10de", "product_id": "1eb8", "address": "0000:01:00.0"}"#,
+            #"device_spec = {"vendor_id": "10de", "product_id": "10f8", "address": "0000:01:00.1"}"#,
+            #"device_spec = {"vendor_id": "8086", "product_id": "10ed", "address": "0000:05:10.0"}"#,
+            #"device_spec = {"vendor_id": "8086", "product_id": "10ed", "address": "0000:05:10.2"}"#,
+        ], "\(result.out)")
+        #expect(result.out.contains(#"alias = {"name": "8086-10ed", "vendor_id": "8086", "product_id": "10ed", "device_type": "type-VF", "numa_policy": "legacy"}"#))
+        #expect(result.out.contains("\n[pci]\n"))
+        #expect(result.err.contains("warning: group 3: IOMMU group 3 is left out: 0000:02:00.1 is on igb"), "\(result.err)")
+    }
+
+    @Test("nova's own parser accepts every export and matches exactly the exported functions, with the physnets and aliases asked for")
+    func novaJudges() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let pool = try ExportHosts.write("[[pf]]\ndevice = \"enp5s0f0\"\nvfs = 3\nnetwork = \"physnet2\"\n\n[[pf.vf]]\nindex = 2\ndriver = \"host\"\n",
+                                         "pools.toml", in: fake)
+        let runs: [(arguments: [String], expected: [String], physnet: String?)] = [
+            (["nova"], ["0000:01:00.0", "0000:01:00.1", "0000:05:10.0", "0000:05:10.2"], nil),
+            (["nova", "0000:05:10.0", "--physnet", "enp5s0f0=physnet1", "--name", "fast-nic", "--numa-policy", "required"], ["0000:05:10.0"], "physnet1"),
+            (["nova", "--group", "2", "--name", "t4"], ["0000:01:00.0", "0000:01:00.1"], nil),
+            // A function brings its whole group: the audio function, the GPU.
+            (["nova", "pci_0000_01_00_1"], ["0000:01:00.0", "0000:01:00.1"], nil),
+            (["nova", "--pool", pool], ["0000:05:10.0", "0000:05:10.2"], "physnet2"),
+            // The PF itself (type-PF): its VFs have other ids, so its spec matches it alone.
+            (["nova", "0000:05:00.0"], ["0000:05:00.0"], nil),
+        ]
+        var cases: [(root: String, file: String)] = []
+        for (index, run) in runs.enumerated() {
+            let result = ExportHosts.run(fake, run.arguments)
+            #expect(result.status == 0, "\(run.arguments): \(result.err)")
+            cases.append((fake.root, try ExportHosts.write(result.out, "nova-\(index).conf", in: fake)))
+        }
+        let judged = try EngineJudge.run("nova_judge.py", cases)
+        for (run, verdict) in zip(runs, judged) {
+            #expect(verdict["error"] == nil, "\(run.arguments): nova refused: \(verdict)")
+            #expect(verdict["matched"] as? [String] == run.expected, "\(run.arguments): \(verdict)")
+            let tags = verdict["tags"] as? [String: [String: String]] ?? [:]
+            for address in run.expected {
+                #expect(tags[address]?["physical_network"] == (address.hasPrefix("0000:05:10") ? run.physnet : nil), "\(run.arguments) \(address): \(tags)")
+            }
+            // Every exported function is in some alias, and every alias names only exported ones.
+            let aliases = verdict["aliases"] as? [String: [String: Any]] ?? [:]
+            let members = Set(aliases.values.flatMap { $0["devices"] as? [String] ?? [] })
+            #expect(members == Set(run.expected), "\(run.arguments): \(aliases)")
+        }
+        let second = judged[1]["aliases"] as? [String: [String: Any]]
+        #expect(second?["fast-nic"]?["numa_policy"] as? String == "required")
+        #expect(second?["fast-nic"]?["device_type"] as? String == "type-VF")
+        let third = judged[2]["aliases"] as? [String: [String: Any]]
+        #expect(third?.keys.sorted() == ["t4"], "one name for the GPU and its audio function: both type-PCI")
+    }
+
+    @Test("what nova does with what export never writes: a PF's bare address takes its VFs, a VMD domain and an alias without device_type are refused")
+    func novaPitfalls() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let bare = try ExportHosts.write("[pci]\ndevice_spec = {\"address\": \"0000:05:00.0\"}\n", "bare.conf", in: fake)
+        let vmd = try ExportHosts.write("[pci]\ndevice_spec = {\"vendor_id\": \"8086\", \"product_id\": \"0a54\", \"address\": \"10000:e1:00.0\"}\n",
+                                        "vmd.conf", in: fake)
+        let alias = try ExportHosts.write("""
+            [pci]
+            alias = {"name": "nic", "vendor_id": "8086", "product_id": "10ed"}
+            alias = {"name": "nic", "vendor_id": "8086", "product_id": "10fb", "device_type": "type-PF"}
+
+            """, "alias.conf", in: fake)
+        let judged = try EngineJudge.run("nova_judge.py", [(fake.root, bare), (fake.root, vmd), (fake.root, alias)])
+        #expect(judged[0]["matched"] as? [String] == ["0000:05:00.0", "0000:05:10.0", "0000:05:10.2", "0000:05:10.4"], "\(judged[0])")
+        #expect((judged[1]["error"] as? String)?.contains("greater than the maximum allowable value (FFFF)") == true, "\(judged[1])")
+        #expect((judged[2]["error"] as? String)?.contains("PciInvalidAlias") == true, "\(judged[2])")
+    }
+
+    @Test("nova refuses a named function in a PCI domain above 0xFFFF (exit 2), and by default leaves it out with a warning")
+    func novaVMD() {
+        let fake = ExportHosts.host(vmd: true)
+        defer { fake.remove() }
+        let named = ExportHosts.run(fake, ["nova", "10000:e1:00.0"])
+        #expect(named.status == 2 && named.out.isEmpty, "\(named)")
+        #expect(named.err.contains("error: nova cannot take 10000:e1:00.0: the PCI domain is above 0xFFFF"), "\(named.err)")
+        #expect(named.err.contains("hint: turn VMD off in the firmware"), "\(named.err)")
+        let all = ExportHosts.run(fake, ["nova"])
+        #expect(all.status == 0, "\(all.err)")
+        #expect(!all.out.contains("10000:e1:00.0") && all.out.contains("0000:05:10.0"))
+        #expect(all.err.contains("warning: 10000:e1:00.0: left out: the PCI domain is above 0xFFFF"), "\(all.err)")
+    }
+
+    @Test("aliases of one name must agree on device_type: a PF and a VF under one --name are refused (exit 64)")
+    func novaAliasConflict() {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let result = ExportHosts.run(fake, ["nova", "0000:05:00.0", "0000:05:10.0", "--name", "nic"])
+        #expect(result.status == 64 && result.out.isEmpty, "\(result)")
+        #expect(result.err.contains("error: nova alias 'nic' would stand for type-PF and type-VF devices"), "\(result.err)")
+        #expect(result.err.contains("hint: "))
+    }
+
+    @Test("neutron: the PF mapped to its physnet, its VFs not exported excluded; the agent's own parser manages exactly the exported VFs")
+    func neutron() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let pool = try ExportHosts.write("pf:\n  - device: enp5s0f0\n    vfs: 3\n    network: physnet2\n    vf:\n      - index: 2\n        driver: host\n",
+                                         "pools.yaml", in: fake)
+        let runs: [(arguments: [String], physnet: String, managed: [String], excluded: [String])] = [
+            (["neutron", "0000:05:10.0", "0000:05:10.2", "--physnet", "physnet1"], "physnet1", ["0000:05:10.0", "0000:05:10.2"], ["0000:05:10.4"]),
+            (["neutron", "0000:05:10.2", "--physnet", "0000:05:00.0=physnet3"], "physnet3", ["0000:05:10.2"], ["0000:05:10.0", "0000:05:10.4"]),
+            (["neutron", "--pool", pool], "physnet2", ["0000:05:10.0", "0000:05:10.2"], ["0000:05:10.4"]),
+        ]
+        var cases: [(root: String, file: String)] = []
+        for (index, run) in runs.enumerated() {
+            let result = ExportHosts.run(fake, run.arguments)
+            #expect(result.status == 0, "\(run.arguments): \(result.err)")
+            #expect(result.out.contains("physical_device_mappings = \(run.physnet):enp5s0f0\n"), "\(result.out)")
+            cases.append((fake.root, try ExportHosts.write(result.out, "sriov_agent-\(index).ini", in: fake)))
+        }
+        let judged = try EngineJudge.run("neutron_judge.py", cases)
+        for (run, verdict) in zip(runs, judged) {
+            #expect(verdict["error"] == nil, "\(run.arguments): neutron refused: \(verdict)")
+            #expect(verdict["mappings"] as? [String: [String]] == [run.physnet: ["enp5s0f0"]], "\(verdict)")
+            #expect((verdict["managed"] as? [String: [String]])?["enp5s0f0"] == run.managed, "\(run.arguments): \(verdict)")
+            #expect((verdict["excluded"] as? [String: [String]])?["enp5s0f0"] == run.excluded, "\(run.arguments): \(verdict)")
+        }
+    }
+
+    @Test("bad input: an error naming the value and a hint, the right exit status, nothing on stdout", arguments: [
+        (["nova", "0000:05:10"], Int32(64), "'0000:05:10' is not a PCI address"),
+        (["nova", "0000:09:00.0"], 1, "no PCI function 0000:09:00.0 on this host"),
+        (["nova", "--group", "99"], 1, "no IOMMU group 99 on this host"),
+        (["nova", "0000:00:1c.0"], 64, "0000:00:1c.0 is a bridge"),
+        (["nova", "0000:03:00.0"], 2, "0000:03:00.0 is in use by the host: the root filesystem (/) on nvme0n1p2"),
+        (["nova", "--name", "a:b", "--group", "2"], 64, "'a:b' cannot be a nova alias name"),
+        (["neutron", "0000:01:00.0"], 64, "0000:01:00.0, 0000:01:00.1 are not a VF"),
+        (["neutron", "0000:05:10.0"], 64, "no physical network for enp5s0f0 (0000:05:00.0)"),
+        (["neutron", "0000:05:10.0", "--physnet", "a:b"], 64, "physical network 'a:b' is not a name neutron can map"),
+        (["neutron", "0000:05:10.0", "--physnet", "=x"], 64, "--physnet '=x' names no PF"),
+        (["openstack"], 64, "openstack"),
+        (["nova", "--pool", "/nonexistent/pools.toml"], 64, "/nonexistent/pools.toml"),
+    ] as [([String], Int32, String)])
+    func badInput(_ arguments: [String], _ status: Int32, _ message: String) {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let result = ExportHosts.run(fake, arguments)
+        #expect(result.status == status, "\(arguments): \(result)")
+        #expect(result.out.isEmpty, "\(arguments): \(result.out)")
+        #expect(result.err.hasPrefix("error: ") && result.err.contains(message), "\(arguments): \(result.err)")
+        if status != 64 || !arguments.contains("openstack") { #expect(result.err.contains("\nhint: "), "\(arguments): \(result.err)") }
+    }
+}
