@@ -25,7 +25,8 @@ extension Vfioctl {
                 PF's VFs (nova, neutron); a pool entry's network fills in for its VFs.
                 """)
 
-        @Argument(help: ArgumentHelp("The engine: nova ([pci] device_spec and alias), neutron (sriov_agent.ini [sriov_nic]).",
+        @Argument(help: ArgumentHelp("The engine: nova ([pci] device_spec and alias), neutron (sriov_agent.ini [sriov_nic]), "
+                                     + "kubevirt (permittedHostDevices), sriov-device-plugin (config.json).",
                                      valueName: "format"))
         var engine: ExportFormat
 

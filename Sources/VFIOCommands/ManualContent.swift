@@ -200,6 +200,9 @@ enum ManualContent {
             examples: [
                 Example("nova's [pci] device_spec and alias for every function on vfio-pci:", "vfioctl export nova"),
                 Example("neutron's SR-IOV agent mappings for a pool file's VFs:", "vfioctl export neutron --pool /etc/vfioctl/pools.toml --physnet physnet1"),
+                Example("KubeVirt's permittedHostDevices for a GPU's group, a merge patch for kubectl patch kubevirt kubevirt -n kubevirt --type merge --patch-file FILE:",
+                        "vfioctl export kubevirt --group 14 --name nvidia.com/TU104GL_Tesla_T4"),
+                Example("The SR-IOV device plugin's resourceList for the VFs on vfio-pci:", "vfioctl export sriov-device-plugin --name sriov_vfio"),
             ],
             seeAlso: ["vfioctl-detach(8)", "vfioctl-apply(8)"]),
 

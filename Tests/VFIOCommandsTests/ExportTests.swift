@@ -244,3 +244,125 @@ struct ExportNovaNeutronTests {
         if status != 64 || !arguments.contains("openstack") { #expect(result.err.contains("\nhint: "), "\(arguments): \(result.err)") }
     }
 }
+
+/// The schemas in fixtures/engines (README.md names their sources) judge the YAML and JSON exports.
+enum Schemas {
+    static let kubevirt = EngineJudge.directory + "/kubevirt/kubevirt-cr.openapi.yaml"
+    static let devicePlugin = EngineJudge.directory + "/sriov-device-plugin/config.schema.json"
+}
+
+@Suite("export: KubeVirt and the SR-IOV device plugin, judged by their schemas")
+struct ExportKubeVirtDevicePluginTests {
+    @Test("kubevirt: one pciHostDevices entry per vendor:device, valid and unpruned under KubeVirt's CRD schema; warnings for what the selector also permits")
+    func kubevirt() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let all = ExportHosts.run(fake, ["kubevirt"])
+        #expect(all.status == 0, "\(all.err)")
+        #expect(all.out.hasSuffix("""
+            spec:
+              configuration:
+                permittedHostDevices:
+                  pciHostDevices:
+                  - pciVendorSelector: "10de:1eb8"
+                    resourceName: "vfioctl.local/10de_1eb8"
+                  - pciVendorSelector: "10de:10f8"
+                    resourceName: "vfioctl.local/10de_10f8"
+                  - pciVendorSelector: "8086:10ed"
+                    resourceName: "vfioctl.local/8086_10ed"
+
+            """), "\(all.out)")
+        #expect(all.err.contains("warning: 8086:10ed: pciVendorSelector 8086:10ed also permits 0000:05:10.4 (ixgbevf), which was not selected"), "\(all.err)")
+        let named = ExportHosts.run(fake, ["kubevirt", "--group", "3", "--name", "example.com/igb"])
+        #expect(named.status == 0, "\(named.err)")
+        #expect(named.err.contains("warning: 0000:02:00.1: 0000:02:00.1 is on igb: KubeVirt takes only functions bound to vfio-pci itself"), "\(named.err)")
+        let json = ExportHosts.run(fake, ["kubevirt", "--group", "3", "--format", "json"])
+        #expect(json.out.contains("\"kubevirt.group-counted-once\""), "\(json.out)")
+        var cases: [(root: String, file: String)] = []
+        for (index, out) in [all.out, named.out].enumerated() {
+            cases.append((Schemas.kubevirt, try ExportHosts.write(out, "kubevirt-\(index).yaml", in: fake)))
+        }
+        // What the judge must catch: a misspelt key is pruned, a missing resourceName refused.
+        cases.append((Schemas.kubevirt, try ExportHosts.write(
+            "spec:\n  configuration:\n    permittedHostDevices:\n      pciHostDevices:\n      - pciVendorSelector: \"10de:1eb8\"\n        resourcename: x/y\n",
+            "kubevirt-bad.yaml", in: fake)))
+        let judged = try EngineJudge.run("schema_judge.py", cases)
+        for verdict in judged.prefix(2) {
+            #expect(verdict["errors"] as? [String] == [], "\(verdict)")
+            #expect(verdict["pruned"] as? [String] == [], "\(verdict)")
+        }
+        #expect(judged[2]["pruned"] as? [String] == ["$.spec.configuration.permittedHostDevices.pciHostDevices[0].resourcename"], "\(judged[2])")
+        #expect((judged[2]["errors"] as? [String])?.first?.contains("'resourceName' is a required property") == true, "\(judged[2])")
+    }
+
+    @Test("sriov-device-plugin: VFs by PF interface and index ranges, other functions by address, each pinned to its ids and driver; valid under the plugin's schema")
+    func devicePlugin() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let pool = try ExportHosts.write("[[pf]]\ndevice = \"0000:05:00.0\"\nvfs = 3\nnetwork = \"physnet2\"\n\n[[pf.vf]]\nindex = 2\ndriver = \"host\"\n",
+                                         "pools.toml", in: fake)
+        let all = ExportHosts.run(fake, ["sriov-device-plugin"])
+        #expect(all.status == 0, "\(all.err)")
+        #expect(all.out == """
+            {
+              "resourceList": [
+                {
+                  "deviceType": "netDevice",
+                  "resourceName": "vfioctl_8086_10ed",
+                  "selectors": {
+                    "devices": [
+                      "10ed"
+                    ],
+                    "drivers": [
+                      "vfio-pci"
+                    ],
+                    "pfNames": [
+                      "enp5s0f0#0-1"
+                    ],
+                    "vendors": [
+                      "8086"
+                    ]
+                  }
+                }
+              ]
+            }
+
+            """, "\(all.out)")
+        #expect(all.err.contains("warning: 0000:01:00.0, 0000:01:00.1: left out: the SR-IOV device plugin takes network (class 02) and accelerator (class 12) functions"),
+                "\(all.err)")
+        let pooled = ExportHosts.run(fake, ["sriov-device-plugin", "--pool", pool])
+        #expect(pooled.status == 0 && pooled.out.contains("\"resourceName\": \"physnet2\""), "\(pooled)")
+        let mixed = ExportHosts.run(fake, ["sriov-device-plugin", "0000:05:10.2", "--group", "3", "--name", "mixed"])
+        #expect(mixed.status == 0, "\(mixed.err)")
+        #expect(mixed.out.contains("\"enp5s0f0#1\"") && mixed.out.contains("\"0000:02:00.0\",") && mixed.out.contains("\"igb\""), "\(mixed.out)")
+        let gpu = ExportHosts.run(fake, ["sriov-device-plugin", "0000:01:00.0"])
+        #expect(gpu.status == 2 && gpu.out.isEmpty && gpu.err.contains("0000:01:00.0 is class 0302"), "\(gpu)")
+        let badName = ExportHosts.run(fake, ["sriov-device-plugin", "0000:05:10.0", "--name", "intel.com/x"])
+        #expect(badName.status == 64 && badName.err.contains("'intel.com/x' is not a resource name the device plugin takes"), "\(badName)")
+        var cases: [(root: String, file: String)] = []
+        for (index, out) in [all.out, pooled.out, mixed.out].enumerated() {
+            cases.append((Schemas.devicePlugin, try ExportHosts.write(out, "config-\(index).json", in: fake)))
+        }
+        cases.append((Schemas.devicePlugin, try ExportHosts.write(#"{"resourceList": [{"resourceName": "a", "selectors": {"pfName": ["x"]}}]}"#,
+                                                                 "config-bad.json", in: fake)))
+        let judged = try EngineJudge.run("schema_judge.py", cases)
+        for verdict in judged.prefix(3) { #expect(verdict["errors"] as? [String] == [], "\(verdict)") }
+        #expect((judged[3]["errors"] as? [String])?.isEmpty == false, "a misspelt selector must fail: \(judged[3])")
+    }
+
+    @Test("the plugin's VF ranges")
+    func ranges() {
+        #expect(DevicePluginExport.ranges([0, 1, 2, 3, 6]) == "0-3,6")
+        #expect(DevicePluginExport.ranges([5]) == "5")
+        #expect(DevicePluginExport.ranges([7, 1, 2, 9, 8]) == "1-2,7-9")
+    }
+
+    @Test("KubeVirt resource names: DOMAIN/NAME only", arguments: [
+        ("nvidia.com/TU104GL_Tesla_T4", true), ("vfioctl.local/8086_10ed", true), ("a/b", true),
+        ("gpu", false), ("Nvidia.com/x", false), ("nvidia.com/", false), ("kubernetes.io/gpu", false), ("a.k8s.io/x", false),
+        ("a/b/c", false), ("a/-x", false), ("a_b.com/x", false),
+    ])
+    func resourceNames(_ name: String, _ valid: Bool) {
+        #expect(((try? KubeVirtExport.validateResourceName(name)) != nil) == valid, "\(name)")
+    }
+}

@@ -26,6 +26,8 @@ public enum Export {
         switch format {
         case .nova: try NovaExport.render(selection, snapshot, names)
         case .neutron: try NeutronExport.render(selection, snapshot, names)
+        case .kubevirt: try KubeVirtExport.render(selection, snapshot, names)
+        case .sriovDevicePlugin: try DevicePluginExport.render(selection, snapshot, names)
         }
     }
 

@@ -7,6 +7,8 @@
 public enum ExportFormat: String, Sendable, CaseIterable, CustomStringConvertible {
     case nova
     case neutron
+    case kubevirt
+    case sriovDevicePlugin = "sriov-device-plugin"
 
     public var description: String { rawValue }
 
@@ -15,6 +17,8 @@ public enum ExportFormat: String, Sendable, CaseIterable, CustomStringConvertibl
         switch self {
         case .nova: "nova.conf, section [pci] (nova-compute on this host)"
         case .neutron: "sriov_agent.ini, section [sriov_nic] (neutron-sriov-nic-agent on this host)"
+        case .kubevirt: "the KubeVirt CR's spec.configuration.permittedHostDevices (kubectl patch kubevirt kubevirt -n kubevirt --type merge --patch-file FILE)"
+        case .sriovDevicePlugin: "the device plugin's config.json (its ConfigMap's entry for this node)"
         }
     }
 }
