@@ -26,7 +26,7 @@ extension Vfioctl {
                 """)
 
         @Argument(help: ArgumentHelp("The engine: nova ([pci] device_spec and alias), neutron (sriov_agent.ini [sriov_nic]), "
-                                     + "kubevirt (permittedHostDevices), sriov-device-plugin (config.json).",
+                                     + "kubevirt (permittedHostDevices), sriov-device-plugin (config.json), proxmox (pci.cfg mappings).",
                                      valueName: "format"))
         var engine: ExportFormat
 
@@ -46,16 +46,30 @@ extension Vfioctl {
         @Option(name: .long, help: "nova's alias numa_policy.")
         var numaPolicy: NovaNUMAPolicy = .legacy
 
+        @Option(name: .long, help: ArgumentHelp("Proxmox's node name (default: the root's etc/hostname).", valueName: "NAME"))
+        var node: String?
+
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
         func run(in invocation: Invocation) throws {
             let (addresses, groups) = try targets.parsed()
-            let names = ExportNames(name: name, physnets: try physnet.map { text throws(VFIOError) in try ExportNames.Physnet.parse(text) },
+            var names = ExportNames(name: name, physnets: try physnet.map { text throws(VFIOError) in try ExportNames.Physnet.parse(text) },
                                     numaPolicy: numaPolicy)
             let spec = try pool.map { path throws(VFIOError) in try PoolFile.load(path) }
-            let request = ExportRequest(addresses: addresses, groups: groups, pool: spec, names: names)
+            let request = ExportRequest(addresses: addresses, groups: groups, pool: spec)
             let layer = try global.deviceLayer(invocation)
+            if engine == .proxmox {
+                if let node {
+                    try ProxmoxExport.validateNode(node, from: "--node")
+                    names.node = node
+                } else if let hostname = FactsReader(root: layer.root).hostname() {
+                    try ProxmoxExport.validateNode(hostname, from: "the host's name (\(layer.root.path("etc/hostname")))")
+                    names.node = hostname
+                }
+            } else if node != nil {
+                throw VFIOError.usage("--node is Proxmox's node name: it goes with export proxmox", hint: "leave it out for \(engine)")
+            }
             let seen = try layer.observe(ObservationScope(.all, facts: true))
             guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
             let selection = try ExportSelection.select(request, seen.snapshot, facts)

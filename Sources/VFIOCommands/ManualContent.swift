@@ -203,6 +203,7 @@ enum ManualContent {
                 Example("KubeVirt's permittedHostDevices for a GPU's group, a merge patch for kubectl patch kubevirt kubevirt -n kubevirt --type merge --patch-file FILE:",
                         "vfioctl export kubevirt --group 14 --name nvidia.com/TU104GL_Tesla_T4"),
                 Example("The SR-IOV device plugin's resourceList for the VFs on vfio-pci:", "vfioctl export sriov-device-plugin --name sriov_vfio"),
+                Example("Proxmox VE's PCI mapping of a GPU's group on node pve1, for /etc/pve/mapping/pci.cfg:", "vfioctl export proxmox --group 14 --node pve1 --name gpu"),
             ],
             seeAlso: ["vfioctl-detach(8)", "vfioctl-apply(8)"]),
 

@@ -10,8 +10,8 @@ enum ExportHosts {
     /// functions sharing group 3, one on vfio-pci and one on e1000e; the boot NVMe (group 5,
     /// root filesystem); an 82599 PF (enp5s0f0, ixgbe) with VFs 0 and 1 on vfio-pci (groups 20,
     /// 21) and VF 2 on ixgbevf (group 22); with `vmd`, an NVMe behind an Intel VMD controller
-    /// (domain 10000) on vfio-pci.
-    static func host(vmd: Bool = false, _ adjust: (inout FakeSysfs) -> Void = { _ in }) -> FakeSysfs {
+    /// (domain 10000) on vfio-pci. etc/hostname says pve1.
+    static func host(vmd: Bool = false, hostname: Bool = true, _ adjust: (inout FakeSysfs) -> Void = { _ in }) -> FakeSysfs {
         var fake = FakeSysfs()
         fake.withIOMMU()
         var port = FakeFunction("0000:00:1c.0", vendor: 0x8086, device: 0x1c10, class: 0x060400, group: 1, driver: "pcieport")
@@ -49,9 +49,12 @@ enum ExportHosts {
         fake.build()
         // The kernel's link from an interface to its device, which neutron's agent follows
         // (/sys/class/net/DEV/device/virtfnN); FakeSysfs leaves it out (a cycle for tree walks).
+        // And the irq every function has, which Proxmox's pci_device_info requires.
         for f in fake.functions {
             for name in f.netInterfaces { fake.link(fake.devicePath(f.address) + "/net/\(name)/device", to: fake.devicePath(f.address)) }
+            fake.write(fake.devicePath(f.address) + "/irq", "16\n")
         }
+        if hostname { fake.write("etc/hostname", "pve1\n") }
         return fake
     }
 
@@ -364,5 +367,88 @@ struct ExportKubeVirtDevicePluginTests {
     ])
     func resourceNames(_ name: String, _ valid: Bool) {
         #expect(((try? KubeVirtExport.validateResourceName(name)) != nil) == valid, "\(name)")
+    }
+}
+
+@Suite("export: Proxmox VE's PCI mappings, judged by its rules")
+struct ExportProxmoxTests {
+    static let judge = "proxmox_judge.py"
+
+    static func judged(_ cases: [(root: String, node: String, file: String)]) throws -> [[String: Any]] {
+        let result = try TestProcess.run(EngineJudge.python, [EngineJudge.directory + "/" + judge] + cases.flatMap { [$0.root, $0.node, $0.file] },
+                                         timeout: 120)
+        let lines = result.out.split(separator: "\n").map(String.init)
+        guard lines.count == cases.count else { throw JudgeFailed("\(judge): \(result.out)\n\(result.err)") }
+        return try lines.map { try TestProcess.json($0) }
+    }
+
+    @Test("a whole multi-function device by its slot, a PF's VFs as alternatives; ids, subsystem-id and iommugroup on each, lower case; Proxmox's rules find no fault")
+    func mappings() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let all = ExportHosts.run(fake, ["proxmox"])
+        #expect(all.status == 0, "\(all.err)")
+        #expect(all.out.hasSuffix("""
+
+            pci-0000-01-00
+            \tmap id=10de:1eb8,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=10de:12a2
+
+            vfs-enp5s0f0
+            \tmap id=8086:10ed,iommugroup=20,node=pve1,path=0000:05:10.0;0000:05:10.2,subsystem-id=0000:0000
+
+            """), "\(all.out)")
+        let named = ExportHosts.run(fake, ["proxmox", "0000:05:10.2", "--node", "pve-2", "--name", "fast_nic"])
+        #expect(named.status == 0 && named.out.hasSuffix("fast_nic\n\tmap id=8086:10ed,iommugroup=21,node=pve-2,path=0000:05:10.2,subsystem-id=0000:0000\n"),
+                "\(named)")
+        // Two functions of one group in two slots: two mappings, and a warning that the guest needs both.
+        let split = ExportHosts.run(fake, ["proxmox", "--group", "3"])
+        #expect(split.status == 0, "\(split.err)")
+        #expect(split.out.contains("pci-0000-02-00\n\tmap id=8086:10c9,iommugroup=3,node=pve1,path=0000:02:00,"), "\(split.out)")
+        let files = try [all.out, named.out, split.out].enumerated().map { try ExportHosts.write($0.element, "pci-\($0.offset).cfg", in: fake) }
+        // Proxmox's pitfalls, hand-written: no blank line between sections, an upper-case id, a missing subsystem-id.
+        let pitfalls = try ExportHosts.write("""
+            first
+            \tmap id=10de:1eb8,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=10de:12a2
+            second
+            \tmap id=8086:10ED,iommugroup=20,node=pve1,path=0000:05:10.0,subsystem-id=0000:0000
+
+            third
+            \tmap id=8086:10ed,iommugroup=21,node=pve1,path=0000:05:10.2
+
+            """, "pitfalls.cfg", in: fake)
+        let verdicts = try Self.judged([(fake.root, "pve1", files[0]), (fake.root, "pve-2", files[1]), (fake.root, "pve1", files[2]), (fake.root, "pve1", pitfalls)])
+        for verdict in verdicts.prefix(3) {
+            #expect(verdict["warnings"] as? [String] == [] && verdict["errors"] as? [String] == [], "\(verdict)")
+            #expect((verdict["invalid"] as? [String: String])?.isEmpty == true, "\(verdict)")
+        }
+        #expect((verdicts[0]["sections"] as? [String: Any])?.keys.sorted() == ["pci-0000-01-00", "vfs-enp5s0f0"], "\(verdicts[0])")
+        let pitfall = verdicts[3]
+        #expect((pitfall["sections"] as? [String: Any])?.keys.sorted() == ["first", "third"], "the header after a body line is dropped: \(pitfall)")
+        #expect((pitfall["warnings"] as? [String])?.first?.contains("ignore config line: second") == true, "\(pitfall)")
+        #expect((pitfall["invalid"] as? [String: String])?["first"]?.contains("'id' does not match for 'first' (8086:10ed != 8086:10ED)") == true, "\(pitfall)")
+        #expect((pitfall["invalid"] as? [String: String])?["third"]?.contains("missing expected property 'subsystem-id'") == true, "\(pitfall)")
+    }
+
+    @Test("bad input for proxmox: no node name, a node or id Proxmox refuses, one --name for several mappings", arguments: [
+        (["proxmox", "--node", "pve_1"], Int32(64), "--node 'pve_1' is not a Proxmox node name"),
+        (["proxmox", "--name", "1gpu", "--group", "2"], 64, "'1gpu' is not a Proxmox mapping id"),
+        (["proxmox", "--name", "many"], 64, "--name many names one mapping, and these functions make 2"),
+        (["nova", "--node", "pve1"], 64, "--node is Proxmox's node name"),
+    ] as [([String], Int32, String)])
+    func badInput(_ arguments: [String], _ status: Int32, _ message: String) {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let result = ExportHosts.run(fake, arguments)
+        #expect(result.status == status && result.out.isEmpty, "\(arguments): \(result)")
+        #expect(result.err.hasPrefix("error: ") && result.err.contains(message) && result.err.contains("\nhint: "), "\(arguments): \(result.err)")
+    }
+
+    @Test("without etc/hostname and --node: refused with the way out")
+    func noNode() {
+        let fake = ExportHosts.host(hostname: false)
+        defer { fake.remove() }
+        let result = ExportHosts.run(fake, ["proxmox"])
+        #expect(result.status == 64 && result.out.isEmpty, "\(result)")
+        #expect(result.err.contains("error: Proxmox maps devices per node, and this host's name is unknown") && result.err.contains("hint: --node NAME"), "\(result.err)")
     }
 }

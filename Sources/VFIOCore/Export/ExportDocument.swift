@@ -28,6 +28,7 @@ public enum Export {
         case .neutron: try NeutronExport.render(selection, snapshot, names)
         case .kubevirt: try KubeVirtExport.render(selection, snapshot, names)
         case .sriovDevicePlugin: try DevicePluginExport.render(selection, snapshot, names)
+        case .proxmox: try ProxmoxExport.render(selection, snapshot, names)
         }
     }
 

@@ -9,6 +9,7 @@ public enum ExportFormat: String, Sendable, CaseIterable, CustomStringConvertibl
     case neutron
     case kubevirt
     case sriovDevicePlugin = "sriov-device-plugin"
+    case proxmox
 
     public var description: String { rawValue }
 
@@ -19,25 +20,24 @@ public enum ExportFormat: String, Sendable, CaseIterable, CustomStringConvertibl
         case .neutron: "sriov_agent.ini, section [sriov_nic] (neutron-sriov-nic-agent on this host)"
         case .kubevirt: "the KubeVirt CR's spec.configuration.permittedHostDevices (kubectl patch kubevirt kubevirt -n kubevirt --type merge --patch-file FILE)"
         case .sriovDevicePlugin: "the device plugin's config.json (its ConfigMap's entry for this node)"
+        case .proxmox: "/etc/pve/mapping/pci.cfg (the cluster's PCI resource mappings; each node's map line under one id)"
         }
     }
 }
 
-/// What the user asked export for: which functions (by address, group, pool file, or by
-/// default every function on a vfio driver), and the names the engine gives them.
+/// Which functions the user asked export for: by address, group, pool file, or by default every
+/// function on a vfio driver.
 public struct ExportRequest: Sendable, Equatable {
     public var addresses: [PCIAddress]
     public var groups: [Int]
     /// A pool file: its PFs' VFs that go to a vfio driver (named by the entry's `network`), and
     /// its devices and groups to detach.
     public var pool: PoolSpec?
-    public var names: ExportNames
 
-    public init(addresses: [PCIAddress] = [], groups: [Int] = [], pool: PoolSpec? = nil, names: ExportNames = ExportNames()) {
+    public init(addresses: [PCIAddress] = [], groups: [Int] = [], pool: PoolSpec? = nil) {
         self.addresses = addresses
         self.groups = groups
         self.pool = pool
-        self.names = names
     }
 
     /// Nothing named: every function on a vfio driver.
