@@ -23,6 +23,12 @@ extension Vfioctl {
                 Names: --name is nova's alias, KubeVirt's resourceName (DOMAIN/NAME), the device \
                 plugin's resourceName, or Proxmox's mapping id; --physnet the physical network of a \
                 PF's VFs (nova, neutron); a pool entry's network fills in for its VFs.
+
+                --check FILE reads the engine's file instead and compares it with the host: an \
+                address that no longer holds its device, ids or subsystem ids that changed, a group \
+                that grew past what the file gives, a VF range past the VF count, a function off the \
+                driver the engine needs, a PCI domain nova cannot match. Each is a finding with its \
+                fix; exit 2 when one is an error, as 'vfioctl check'.
                 """)
 
         @Argument(help: ArgumentHelp("The engine: nova ([pci] device_spec and alias), neutron (sriov_agent.ini [sriov_nic]), "
@@ -49,6 +55,10 @@ extension Vfioctl {
         @Option(name: .long, help: ArgumentHelp("Proxmox's node name (default: the root's etc/hostname).", valueName: "NAME"))
         var node: String?
 
+        @Option(name: .long, help: ArgumentHelp("Compare this engine's file with the host instead (exit 2 on drift); - reads stdin.", valueName: "FILE"),
+                completion: .file())
+        var check: String?
+
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: FormatOptions
 
@@ -70,6 +80,14 @@ extension Vfioctl {
             } else if node != nil {
                 throw VFIOError.usage("--node is Proxmox's node name: it goes with export proxmox", hint: "leave it out for \(engine)")
             }
+            if let check {
+                guard addresses.isEmpty, groups.isEmpty, pool == nil, name == nil, physnet.isEmpty else {
+                    throw VFIOError.usage("--check compares the file with the host: it takes no selection or names",
+                                          hint: "vfioctl export \(engine) --check FILE (and --node NAME for proxmox)")
+                }
+                try runCheck(check, names: names, layer: layer)
+                return
+            }
             let seen = try layer.observe(ObservationScope(.all, facts: true))
             guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
             let selection = try ExportSelection.select(request, seen.snapshot, facts)
@@ -81,6 +99,34 @@ extension Vfioctl {
                     if let hint = warning.hint { Output.hint(hint) }
                 }
             }
+        }
+
+        /// `--check FILE`: the file read and parsed first (a file that is not the engine's is a
+        /// usage error), then the host, then the findings; exit 2 on drift.
+        func runCheck(_ path: String, names: ExportNames, layer: DeviceLayer) throws {
+            let text = try InputFile.read(path, what: "\(engine) configuration file")
+            let file = path == "-" ? "stdin" : path
+            var parsedTree: PoolValue?
+            var parsedJSON: JSON?
+            switch engine {
+            case .kubevirt: parsedTree = try PoolFile.yamlTree(text, name: file)
+            case .sriovDevicePlugin:
+                do { parsedJSON = try JSONParser.parse(text) } catch {
+                    throw VFIOError.usage("\(file) is not JSON: \(error.message)", hint: "give the plugin's config.json (one JSON object with resourceList)")
+                }
+            default: break
+            }
+            let snapshot = try layer.snapshot([])
+            let findings: [Finding] = switch engine {
+            case .nova: try ExportDrift.nova(text, file: file, snapshot)
+            case .neutron: try ExportDrift.neutron(text, file: file, snapshot)
+            case .kubevirt: try ExportDrift.kubevirt(parsedTree ?? .table([]), file: file, snapshot)
+            case .sriovDevicePlugin: try ExportDrift.devicePlugin(parsedJSON ?? .null, file: file, snapshot)
+            case .proxmox: try ExportDrift.proxmox(text, file: file, node: names.node, snapshot)
+            }
+            let drift = DriftReport(format: engine, file: file, findings: findings)
+            Output.emit(output.format, json: { ExportOutput.json(drift) }, text: { ExportOutput.text(drift) })
+            if !drift.passed { throw ExitCode(2) }
         }
     }
 }

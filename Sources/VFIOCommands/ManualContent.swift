@@ -204,6 +204,7 @@ enum ManualContent {
                         "vfioctl export kubevirt --group 14 --name nvidia.com/TU104GL_Tesla_T4"),
                 Example("The SR-IOV device plugin's resourceList for the VFs on vfio-pci:", "vfioctl export sriov-device-plugin --name sriov_vfio"),
                 Example("Proxmox VE's PCI mapping of a GPU's group on node pve1, for /etc/pve/mapping/pci.cfg:", "vfioctl export proxmox --group 14 --node pve1 --name gpu"),
+                Example("Whether nova's configuration still fits this host (exit 2 on drift, each with its fix):", "vfioctl export nova --check /etc/nova/nova.conf"),
             ],
             seeAlso: ["vfioctl-detach(8)", "vfioctl-apply(8)"]),
 

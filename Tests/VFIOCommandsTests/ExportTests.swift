@@ -11,18 +11,43 @@ enum ExportHosts {
     /// root filesystem); an 82599 PF (enp5s0f0, ixgbe) with VFs 0 and 1 on vfio-pci (groups 20,
     /// 21) and VF 2 on ixgbevf (group 22); with `vmd`, an NVMe behind an Intel VMD controller
     /// (domain 10000) on vfio-pci. etc/hostname says pve1.
-    static func host(vmd: Bool = false, hostname: Bool = true, _ adjust: (inout FakeSysfs) -> Void = { _ in }) -> FakeSysfs {
+    /// How a host changes after its configuration was exported (the drift `--check` finds).
+    enum Change: Sendable, CaseIterable {
+        /// The GPU's slot is empty (its audio function stays).
+        case gpuGone
+        /// Another GPU model at the GPU's address.
+        case gpuReplaced
+        /// The same GPU model with other subsystem ids (another vendor's card).
+        case gpuSubsystem
+        /// A USB controller in the next slot joins the GPU's group.
+        case gpuGroupGrew
+        /// The GPU is back on its host driver.
+        case gpuOnHostDriver
+        /// The PF has one VF only (VFs 1 and 2 gone).
+        case fewerVFs
+        /// VF 0 is back on ixgbevf.
+        case vfOnHostDriver
+        /// The GPU's group is 9 now.
+        case gpuRegrouped
+    }
+
+    static func host(vmd: Bool = false, hostname: Bool = true, change: Change? = nil, _ adjust: (inout FakeSysfs) -> Void = { _ in }) -> FakeSysfs {
         var fake = FakeSysfs()
         fake.withIOMMU()
         var port = FakeFunction("0000:00:1c.0", vendor: 0x8086, device: 0x1c10, class: 0x060400, group: 1, driver: "pcieport")
         port.driverModule = nil
         fake.add(port)
-        var gpu = FakeFunction("0000:01:00.0", vendor: 0x10de, device: 0x1eb8, class: 0x030200, parent: "0000:00:1c.0", group: 2, driver: "vfio-pci")
-        gpu.subsystemVendorID = 0x10de
-        gpu.subsystemDeviceID = 0x12a2
+        let gpuGroup = change == .gpuRegrouped ? 9 : 2
+        var gpu = FakeFunction("0000:01:00.0", vendor: 0x10de, device: change == .gpuReplaced ? 0x2204 : 0x1eb8, class: 0x030200,
+                               parent: "0000:00:1c.0", group: gpuGroup, driver: change == .gpuOnHostDriver ? "nouveau" : "vfio-pci")
+        gpu.subsystemVendorID = change == .gpuSubsystem ? 0x1043 : 0x10de
+        gpu.subsystemDeviceID = change == .gpuSubsystem ? 0x87b5 : 0x12a2
         gpu.numaNode = 0
-        fake.add(gpu)
-        var audio = FakeFunction("0000:01:00.1", vendor: 0x10de, device: 0x10f8, class: 0x040300, parent: "0000:00:1c.0", group: 2, driver: "vfio-pci")
+        if change != .gpuGone { fake.add(gpu) }
+        if change == .gpuGroupGrew {
+            fake.add(FakeFunction("0000:01:01.0", vendor: 0x1b21, device: 0x2142, class: 0x0c0330, parent: "0000:00:1c.0", group: 2, driver: "xhci_hcd"))
+        }
+        var audio = FakeFunction("0000:01:00.1", vendor: 0x10de, device: 0x10f8, class: 0x040300, parent: "0000:00:1c.0", group: gpuGroup, driver: "vfio-pci")
         audio.subsystemVendorID = 0x10de
         audio.subsystemDeviceID = 0x12a2
         fake.add(audio)
@@ -37,11 +62,13 @@ enum ExportHosts {
         fake.mounts = [("259:2", "/", "ext4", "/dev/nvme0n1p2")]
         let pf = FakeFunction.networkPF("0000:05:00.0", device: 0x10fb, group: 10, driver: "ixgbe", netdev: "enp5s0f0", total: 63, autoprobe: false)
         fake.add(pf)
-        fake.add(.virtualFunction("0000:05:10.0", of: pf, index: 0, device: 0x10ed, group: 20, driver: "vfio-pci"))
-        fake.add(.virtualFunction("0000:05:10.2", of: pf, index: 1, device: 0x10ed, group: 21, driver: "vfio-pci"))
-        var hostVF = FakeFunction.virtualFunction("0000:05:10.4", of: pf, index: 2, device: 0x10ed, group: 22, driver: "ixgbevf")
-        hostVF.netInterfaces = ["enp5s0f0v2"]
-        fake.add(hostVF)
+        fake.add(.virtualFunction("0000:05:10.0", of: pf, index: 0, device: 0x10ed, group: 20, driver: change == .vfOnHostDriver ? "ixgbevf" : "vfio-pci"))
+        if change != .fewerVFs {
+            fake.add(.virtualFunction("0000:05:10.2", of: pf, index: 1, device: 0x10ed, group: 21, driver: "vfio-pci"))
+            var hostVF = FakeFunction.virtualFunction("0000:05:10.4", of: pf, index: 2, device: 0x10ed, group: 22, driver: "ixgbevf")
+            hostVF.netInterfaces = ["enp5s0f0v2"]
+            fake.add(hostVF)
+        }
         if vmd {
             fake.add(FakeFunction("10000:e1:00.0", vendor: 0x8086, device: 0x0a54, class: 0x010802, group: 30, driver: "vfio-pci"))
         }
@@ -450,5 +477,117 @@ struct ExportProxmoxTests {
         let result = ExportHosts.run(fake, ["proxmox"])
         #expect(result.status == 64 && result.out.isEmpty, "\(result)")
         #expect(result.err.contains("error: Proxmox maps devices per node, and this host's name is unknown") && result.err.contains("hint: --node NAME"), "\(result.err)")
+    }
+}
+
+@Suite("export --check: each engine's file against a host that changed")
+struct ExportCheckTests {
+    /// An export of the unchanged host, then `--check` of it on the host after `change`:
+    /// (status, finding ids, stdout).
+    static func drift(_ format: String, _ arguments: [String], after change: ExportHosts.Change?, node: [String] = [])
+        throws -> (status: Int32, ids: [String], out: String) {
+        let before = ExportHosts.host()
+        defer { before.remove() }
+        let exported = ExportHosts.run(before, [format] + arguments + node)
+        #expect(exported.status == 0, "\(format) \(arguments): \(exported.err)")
+        let after = ExportHosts.host(change: change)
+        defer { after.remove() }
+        let file = try ExportHosts.write(exported.out, "exported", in: after)
+        let checked = ExportHosts.run(after, [format, "--check", file, "--format", "json"] + node)
+        let document = try TestProcess.json(checked.out)
+        let ids = (document["findings"] as? [[String: Any]] ?? []).filter { $0["severity"] as? String == "error" }.compactMap { $0["id"] as? String }
+        #expect((document["verdict"] as? String == "pass") == (checked.status == 0), "\(checked.out)")
+        return (checked.status, ids, checked.out)
+    }
+
+    typealias Case = (format: String, arguments: [String], change: ExportHosts.Change, expected: String)
+
+    static let cases: [Case] = [
+        ("nova", ["--group", "2"], .gpuGone, "export.address-gone"),
+        ("nova", ["--group", "2"], .gpuReplaced, "export.ids-changed"),
+        ("nova", ["--group", "2"], .gpuGroupGrew, "export.group-grew"),
+        ("neutron", ["0000:05:10.0", "0000:05:10.2", "--physnet", "physnet1"], .fewerVFs, "neutron.exclude-gone"),
+        ("kubevirt", ["--group", "2"], .gpuReplaced, "kubevirt.selector-matches-nothing"),
+        ("kubevirt", ["--group", "2"], .gpuOnHostDriver, "export.driver"),
+        ("kubevirt", ["--group", "2"], .gpuGroupGrew, "export.group-grew"),
+        ("sriov-device-plugin", ["0000:05:10.0", "0000:05:10.2"], .fewerVFs, "sriov-device-plugin.vf-range"),
+        ("sriov-device-plugin", ["0000:05:10.0", "0000:05:10.2"], .vfOnHostDriver, "export.driver"),
+        ("proxmox", ["--group", "2"], .gpuGone, "export.address-gone"),
+        ("proxmox", ["--group", "2"], .gpuReplaced, "export.ids-changed"),
+        ("proxmox", ["--group", "2"], .gpuSubsystem, "export.subsystem-changed"),
+        ("proxmox", ["--group", "2"], .gpuRegrouped, "proxmox.group-changed"),
+        ("proxmox", ["--group", "2"], .gpuGroupGrew, "export.group-grew"),
+    ]
+
+    @Test("each change is drift (exit 2), named by its finding with a fix; the unchanged host passes", arguments: cases.indices)
+    func driftCase(_ index: Int) throws {
+        let c = Self.cases[index]
+        let node = c.format == "proxmox" ? ["--node", "pve1"] : []
+        let unchanged = try Self.drift(c.format, c.arguments, after: nil, node: node)
+        #expect(unchanged.status == 0 && unchanged.ids.isEmpty, "\(c.format) \(c.arguments) on the same host: \(unchanged.out)")
+        let changed = try Self.drift(c.format, c.arguments, after: c.change, node: node)
+        #expect(changed.status == 2, "\(c.format) after \(c.change): \(changed.out)")
+        #expect(changed.ids.contains(c.expected), "\(c.format) after \(c.change): \(changed.ids)\n\(changed.out)")
+        let document = try TestProcess.json(changed.out)
+        for finding in document["findings"] as? [[String: Any]] ?? [] where finding["severity"] as? String == "error" {
+            #expect((finding["hint"] as? String)?.isEmpty == false, "every drift says how to fix it: \(finding)")
+        }
+    }
+
+    @Test("nova: a PCI domain nova cannot match is drift, and a PF's bare address a warning; the text report ends with the verdict")
+    func novaDomain() throws {
+        let fake = ExportHosts.host(vmd: true)
+        defer { fake.remove() }
+        let file = try ExportHosts.write("""
+            [pci]
+            device_spec = {"vendor_id": "8086", "product_id": "0a54"}
+            device_spec = {"address": "0000:05:00.0"}
+
+            """, "nova.conf", in: fake)
+        let result = ExportHosts.run(fake, ["nova", "--check", file])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.out.contains("nova.domain-above-ffff") && result.out.contains("10000:e1:00.0"), "\(result.out)")
+        #expect(result.out.contains("nova.pf-address-matches-vfs"), "\(result.out)")
+        #expect(result.out.hasSuffix("\(file) against this host (nova): drift (1 error, 1 warning)\n"), "\(result.out)")
+    }
+
+    @Test("Proxmox: a header right after a body line is drift (the mapping is dropped), an upper-case id too")
+    func proxmoxFile() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let file = try ExportHosts.write("""
+            gpu
+            \tmap id=10DE:1EB8,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=10de:12a2
+            nic
+            \tmap id=8086:10ed,iommugroup=20,node=pve1,path=0000:05:10.0,subsystem-id=0000:0000
+            \tmap id=8086:10ed,iommugroup=20,node=other,path=0000:09:00.0,subsystem-id=0000:0000
+
+            """, "pci.cfg", in: fake)
+        let result = ExportHosts.run(fake, ["proxmox", "--check", file, "--format", "json"])
+        #expect(result.status == 2, "\(result)")
+        let ids = (try TestProcess.json(result.out)["findings"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        #expect(ids.contains("proxmox.section-dropped") && ids.contains("proxmox.id-case"), "\(ids)")
+        #expect(!ids.contains("export.address-gone"), "another node's map line is not this host's business: \(ids)")
+    }
+
+    @Test("--check's bad input: a file that is not the engine's, a selection beside it (exit 64, nothing on stdout)", arguments: [
+        (["nova", "--check", "FILE:not ini"], "is neither a section nor key = value"),
+        (["nova", "--check", "FILE:[pci]\ndevice_spec = {nope"], "[pci] device_spec is not JSON"),
+        (["sriov-device-plugin", "--check", "FILE:{\"resourceList\": ["], "is not JSON"),
+        (["sriov-device-plugin", "--check", "FILE:{}"], "has no resourceList"),
+        (["kubevirt", "--check", "FILE:spec: {}"], "has no permittedHostDevices"),
+        (["nova", "0000:05:10.0", "--check", "FILE:[pci]"], "--check compares the file with the host: it takes no selection or names"),
+        (["nova", "--check", "/nonexistent/nova.conf"], "cannot read '/nonexistent/nova.conf'"),
+    ] as [([String], String)])
+    func badInput(_ arguments: [String], _ message: String) throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        var arguments = arguments
+        if let index = arguments.firstIndex(where: { $0.hasPrefix("FILE:") }) {
+            arguments[index] = try ExportHosts.write(String(arguments[index].dropFirst(5)), "input", in: fake)
+        }
+        let result = ExportHosts.run(fake, arguments)
+        #expect(result.status == 64 && result.out.isEmpty, "\(arguments): \(result)")
+        #expect(result.err.hasPrefix("error: ") && result.err.contains(message) && result.err.contains("\nhint: "), "\(arguments): \(result.err)")
     }
 }

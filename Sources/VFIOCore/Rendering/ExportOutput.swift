@@ -27,6 +27,25 @@ public enum ExportOutput {
         ])
     }
 
+    /// `export FORMAT --check FILE`: the findings and the verdict, as `check` has them.
+    public static func json(_ drift: DriftReport) -> JSON {
+        .document([
+            "format": .string(drift.format.rawValue),
+            "file": .string(drift.file),
+            "findings": CheckOutput.findings(drift.report.findings),
+            "verdict": .string(drift.passed ? "pass" : "fail"),
+        ])
+    }
+
+    public static func text(_ drift: DriftReport) -> String {
+        let errors = drift.report.count(.error), warnings = drift.report.count(.warning)
+        func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)" + (n == 1 ? "" : "s") }
+        let findings = CheckOutput.findingsText(drift.report.findings, verbose: true)
+        return findings + (findings.isEmpty ? "" : "\n")
+            + "\(drift.file) against this host (\(drift.format)): " + (drift.passed ? "no drift" : "drift")
+            + " (\(plural(errors, "error")), \(plural(warnings, "warning")))\n"
+    }
+
     /// Warnings for stderr (text output): `warning: subject: message` with the fix.
     public static func warnings(_ findings: [Finding]) -> [(message: String, hint: String?)] {
         findings.filter { $0.severity != .info }.map { ("\($0.subject): \($0.message)", $0.hint) }
