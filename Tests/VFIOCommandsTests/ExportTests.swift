@@ -591,3 +591,20 @@ struct ExportCheckTests {
         #expect(result.err.hasPrefix("error: ") && result.err.contains(message) && result.err.contains("\nhint: "), "\(arguments): \(result.err)")
     }
 }
+
+@Suite("export: selections that hold nothing")
+struct ExportEmptyTests {
+    @Test("a pool file whose VFs all stay with the host exports nothing (exit 1, the reason); a host with nothing on vfio neither")
+    func empty() throws {
+        let fake = ExportHosts.host()
+        defer { fake.remove() }
+        let pool = try ExportHosts.write("[[pf]]\ndevice = \"enp5s0f0\"\nvfs = 3\ndriver = \"host\"\n", "pools.toml", in: fake)
+        let result = ExportHosts.run(fake, ["nova", "--pool", pool])
+        #expect(result.status == 1 && result.out.isEmpty, "\(result)")
+        #expect(result.err.contains("error: nothing to export: the selection holds no device") && result.err.contains("\nhint: "), "\(result.err)")
+        let bare = GoldenHosts.noIOMMU()
+        defer { bare.remove() }
+        let none = Vfioctl.capture(["export", "kubevirt", "--root", bare.root], invocation: Invocation(pciIDs: Golden.pciIDs))
+        #expect(none.status == 1 && none.out.isEmpty && none.err.contains("no function on this host is on vfio-pci"), "\(none)")
+    }
+}

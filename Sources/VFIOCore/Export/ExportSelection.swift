@@ -244,7 +244,7 @@ public struct ExportSelection: Sendable, Equatable {
         }
         if functions.isEmpty {
             throw .failed(request.selectsDefault ? "no function on this host is on vfio-pci or a vfio variant driver, in a whole IOMMU group"
-                                                 : "the selection holds no device (only bridges)",
+                                                 : "nothing to export: the selection holds no device (a pool file's VFs count when its entry gives them to a vfio driver)",
                           hint: "name the devices to export (ADDRESS, --group N, --pool FILE), or detach them first: vfioctl detach ADDRESS")
         }
         return ExportSelection(functions: functions, groups: exportedGroups, findings: findings, isDefault: request.selectsDefault)
