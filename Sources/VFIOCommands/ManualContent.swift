@@ -195,6 +195,20 @@ enum ManualContent {
             ],
             seeAlso: ["virsh(1)", "qemu-system-x86_64(1)"]),
 
+        "vfioctl-export": Content(
+            files: [poolFile],
+            exitStatus: refusing("A function the host needs (the host-critical guard), a function in no IOMMU group, or one the engine cannot take (nova: a PCI domain above 0xFFFF); or, with --check, the file has drifted from the host: the findings say how, with the fix."),
+            examples: [
+                Example("nova's [pci] device_spec and alias for every function on vfio-pci:", "vfioctl export nova"),
+                Example("neutron's SR-IOV agent mappings for a pool file's VFs:", "vfioctl export neutron --pool /etc/vfioctl/pools.toml --physnet physnet1"),
+                Example("KubeVirt's permittedHostDevices for a GPU's group, a merge patch for kubectl patch kubevirt kubevirt -n kubevirt --type merge --patch-file FILE:",
+                        "vfioctl export kubevirt --group 14 --name nvidia.com/TU104GL_Tesla_T4"),
+                Example("The SR-IOV device plugin's resourceList for the VFs on vfio-pci:", "vfioctl export sriov-device-plugin --name sriov_vfio"),
+                Example("Proxmox VE's PCI mapping of a GPU's group on node pve1, for /etc/pve/mapping/pci.cfg:", "vfioctl export proxmox --group 14 --node pve1 --name gpu"),
+                Example("Whether nova's configuration still fits this host (exit 2 on drift, each with its fix):", "vfioctl export nova --check /etc/nova/nova.conf"),
+            ],
+            seeAlso: ["vfioctl-detach(8)", "vfioctl-apply(8)"]),
+
         "vfioctl-config": Content(
             files: configFiles,
             exitStatus: reading,

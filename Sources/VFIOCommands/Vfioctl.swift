@@ -17,7 +17,7 @@ public struct Vfioctl: ParsableCommand {
             except the verdicts of check and cpu compare (exit 2), whose report gives the reasons.
             """,
         version: "0.1.0",
-        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, Mdev.self, Apply.self, XML.self,
+        subcommands: [List.self, Groups.self, Show.self, Check.self, Detach.self, Reattach.self, Recover.self, Persist.self, SRIOV.self, Mdev.self, Apply.self, XML.self, Export.self,
                       Config.self, CPU.self, Snapshot.self, Metrics.self, Manual.self])
 
     public init() {}

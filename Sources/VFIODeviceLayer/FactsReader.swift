@@ -43,6 +43,13 @@ public struct FactsReader: Sendable {
         return facts
     }
 
+    /// The host's name as etc/hostname has it (its first line, trimmed; nil when absent or empty).
+    public func hostname() -> String? {
+        guard let first = text(SysfsLayout.hostname)?.split(separator: "\n", omittingEmptySubsequences: false).first else { return nil }
+        let name = String(first).trimmingWhitespace()
+        return name.isEmpty ? nil : name
+    }
+
     /// Processes holding /dev/vfio/N (group) open, found through /proc/PID/fd. Costs a readlink
     /// per open file on the host, so only observations for planning a change ask (`openGroups`).
     public func vfioUsers() -> [Int: [VFIOUser]] {

@@ -131,7 +131,7 @@ public struct SnapshotWriter {
     private func copyHostFacts(_ copier: inout Copier) {
         typealias Layout = SysfsLayout
         for file in [Layout.cmdline, Layout.osrelease, Layout.modules, Layout.limits, Layout.swaps, Layout.route,
-                     Layout.ipv6Route, Layout.ifInet6] {
+                     Layout.ipv6Route, Layout.ifInet6, Layout.hostname] {
             copier.file(file, limit: 1 << 22)
         }
         copier.file(Layout.interrupts, limit: 8 << 20)

@@ -44,6 +44,8 @@ enum SysfsLayout {
     static let route = "proc/net/route"
     static let ipv6Route = "proc/net/ipv6_route"
     static let ifInet6 = "proc/net/if_inet6"
+    /// The host's name (Proxmox VE's node name, for `export proxmox`).
+    static let hostname = "etc/hostname"
     /// Mediated devices: parents (a class of links to them), the mdev bus, mdevctl's definitions.
     static let mdevParents = "sys/class/mdev_bus"
     static let mdevDevices = "sys/bus/mdev/devices"

@@ -216,6 +216,32 @@ struct GoldenTests {
             return run(host, ["apply", pool(host, "[[pf]]\ndevice = \"enp5s0f0\"\nvfs = 9\n")])
         },
 
+        // export on ExportTests' host: each engine, and --check with no drift and with drift.
+        Case(name: "export-nova", command: "export", status: 0) { run(ExportHosts.host(), ["export", "nova", "--physnet", "physnet1"]) },
+        Case(name: "export-neutron", command: "export", status: 0) {
+            run(ExportHosts.host(), ["export", "neutron", "0000:05:10.0", "0000:05:10.2", "--physnet", "physnet1"])
+        },
+        Case(name: "export-kubevirt", command: "export", status: 0) { run(ExportHosts.host(), ["export", "kubevirt"]) },
+        Case(name: "export-sriov-device-plugin", command: "export", status: 0) { run(ExportHosts.host(), ["export", "sriov-device-plugin"]) },
+        Case(name: "export-proxmox", command: "export", status: 0) { run(ExportHosts.host(), ["export", "proxmox"]) },
+        Case(name: "export-check", command: "export", status: 0) {
+            let fake = ExportHosts.host()
+            let file = (try? ExportHosts.write("gpu\n\tmap id=10de:1eb8,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=10de:12a2\n",
+                                               "pci.cfg", in: fake)) ?? "/nonexistent"
+            return run(fake, ["export", "proxmox", "--check", file])
+        },
+        Case(name: "export-check-drift", command: "export", status: 2) {
+            let fake = ExportHosts.host(change: .gpuReplaced)
+            let file = (try? ExportHosts.write("""
+                [pci]
+                device_spec = {"vendor_id": "10de", "product_id": "1eb8", "address": "0000:01:00.0"}
+                device_spec = {"vendor_id": "10de", "product_id": "10f8", "address": "0000:01:00.1"}
+                alias = {"name": "t4", "vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI", "numa_policy": "legacy"}
+
+                """, "nova.conf", in: fake)) ?? "/nonexistent"
+            return run(fake, ["export", "nova", "--check", file])
+        },
+
         // cpu on a small CPU map of its own (GoldenHosts.cpuMap) and a Core 2's cpuinfo.
         Case(name: "cpu-host", command: "cpu host", status: 0) { run(try GoldenHosts.cpu(), ["cpu", "host"]) },
         Case(name: "cpu-compare", command: "cpu compare", status: 0) {

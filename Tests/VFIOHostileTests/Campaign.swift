@@ -51,6 +51,8 @@ struct Campaign {
             ["sriov", "create", "0000:08:00.0", "--count", "1", "--dry-run"], ["sriov", "destroy", "0000:08:00.0", "--dry-run"],
             ["xml", "hostdev", address], ["xml", "hostdev", "--group", group], ["persist", address], ["persist", "status"],
             ["config", "status"], ["config", "cmdline"], ["snapshot", scratch + "/snapshot"],
+            ["export", "nova"], ["export", "kubevirt", "--format", "json"], ["export", "proxmox", address, "--node", "n1"],
+            ["export", "sriov-device-plugin", "--group", group],
         ])
     }
 
@@ -411,6 +413,9 @@ struct Campaign {
             ["detach", "0000:01:00.0", "--dry-run", "--wait", "V"], ["list", "--format", "V"], ["check", "--domain", "V"],
             ["list", "--class", "V"], ["list", "--driver", "V", "--format", "json"], ["list", "--vendor", "V"], ["list", "--group", "V"],
             ["apply", "V", "--dry-run"], ["V"], ["show", "V", "V", "V"],
+            ["export", "V"], ["export", "nova", "V"], ["export", "nova", "--group", "V"], ["export", "neutron", "0000:08:10.0", "--physnet", "V"],
+            ["export", "kubevirt", "--name", "V"], ["export", "proxmox", "--node", "V"], ["export", "proxmox", "--name", "V", "--node", "n1"],
+            ["export", "nova", "--check", "V"], ["export", "nova", "--numa-policy", "V"],
         ]
         for index in Campaign.indices(300) {
             var g = CampaignSettings.generator(family: "arguments", index: index)

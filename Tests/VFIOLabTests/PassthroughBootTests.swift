@@ -152,6 +152,45 @@ struct PassthroughBootTests {
         for address in touched { #expect(try VfioctlJSON.function(address).string("driver") == original[address] ?? nil) }
     }
 
+    @Test("export on this kernel: the isolated NIC on vfio-pci is exported with sysfs's ids, subsystem ids and group, and --check finds no drift until the NIC leaves vfio-pci")
+    func exportFromKernel() throws {
+        let functions = try VfioctlJSON.functions()
+        func ids(_ f: [String: Any]) -> String { "\(f.string("vendor_id") ?? ""):\(f.string("device_id") ?? "")" }
+        let nic = try #require(functions.first { f in
+            ids(f) == "8086:10d3" && functions.contains { $0.string("address") == f.string("parent") && ids($0) == "1b36:000c" }
+        }?.string("address"))
+        defer { try? Kernel.restore(nic) }
+        try Kernel.bindToVFIO(nic)
+        let group = try #require(Kernel.group(nic))
+        let sysfsIDs = "\(Kernel.hex(Kernel.device(nic) + "/vendor") ?? ""):\(Kernel.hex(Kernel.device(nic) + "/device") ?? "")"
+        let subsystem = "\(Kernel.hex(Kernel.device(nic) + "/subsystem_vendor") ?? ""):\(Kernel.hex(Kernel.device(nic) + "/subsystem_device") ?? "")"
+
+        let proxmox = try VfioctlJSON.run(["export", "proxmox", nic, "--node", "lab"])
+        let entry = try #require((proxmox["entries"] as? [[String: Any]])?.first)
+        #expect(entry.string("vendor_device") == sysfsIDs && entry.string("subsystem_id") == subsystem && entry.int("iommu_group") == group, "\(entry)")
+        #expect(entry.string("path") == nic, "\(entry)")
+        let nova = try VfioctlJSON.run(["export", "nova", nic])
+        #expect((nova["functions"] as? [[String: Any]])?.compactMap { $0.string("address") } == [nic], "\(nova)")
+        let kubevirt = try VfioctlJSON.run(["export", "kubevirt", nic])
+        #expect((kubevirt["entries"] as? [[String: Any]])?.first?.string("pci_vendor_selector") == sysfsIDs, "\(kubevirt)")
+
+        // The text export, checked against the same kernel: no drift; with the NIC back on e1000e, KubeVirt's is drift.
+        let directory = NSTemporaryDirectory() + "vfioctl-export-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for format in ["proxmox", "kubevirt", "nova"] {
+            let text = try TestProcess.vfioctl(["export", format, nic] + (format == "proxmox" ? ["--node", "lab"] : []))
+            #expect(text.status == 0, "\(format): \(text.err)")
+            let file = directory + "/" + format
+            try text.out.write(toFile: file, atomically: true, encoding: .utf8)
+            let checked = try TestProcess.vfioctl(["export", format, "--check", file] + (format == "proxmox" ? ["--node", "lab"] : []))
+            #expect(checked.status == 0, "\(format) --check on the kernel it came from: \(checked.out)\(checked.err)")
+        }
+        try Kernel.restore(nic)
+        let drifted = try TestProcess.vfioctl(["export", "kubevirt", "--check", directory + "/kubevirt", "--format", "json"])
+        #expect(drifted.status == 2 && drifted.out.contains("\"export.driver\""), "\(drifted.out)\(drifted.err)")
+    }
+
     @Test("SR-IOV: VFs the kernel creates appear with their PF links, indices and groups")
     func sriovVirtualFunctions() throws {
         let pf = try #require(Kernel.addresses().first { Kernel.exists(Kernel.device($0) + "/sriov_totalvfs") })
