@@ -126,19 +126,7 @@ struct FunctionReader: Sendable {
         f.physfn = directory.link("physfn") { PCIAddress(bytes: Bytes.lastComponent($0)) } ?? nil
 
         // A VF never has SR-IOV of its own.
-        if f.physfn == nil, let total = try directory.integer("sriov_totalvfs", in: Self.sriovRegister) {
-            let numVFs = try directory.integer("sriov_numvfs", in: Self.sriovRegister) ?? 0
-            guard numVFs <= total else {
-                throw .failed("\(entry)/sriov_numvfs holds '\(numVFs)', more than the \(total) VFs its sriov_totalvfs allows",
-                              hint: TreeDamage.hint(root))
-            }
-            // At most 65535 links: the count is bounded by its register above.
-            var vfs: [Int: PCIAddress] = [:]
-            for index in 0..<numVFs {
-                if let vf = directory.link("virtfn\(index)", { PCIAddress(bytes: Bytes.lastComponent($0)) }) ?? nil {
-                    vfs[index] = vf
-                }
-            }
+        if f.physfn == nil, let (total, numVFs, vfs) = try virtualFunctions(directory, entry: entry) {
             f.sriov = SRIOVInfo(
                 totalVFs: total,
                 numVFs: numVFs,
@@ -184,19 +172,28 @@ struct FunctionReader: Sendable {
         }
         f.iommuGroup = try directory.group()
         f.physfn = directory.link("physfn") { PCIAddress(bytes: Bytes.lastComponent($0)) } ?? nil
-        if f.physfn == nil, let total = try directory.integer("sriov_totalvfs", in: Self.sriovRegister) {
-            let numVFs = try directory.integer("sriov_numvfs", in: Self.sriovRegister) ?? 0
-            guard numVFs <= total else {
-                throw .failed("\(entry)/sriov_numvfs holds '\(numVFs)', more than the \(total) VFs its sriov_totalvfs allows",
-                              hint: TreeDamage.hint(root))
-            }
-            var vfs: [Int: PCIAddress] = [:]
-            for index in 0..<numVFs {
-                if let vf = directory.link("virtfn\(index)", { PCIAddress(bytes: Bytes.lastComponent($0)) }) ?? nil { vfs[index] = vf }
-            }
+        if f.physfn == nil, let (total, numVFs, vfs) = try virtualFunctions(directory, entry: entry) {
             f.sriov = SRIOVInfo(totalVFs: total, numVFs: numVFs, driversAutoprobe: nil, vfIndices: vfs, vfDeviceID: nil, offset: nil, stride: nil)
         }
         return f
+    }
+
+    /// A PF's VF counts and its `virtfnN` links (nil when the function has no `sriov_totalvfs`):
+    /// what the full read and the summary both read of SR-IOV. More enabled VFs than the total
+    /// allows is damage. At most 65535 links: the count is bounded by its register.
+    private func virtualFunctions(_ directory: borrowing PathDirectory, entry: String) throws(VFIOError)
+        -> (total: Int, numVFs: Int, vfs: [Int: PCIAddress])? {
+        guard let total = try directory.integer("sriov_totalvfs", in: Self.sriovRegister) else { return nil }
+        let numVFs = try directory.integer("sriov_numvfs", in: Self.sriovRegister) ?? 0
+        guard numVFs <= total else {
+            throw .failed("\(entry)/sriov_numvfs holds '\(numVFs)', more than the \(total) VFs its sriov_totalvfs allows",
+                          hint: TreeDamage.hint(root))
+        }
+        var vfs: [Int: PCIAddress] = [:]
+        for index in 0..<numVFs {
+            if let vf = directory.link("virtfn\(index)", { PCIAddress(bytes: Bytes.lastComponent($0)) }) ?? nil { vfs[index] = vf }
+        }
+        return (total, numVFs, vfs)
     }
 
     /// max_link_speed / max_link_width / current_link_speed / current_link_width (drivers/pci/pci-sysfs.c:
