@@ -14,7 +14,8 @@ extension Vfioctl {
                 Prints the configuration the engine reads (docs/export.md); it never edits the engine's \
                 files. What is exported: the functions named (ADDRESS, --group N), the VFs a pool file \
                 gives to a vfio driver and its devices to detach (--pool FILE), or by default every \
-                function on vfio-pci or a vfio-pci variant driver. Only whole IOMMU groups are \
+                function on vfio-pci or a vfio-pci variant driver (for kubevirt also every mdev with \
+                an IOMMU group; --mdev UUID names one). Only whole IOMMU groups are \
                 exported: a named function brings its group's other endpoints; by default a group \
                 only partly on vfio is left out with a warning. A function the host needs (its \
                 filesystems, swap, a network interface in use, the console) is refused (exit 2), as \
@@ -42,6 +43,10 @@ extension Vfioctl {
                                                 valueName: "FILE"), completion: .file(extensions: ["toml", "yaml", "yml"]))
         var pool: String?
 
+        @Option(name: .long, help: ArgumentHelp("A mediated device to export, by UUID (repeatable; kubevirt's mediatedDevices).", valueName: "UUID"),
+                completion: HostCompletion.activeMdevs.kind)
+        var mdev: [String] = []
+
         @Option(name: .long, help: ArgumentHelp("The name the engine gives the devices (nova alias, resource name, mapping id).", valueName: "NAME"))
         var name: String?
 
@@ -67,7 +72,12 @@ extension Vfioctl {
             var names = ExportNames(name: name, physnets: try physnet.map { text throws(VFIOError) in try ExportNames.Physnet.parse(text) },
                                     numaPolicy: numaPolicy)
             let spec = try pool.map { path throws(VFIOError) in try PoolFile.load(path) }
-            let request = ExportRequest(addresses: addresses, groups: groups, pool: spec)
+            let mdevs = try mdev.map { text throws(VFIOError) in try MdevUUID.parse(text) }
+            if !mdevs.isEmpty && engine != .kubevirt {
+                throw VFIOError.usage("--mdev exports a mediated device, which only KubeVirt's export takes (mediatedDevices)",
+                                      hint: "vfioctl export kubevirt --mdev \(mdevs[0])")
+            }
+            let request = ExportRequest(addresses: addresses, groups: groups, pool: spec, mdevs: mdevs)
             let layer = try global.deviceLayer(invocation)
             if engine == .proxmox {
                 if let node {
@@ -81,7 +91,7 @@ extension Vfioctl {
                 throw VFIOError.usage("--node is Proxmox's node name: it goes with export proxmox", hint: "leave it out for \(engine)")
             }
             if let check {
-                guard addresses.isEmpty, groups.isEmpty, pool == nil, name == nil, physnet.isEmpty else {
+                guard addresses.isEmpty, groups.isEmpty, pool == nil, mdevs.isEmpty, name == nil, physnet.isEmpty else {
                     throw VFIOError.usage("--check compares the file with the host: it takes no selection or names",
                                           hint: "vfioctl export \(engine) --check FILE (and --node NAME for proxmox)")
                 }
@@ -90,8 +100,9 @@ extension Vfioctl {
             }
             let seen = try layer.observe(ObservationScope(.all, facts: true))
             guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
-            let selection = try ExportSelection.select(request, seen.snapshot, facts)
-            let document = try VFIOCore.Export.render(engine, selection, seen.snapshot, names)
+            let mdevState = engine == .kubevirt ? MdevReader(root: layer.root).read() : nil
+            let selection = try ExportSelection.select(request, seen.snapshot, facts, mdevs: mdevState)
+            let document = try VFIOCore.Export.render(engine, selection, seen.snapshot, names, mdevs: mdevState)
             Output.emit(output.format, json: { ExportOutput.json(document) }, text: { document.content })
             if output.format == .text {
                 for warning in ExportOutput.warnings(document.findings) {
@@ -120,7 +131,7 @@ extension Vfioctl {
             let findings: [Finding] = switch engine {
             case .nova: try ExportDrift.nova(text, file: file, snapshot)
             case .neutron: try ExportDrift.neutron(text, file: file, snapshot)
-            case .kubevirt: try ExportDrift.kubevirt(parsedTree ?? .table([]), file: file, snapshot)
+            case .kubevirt: try ExportDrift.kubevirt(parsedTree ?? .table([]), file: file, snapshot, mdevs: MdevReader(root: layer.root).read())
             case .sriovDevicePlugin: try ExportDrift.devicePlugin(parsedJSON ?? .null, file: file, snapshot)
             case .proxmox: try ExportDrift.proxmox(text, file: file, node: names.node, snapshot)
             }

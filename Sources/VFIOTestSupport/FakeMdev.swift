@@ -88,6 +88,22 @@ extension FakeSysfs {
         FileRead.exists(root + "/sys/bus/mdev/drivers/\(driver)") && (driver == parent || (FileRead.entries(root + "/sys/bus/mdev/drivers") ?? []).count == 1)
     }
 
+    /// An mdev whose vfio mdev driver let go of it (unbound, or never loaded): no driver, and no
+    /// IOMMU group (vfio registers the group when its driver probes the mdev).
+    public func removeMdevGroup(_ uuid: String) {
+        guard let target = FileRead.link(root + "/sys/bus/mdev/devices/" + uuid) else { return }
+        let dir = SysfsPaths.resolve(link: target, in: "sys/bus/mdev/devices")
+        if let group = FileRead.link(root + "/" + dir + "/iommu_group").map(SysfsPaths.lastComponent(of:)) {
+            FakeSysfs.removeTree(root + "/sys/kernel/iommu_groups/" + group)
+            unlink(root + "/dev/vfio/" + group)
+            unlink(root + "/" + dir + "/iommu_group")
+        }
+        if let driver = FileRead.link(root + "/" + dir + "/driver").map(SysfsPaths.lastComponent(of:)) {
+            unlink(root + "/sys/bus/mdev/drivers/\(driver)/" + uuid)
+            unlink(root + "/" + dir + "/driver")
+        }
+    }
+
     /// Removes an mdev as the mdev core does: every link and its group.
     public func removeMdev(_ uuid: String) {
         guard let target = FileRead.link(root + "/sys/bus/mdev/devices/" + uuid) else { return }

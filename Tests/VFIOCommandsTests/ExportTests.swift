@@ -325,6 +325,87 @@ struct ExportKubeVirtDevicePluginTests {
         #expect((judged[2]["errors"] as? [String])?.first?.contains("'resourceName' is a required property") == true, "\(judged[2])")
     }
 
+    /// The export host with mtty: two Dual port serial mdevs (one started at boot by mdevctl's
+    /// definition), a Single port serial one, and one whose vfio mdev driver is gone (no group).
+    static let dual = "11111111-2222-4333-8444-555555555555", dual2 = "22222222-2222-4333-8444-555555555555"
+    static let single = "33333333-2222-4333-8444-555555555555", orphan = "44444444-2222-4333-8444-555555555555"
+
+    static func mdevHost() -> FakeSysfs {
+        let fake = ExportHosts.host()
+        fake.addMdevParent(.mtty)
+        fake.addMdev(dual, parent: "mtty", type: "mtty-2", group: 40)
+        fake.addMdev(dual2, parent: "mtty", type: "mtty-2", group: 41)
+        fake.addMdev(single, parent: "mtty", type: "mtty-1", group: 42)
+        fake.addMdev(orphan, parent: "mtty", type: "mtty-1", group: 43)
+        fake.removeMdevGroup(orphan)
+        fake.addMdevDefinition(parent: "mtty", uuid: dual, text: "{\"mdev_type\":\"mtty-2\",\"start\":\"auto\",\"attrs\":[]}")
+        return fake
+    }
+
+    @Test("kubevirt: mdevs as mediatedDevices by their type's name; KubeVirt's own discovery offers exactly the exported mdevs and groups; schema-valid")
+    func kubevirtMdevs() throws {
+        let fake = Self.mdevHost()
+        defer { fake.remove() }
+        let all = ExportHosts.run(fake, ["kubevirt"])
+        #expect(all.status == 0, "\(all.err)")
+        #expect(all.out.contains("""
+                  mediatedDevices:
+                  - mdevNameSelector: "Dual port serial"
+                    resourceName: "vfioctl.local/Dual_port_serial"
+                  - mdevNameSelector: "Single port serial"
+                    resourceName: "vfioctl.local/Single_port_serial"
+
+            """), "\(all.out)")
+        #expect(all.out.contains("# \(Self.single), type mtty-1 (Single port serial) on mtty, IOMMU group 42, mtty\n"), "\(all.out)")
+        #expect(all.err.contains("warning: \(Self.orphan): left out: no IOMMU group"), "\(all.err)")
+        #expect(all.err.contains("warning: \(Self.dual2): mdev \(Self.dual2) is not made again at boot"), "\(all.err)")
+        #expect(!all.err.contains("warning: \(Self.dual): mdev"), "\(all.err)")
+
+        let one = ExportHosts.run(fake, ["kubevirt", "--mdev", Self.dual.uppercased(), "--name", "example.com/serial2"])
+        #expect(one.status == 0, "\(one.err)")
+        #expect(!one.out.contains("pciHostDevices") && one.out.contains("mdevNameSelector: \"Dual port serial\"\n        resourceName: \"example.com/serial2\""), "\(one.out)")
+        #expect(one.out.hasPrefix("# vfioctl export kubevirt: 1 mdev\n"), "\(one.out)")
+        #expect(one.err.contains("mdevNameSelector 'Dual port serial' also permits \(Self.dual2) on mtty, which was not selected"), "\(one.err)")
+        let json = ExportHosts.run(fake, ["kubevirt", "--mdev", Self.orphan, "--format", "json"])
+        #expect(json.status == 0 && json.out.contains("\"kubevirt.mdev-not-offered\"") && json.out.contains("\"starts_at_boot\": false"), "\(json.out)")
+
+        // KubeVirt's discovery re-enacted on the same root: what it offers is what was exported.
+        var cases: [(root: String, file: String)] = []
+        for (index, out) in [all.out, one.out].enumerated() { cases.append((fake.root, try ExportHosts.write(out, "kubevirt-mdev-\(index).yaml", in: fake))) }
+        let offered = try EngineJudge.run("kubevirt_judge.py", cases)
+        #expect(offered[0]["mdev"] as? [String: [String]] == ["vfioctl.local/Dual_port_serial": [Self.dual, Self.dual2],
+                                                              "vfioctl.local/Single_port_serial": [Self.single]], "\(offered[0])")
+        #expect(offered[0]["pci"] as? [String: [Int]] == ["vfioctl.local/10de_1eb8": [2], "vfioctl.local/10de_10f8": [2],
+                                                          "vfioctl.local/8086_10ed": [20, 21]], "\(offered[0])")
+        #expect(offered[1]["mdev"] as? [String: [String]] == ["example.com/serial2": [Self.dual, Self.dual2]], "\(offered[1])")
+        let judged = try EngineJudge.run("schema_judge.py", cases.map { (Schemas.kubevirt, $0.file) })
+        for verdict in judged {
+            #expect(verdict["errors"] as? [String] == [], "\(verdict)")
+            #expect(verdict["pruned"] as? [String] == [], "\(verdict)")
+        }
+    }
+
+    @Test("kubevirt's mdev bad input: an unknown UUID (exit 1), --mdev for another engine, one --name for two mdev types (exit 64); nothing on stdout",
+          arguments: [
+              (["kubevirt", "--mdev", "99999999-2222-4333-8444-555555555555"], Int32(1), "no mdev 99999999-2222-4333-8444-555555555555 on this host"),
+              (["kubevirt", "--mdev", "not-a-uuid"], Int32(64), "'not-a-uuid' is not a UUID"),
+              (["nova", "--mdev", dual], Int32(64), "--mdev exports a mediated device, which only KubeVirt's export takes"),
+              (["kubevirt", "--mdev", dual, "--mdev", single, "--name", "example.com/serial"], Int32(64), "would stand for mdevs of 'Single port serial' and for other devices"),
+              (["kubevirt", "--mdev", dual, "--group", "2", "--name", "example.com/x"], Int32(64), "would stand for mdevs of 'Dual port serial' and for other devices"),
+              (["kubevirt", "--check", "FILE:x", "--mdev", dual], Int32(64), "--check compares the file with the host: it takes no selection"),
+          ])
+    func kubevirtMdevRefusals(arguments: [String], status: Int32, message: String) throws {
+        let fake = Self.mdevHost()
+        defer { fake.remove() }
+        var arguments = arguments
+        if let index = arguments.firstIndex(where: { $0.hasPrefix("FILE:") }) {
+            arguments[index] = try ExportHosts.write(String(arguments[index].dropFirst(5)), "check.yaml", in: fake)
+        }
+        let result = ExportHosts.run(fake, arguments)
+        #expect(result.status == status && result.out.isEmpty, "\(result)")
+        #expect(result.err.contains("error: ") && result.err.contains(message) && result.err.contains("hint: "), "\(result.err)")
+    }
+
     @Test("sriov-device-plugin: VFs by PF interface and index ranges, other functions by address, each pinned to its ids and driver; valid under the plugin's schema")
     func devicePlugin() throws {
         let fake = ExportHosts.host()
@@ -589,6 +670,42 @@ struct ExportCheckTests {
         let result = ExportHosts.run(fake, arguments)
         #expect(result.status == 64 && result.out.isEmpty, "\(arguments): \(result)")
         #expect(result.err.hasPrefix("error: ") && result.err.contains(message) && result.err.contains("\nhint: "), "\(arguments): \(result.err)")
+    }
+
+    @Test("kubevirt mediatedDevices: the mdevs gone, the type renamed, the vfio mdev driver gone are drift (exit 2) with the fix; mdevs not made at boot a warning")
+    func kubevirtMdevDrift() throws {
+        typealias Host = ExportKubeVirtDevicePluginTests
+        func check(_ fake: FakeSysfs, _ file: String) -> (status: Int32, out: String, err: String) {
+            ExportHosts.run(fake, ["kubevirt", "--check", file, "--format", "json"])
+        }
+        let fake = Host.mdevHost()
+        defer { fake.remove() }
+        let exported = ExportHosts.run(fake, ["kubevirt", "--mdev", Host.dual])
+        #expect(exported.status == 0, "\(exported.err)")
+        let file = try ExportHosts.write(exported.out, "kubevirt-mdev.yaml", in: fake)
+        let clean = check(fake, file)
+        #expect(clean.status == 0 && clean.out.contains("\"export.mdev-not-persistent\"") && clean.out.contains(Host.dual2), "\(clean.out)")
+
+        fake.removeMdevGroup(Host.dual)
+        fake.removeMdevGroup(Host.dual2)
+        let unbound = check(fake, file)
+        #expect(unbound.status == 2 && unbound.out.contains("\"export.driver\"") && unbound.out.contains("none with an IOMMU group"), "\(unbound.out)")
+
+        fake.removeMdev(Host.dual)
+        fake.removeMdev(Host.dual2)
+        let gone = check(fake, file)
+        #expect(gone.status == 2 && gone.out.contains("\"kubevirt.mdev-matches-nothing\"") && gone.out.contains("vfioctl mdev create mtty --type TYPE --persist --auto (offered by mtty (mtty-2))"),
+                "\(gone.out)")
+
+        fake.write("sys/devices/virtual/mtty/mtty/mdev_supported_types/mtty-2/name", "Dual port serial v2\n", mode: 0o444)
+        fake.addMdev(Host.dual, parent: "mtty", type: "mtty-2", group: 40)
+        let renamed = check(fake, file)
+        #expect(renamed.status == 2 && renamed.out.contains("and no parent offers a type of that name"), "\(renamed.out)")
+
+        let typo = try ExportHosts.write("spec:\n  configuration:\n    permittedHostDevices:\n      mediatedDevices:\n      - mdevNameSelector: \"Single port serial\"\n        resourcename: x/y\n",
+                                        "kubevirt-typo.yaml", in: fake)
+        let invalid = check(fake, typo)
+        #expect(invalid.status == 2 && invalid.out.contains("\"kubevirt.entry-invalid\"") && invalid.out.contains("\"kubevirt.unknown-field\""), "\(invalid.out)")
     }
 }
 

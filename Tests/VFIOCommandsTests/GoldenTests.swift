@@ -221,7 +221,7 @@ struct GoldenTests {
         Case(name: "export-neutron", command: "export", status: 0) {
             run(ExportHosts.host(), ["export", "neutron", "0000:05:10.0", "0000:05:10.2", "--physnet", "physnet1"])
         },
-        Case(name: "export-kubevirt", command: "export", status: 0) { run(ExportHosts.host(), ["export", "kubevirt"]) },
+        Case(name: "export-kubevirt", command: "export", status: 0) { run(ExportKubeVirtDevicePluginTests.mdevHost(), ["export", "kubevirt"]) },
         Case(name: "export-sriov-device-plugin", command: "export", status: 0) { run(ExportHosts.host(), ["export", "sriov-device-plugin"]) },
         Case(name: "export-proxmox", command: "export", status: 0) { run(ExportHosts.host(), ["export", "proxmox"]) },
         Case(name: "export-check", command: "export", status: 0) {

@@ -19,7 +19,7 @@ extension ExportDrift {
         }
     }
 
-    public static func kubevirt(_ tree: PoolValue, file: String, _ snapshot: HostSnapshot) throws(VFIOError) -> [Finding] {
+    public static func kubevirt(_ tree: PoolValue, file: String, _ snapshot: HostSnapshot, mdevs: MdevState = MdevState()) throws(VFIOError) -> [Finding] {
         guard let block = permittedHostDevices(tree) else {
             throw .usage("\(file) has no permittedHostDevices", hint: "give the KubeVirt CR (kubectl get kubevirt kubevirt -n kubevirt -o yaml) or what vfioctl export kubevirt wrote")
         }
@@ -29,6 +29,9 @@ extension ExportDrift {
             findings.append(Finding("kubevirt.unknown-field", .warning, "\(file)\(field.line.map { ":\($0)" } ?? "")",
                                     "permittedHostDevices.\(field.key.printable) is not in KubeVirt's schema: the API server drops it without a word",
                                     hint: "check its spelling: pciHostDevices, mediatedDevices, usb"))
+        }
+        if let mediated = fields.first(where: { $0.key == "mediatedDevices" })?.value {
+            findings += try kubevirtMdevs(mediated, file: file, mdevs)
         }
         guard let devices = fields.first(where: { $0.key == "pciHostDevices" })?.value else { return findings }
         guard case .array(let items) = devices else { throw .usage("\(file): pciHostDevices is not a list", hint: "- pciVendorSelector: ...") }
@@ -81,6 +84,63 @@ extension ExportDrift {
             let group = finding.subject.split(separator: " ").last.flatMap { Int($0) } ?? -1
             if snapshot.endpoints(ofGroup: group).allSatisfy({ snapshot.function($0).map(StubDriver.isVFIO) ?? false }) { finding.severity = .warning }
             return finding
+        }
+        return findings
+    }
+
+    /// KubeVirt's `mediatedDevices` against the mdevs there are: an entry whose type name no
+    /// mdev has offers nothing; an mdev without an IOMMU group is skipped by KubeVirt; one not
+    /// made again at boot is gone after the next.
+    static func kubevirtMdevs(_ value: PoolValue, file: String, _ state: MdevState) throws(VFIOError) -> [Finding] {
+        guard case .array(let items) = value else { throw .usage("\(file): mediatedDevices is not a list", hint: "- mdevNameSelector: ...") }
+        var findings: [Finding] = []
+        var selectors: [String: String] = [:]
+        for (index, item) in items.enumerated() {
+            guard case .table(let entry) = item else { continue }
+            let subject = "\(file): mediatedDevices[\(index)]"
+            func string(_ key: String) -> String? { if case .string(let s)? = entry.first(where: { $0.key == key })?.value { s } else { nil } }
+            for key in entry.map(\.key) where !["mdevNameSelector", "resourceName", "externalResourceProvider"].contains(key) {
+                findings.append(Finding("kubevirt.unknown-field", .warning, subject, "'\(key.printable)' is not in KubeVirt's schema: the API server drops it without a word",
+                                        hint: "mdevNameSelector, resourceName, externalResourceProvider"))
+            }
+            guard let selector = string("mdevNameSelector"), let resource = string("resourceName") else {
+                findings.append(Finding("kubevirt.entry-invalid", .error, subject, "an entry needs mdevNameSelector and resourceName: the API server refuses it",
+                                        hint: "mdevNameSelector: \"GRID T4-1Q\", resourceName: \"nvidia.com/GRID_T4-1Q\""))
+                continue
+            }
+            do { try KubeVirtExport.validateResourceName(resource, option: "resourceName:") } catch {
+                findings.append(Finding("kubevirt.resource-name", .error, subject, error.message, hint: error.hint))
+            }
+            let key = KubeVirtExport.mdevKey(selector)
+            if let other = selectors[key], other != resource {
+                findings.append(Finding("kubevirt.selector-twice", .warning, subject,
+                                        "mdevNameSelector '\(selector.printable)' is permitted as \(other) and as \(resource): KubeVirt keeps the last", hint: "one entry per mdev type name"))
+            }
+            selectors[key] = resource
+            let matching = state.devices.filter { device in
+                KubeVirtExport.mdevKey(state.parent(device.parent)?.type(device.type ?? "")?.name ?? device.type ?? "") == key
+            }
+            if matching.isEmpty {
+                let offered = state.parents.flatMap { parent in parent.types.filter { KubeVirtExport.mdevKey($0.name ?? $0.id) == key }.map { "\(parent.name) (\($0.id))" } }
+                findings.append(Finding("kubevirt.mdev-matches-nothing", .error, subject,
+                                        "mdevNameSelector '\(selector.printable)' matches no mdev of this host: \(resource) is empty here"
+                                            + (offered.isEmpty ? ", and no parent offers a type of that name" : ""),
+                                        hint: offered.isEmpty ? "'vfioctl mdev types' lists the types there are (a driver update can rename them)"
+                                            : "create one: vfioctl mdev create " + offered[0].split(separator: " ")[0] + " --type TYPE --persist --auto (offered by " + offered.joined(separator: ", ") + ")"))
+                continue
+            }
+            let grouped = matching.filter { $0.iommuGroup != nil }
+            if grouped.isEmpty {
+                findings.append(Finding("export.driver", .error, subject,
+                                        "mdevNameSelector '\(selector.printable)' matches " + matching.map(\.uuid.description).joined(separator: ", ")
+                                            + ", none with an IOMMU group (no vfio mdev driver bound): KubeVirt offers no \(resource) here",
+                                        hint: "load the parent's vfio mdev driver (for NVIDIA: nvidia-vgpu-vfio)"))
+            }
+            for device in matching where !state.definitions(device.uuid).contains(where: { $0.parent == device.parent && $0.start == .auto }) {
+                findings.append(Finding("export.mdev-not-persistent", .warning, device.uuid.description,
+                                        "mdev \(device.uuid) (\(resource)) is not made again at boot (no mdevctl definition with start auto): after a reboot KubeVirt offers one fewer",
+                                        hint: "vfioctl mdev create \(device.parent) --type \(device.type ?? "TYPE") --uuid \(device.uuid) --persist --auto"))
+            }
         }
         return findings
     }

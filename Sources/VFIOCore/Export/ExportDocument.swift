@@ -21,12 +21,13 @@ public struct ExportDocument: Sendable, Equatable {
 
 /// Renders a selection for an engine.
 public enum Export {
+    /// `mdevs`: the host's mdev state, for the engines that take mdevs (KubeVirt).
     public static func render(_ format: ExportFormat, _ selection: ExportSelection, _ snapshot: HostSnapshot,
-                              _ names: ExportNames) throws(VFIOError) -> ExportDocument {
+                              _ names: ExportNames, mdevs: MdevState? = nil) throws(VFIOError) -> ExportDocument {
         switch format {
         case .nova: try NovaExport.render(selection, snapshot, names)
         case .neutron: try NeutronExport.render(selection, snapshot, names)
-        case .kubevirt: try KubeVirtExport.render(selection, snapshot, names)
+        case .kubevirt: try KubeVirtExport.render(selection, snapshot, names, mdevs: mdevs)
         case .sriovDevicePlugin: try DevicePluginExport.render(selection, snapshot, names)
         case .proxmox: try ProxmoxExport.render(selection, snapshot, names)
         }
@@ -34,10 +35,11 @@ public enum Export {
 
     /// The first line of every text export: what wrote it, and where it goes.
     static func banner(_ format: ExportFormat, _ selection: ExportSelection, comment: String = "#") -> String {
-        let count = selection.functions.count
+        let count = selection.functions.count, mdevs = selection.mdevs.count
         let groups = selection.groups.map(String.init).joined(separator: ", ")
-        return "\(comment) vfioctl export \(format): \(count) function\(count == 1 ? "" : "s") in IOMMU group\(selection.groups.count == 1 ? "" : "s") \(groups)\n"
-            + "\(comment) for \(format.target)\n"
+        var what = count == 0 && mdevs > 0 ? "" : "\(count) function\(count == 1 ? "" : "s") in IOMMU group\(selection.groups.count == 1 ? "" : "s") \(groups)"
+        if mdevs > 0 { what += (what.isEmpty ? "" : "; ") + "\(mdevs) mdev\(mdevs == 1 ? "" : "s")" }
+        return "\(comment) vfioctl export \(format): \(what)\n" + "\(comment) for \(format.target)\n"
     }
 
     /// `{"key": "value", ...}` on one line, keys in the order given (oslo.config reads a JSON

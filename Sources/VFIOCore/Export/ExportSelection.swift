@@ -33,15 +33,19 @@ public struct ExportRequest: Sendable, Equatable {
     /// A pool file: its PFs' VFs that go to a vfio driver (named by the entry's `network`), and
     /// its devices and groups to detach.
     public var pool: PoolSpec?
+    /// Mediated devices, by UUID (`--mdev`; KubeVirt only).
+    public var mdevs: [MdevUUID]
 
-    public init(addresses: [PCIAddress] = [], groups: [Int] = [], pool: PoolSpec? = nil) {
+    public init(addresses: [PCIAddress] = [], groups: [Int] = [], pool: PoolSpec? = nil, mdevs: [MdevUUID] = []) {
         self.addresses = addresses
         self.groups = groups
         self.pool = pool
+        self.mdevs = mdevs
     }
 
-    /// Nothing named: every function on a vfio driver.
-    public var selectsDefault: Bool { addresses.isEmpty && groups.isEmpty && pool == nil }
+    /// Nothing named: every function on a vfio driver (and, for an engine that takes them,
+    /// every mdev).
+    public var selectsDefault: Bool { addresses.isEmpty && groups.isEmpty && pool == nil && mdevs.isEmpty }
 }
 
 /// The names an engine's entries get, from the command line (the pool file's `network` fills
@@ -127,11 +131,23 @@ public struct ExportedFunction: Sendable, Equatable {
     public var address: PCIAddress { function.address }
 }
 
+/// One mdev export writes (KubeVirt's mediatedDevices), with its type as its parent offers it.
+public struct ExportedMdev: Sendable, Equatable {
+    public var device: MediatedDevice
+    /// The type's `name` attribute (nil when the type has none, or none could be read).
+    public var typeName: String?
+    /// mdevctl's definition of it with start `auto`: it is made again at boot.
+    public var startsAtBoot: Bool
+
+    public var uuid: MdevUUID { device.uuid }
+}
+
 /// The functions export writes: whole IOMMU groups, none the host needs, sorted by address;
-/// and what was left out of a default selection, as warnings.
+/// the mdevs it writes, sorted by UUID; and what was left out of a default selection, as warnings.
 public struct ExportSelection: Sendable, Equatable {
     public var functions: [ExportedFunction]
     public var groups: [Int]
+    public var mdevs: [ExportedMdev] = []
     public var findings: [Finding]
     /// Nothing was named: every function on vfio. What an engine cannot take is then left out
     /// with a warning, where a named function would be refused.
@@ -154,8 +170,11 @@ public struct ExportSelection: Sendable, Equatable {
     /// their whole groups; the default takes every group all of whose endpoints are on a vfio
     /// driver and warns about groups only partly on one. Refuses (exit 2) a function the host
     /// needs (the host-critical guard: filesystems, swap, routes, the console ...) and a
-    /// function in no IOMMU group.
-    public static func select(_ request: ExportRequest, _ snapshot: HostSnapshot, _ facts: HostFacts) throws(VFIOError) -> ExportSelection {
+    /// function in no IOMMU group. `mdevs` is the host's mdev state when the engine takes mdevs
+    /// (KubeVirt): named ones are taken as they are, and the default takes every mdev that has
+    /// an IOMMU group (a vfio mdev driver bound), warning about the others.
+    public static func select(_ request: ExportRequest, _ snapshot: HostSnapshot, _ facts: HostFacts,
+                              mdevs: MdevState? = nil) throws(VFIOError) -> ExportSelection {
         var seeds: [PCIAddress: (network: String?, pool: PFPool?)] = [:]
         var groups = Set(request.groups)
         var findings: [Finding] = []
@@ -242,11 +261,41 @@ public struct ExportSelection: Sendable, Equatable {
             let origin = chosen[address] ?? (nil, nil)
             return ExportedFunction(function: f, poolNetwork: origin.network, pool: origin.pool)
         }
-        if functions.isEmpty {
+        let exportedMdevs = try selectMdevs(request, mdevs, findings: &findings)
+        if functions.isEmpty && exportedMdevs.isEmpty {
             throw .failed(request.selectsDefault ? "no function on this host is on vfio-pci or a vfio variant driver, in a whole IOMMU group"
+                                                    + (mdevs == nil ? "" : ", and no mdev has an IOMMU group")
                                                  : "nothing to export: the selection holds no device (a pool file's VFs count when its entry gives them to a vfio driver)",
                           hint: "name the devices to export (ADDRESS, --group N, --pool FILE), or detach them first: vfioctl detach ADDRESS")
         }
-        return ExportSelection(functions: functions, groups: exportedGroups, findings: findings, isDefault: request.selectsDefault)
+        return ExportSelection(functions: functions, groups: exportedGroups, mdevs: exportedMdevs, findings: findings, isDefault: request.selectsDefault)
+    }
+
+    /// The mdevs named (each must exist), or by default every mdev with an IOMMU group.
+    static func selectMdevs(_ request: ExportRequest, _ state: MdevState?, findings: inout [Finding]) throws(VFIOError) -> [ExportedMdev] {
+        guard let state else { return [] }
+        func exported(_ device: MediatedDevice) -> ExportedMdev {
+            let type = state.parent(device.parent)?.type(device.type ?? "")
+            return ExportedMdev(device: device, typeName: type?.name,
+                                startsAtBoot: state.definitions(device.uuid).contains { $0.parent == device.parent && $0.start == .auto })
+        }
+        if request.selectsDefault {
+            let without = state.devices.filter { $0.iommuGroup == nil }
+            if !without.isEmpty {
+                findings.append(Finding("export.mdev-no-group", .warning, without.map(\.uuid.description).joined(separator: ", "),
+                                        "left out: no IOMMU group, so no vfio mdev driver is bound to \(without.count == 1 ? "it" : "them") and no guest can open \(without.count == 1 ? "it" : "them")",
+                                        hint: "load the parent's vfio mdev driver, or name the mdev (--mdev UUID) to export it anyway"))
+            }
+            return state.devices.filter { $0.iommuGroup != nil }.map(exported)
+        }
+        var chosen: [ExportedMdev] = []
+        for uuid in Set(request.mdevs).sorted() {
+            guard let device = state.device(uuid) else {
+                throw .failed("no mdev \(uuid) on this host" + (state.definitions(uuid).isEmpty ? "" : " (mdevctl defines it, but it is not started)"),
+                              hint: state.definitions(uuid).isEmpty ? "'vfioctl mdev list' shows the mdevs there are" : "start it first: mdevctl start -u \(uuid)")
+            }
+            chosen.append(exported(device))
+        }
+        return chosen
     }
 }

@@ -44,6 +44,34 @@ public enum KubeVirtExport {
         }
     }
 
+    /// One `mediatedDevices` entry: the type name KubeVirt matches, and the mdevs it takes.
+    public struct MdevEntry: Sendable, Equatable {
+        /// As the type's `name` says it (its id when it has none), trimmed.
+        public var selector: String
+        public var resourceName: String
+        public var mdevs: [MdevUUID]
+    }
+
+    /// What KubeVirt compares (virt-handler's removeSelectorSpaces and getMdevTypeName): spaces
+    /// made '_', then whitespace trimmed; the same for the selector and the type's `name`
+    /// (the `mdev_type` link's last component when the type has no `name`).
+    public static func mdevKey(_ text: String) -> String {
+        String(text.map { $0 == " " ? "_" : $0 }).trimmingWhitespace()
+    }
+
+    /// The name KubeVirt matches an mdev by.
+    static func mdevSelector(_ mdev: ExportedMdev) -> String {
+        (mdev.typeName ?? mdev.device.type ?? "").trimmingWhitespace()
+    }
+
+    /// vfioctl.local/ and the selector as a resource name: '_' for what a name cannot hold.
+    static func defaultName(mdevSelector selector: String) -> String {
+        var local = String(mdevKey(selector).map { $0.isASCIIAlphanumeric || "-_.".contains($0) ? $0 : "_" }.prefix(63))
+        while let last = local.last, !last.isASCIIAlphanumeric { local.removeLast() }
+        while let first = local.first, !first.isASCIIAlphanumeric { local.removeFirst() }
+        return defaultDomain + "/" + (local.isEmpty ? "mdev" : local)
+    }
+
     static func defaultName(_ exported: ExportedFunction) -> String {
         let f = exported.function
         if let network = exported.poolNetwork, (try? validateResourceName(defaultDomain + "/" + network)) != nil {
@@ -52,7 +80,8 @@ public enum KubeVirtExport {
         return defaultDomain + "/" + Export.hex4(f.vendorID) + "_" + Export.hex4(f.deviceID)
     }
 
-    public static func render(_ selection: ExportSelection, _ snapshot: HostSnapshot, _ names: ExportNames) throws(VFIOError) -> ExportDocument {
+    public static func render(_ selection: ExportSelection, _ snapshot: HostSnapshot, _ names: ExportNames,
+                              mdevs: MdevState? = nil) throws(VFIOError) -> ExportDocument {
         if let name = names.name { try validateResourceName(name) }
         var devices: [Device] = []
         for exported in selection.functions {
@@ -95,11 +124,18 @@ public enum KubeVirtExport {
                                         hint: nil))
             }
         }
+        let mediated = try mdevEntries(selection, names, pciNames: devices.map(\.resourceName), mdevs: mdevs, findings: &findings)
         var content = Export.banner(.kubevirt, selection)
         for exported in selection.functions { content += "# " + Export.describe(exported.function) + "\n" }
-        content += "spec:\n  configuration:\n    permittedHostDevices:\n      pciHostDevices:\n"
+        for mdev in selection.mdevs { content += "# " + describe(mdev) + "\n" }
+        content += "spec:\n  configuration:\n    permittedHostDevices:\n"
+        if !devices.isEmpty { content += "      pciHostDevices:\n" }
         for device in devices {
             content += "      - pciVendorSelector: \"\(device.selector)\"\n        resourceName: \"\(device.resourceName)\"\n"
+        }
+        if !mediated.isEmpty { content += "      mediatedDevices:\n" }
+        for entry in mediated {
+            content += "      - mdevNameSelector: \(JSON.quoted(entry.selector))\n        resourceName: \"\(entry.resourceName)\"\n"
         }
         let entries: [JSON] = devices.map { device in
             .object([
@@ -107,8 +143,79 @@ public enum KubeVirtExport {
                 "resource_name": .string(device.resourceName),
                 "functions": .strings(device.functions.map(\.description)),
             ])
+        } + mediated.map { entry in
+            .object([
+                "mdev_name_selector": .string(entry.selector),
+                "resource_name": .string(entry.resourceName),
+                "mdevs": .strings(entry.mdevs.map(\.description)),
+            ])
         }
         return ExportDocument(format: .kubevirt, content: content, entries: entries, selection: selection, findings: findings)
+    }
+
+    /// "UUID, type mtty-2 (Dual port serial) on mtty, IOMMU group 12, mtty"
+    static func describe(_ mdev: ExportedMdev) -> String {
+        let d = mdev.device
+        return "\(d.uuid), type \(d.type ?? "unknown")" + (mdev.typeName.map { " (\($0.printable))" } ?? "")
+            + " on \(d.parent), IOMMU group \(d.iommuGroup.map(String.init) ?? "none"), \(d.driver ?? "no driver")"
+    }
+
+    /// The selected mdevs as `mediatedDevices` entries, one per name KubeVirt tells apart; the
+    /// resource names refused when two entries would share one (KubeVirt starts one device
+    /// plugin per mdev type name, and two registering one resource name displace each other).
+    static func mdevEntries(_ selection: ExportSelection, _ names: ExportNames, pciNames: [String], mdevs state: MdevState?,
+                            findings: inout [Finding]) throws(VFIOError) -> [MdevEntry] {
+        var entries: [MdevEntry] = []
+        for mdev in selection.mdevs {
+            let selector = mdevSelector(mdev)
+            if let index = entries.firstIndex(where: { mdevKey($0.selector) == mdevKey(selector) }) {
+                if entries[index].selector != selector {
+                    findings.append(Finding("kubevirt.mdev-names-alike", .warning, selector.printable,
+                                            "mdev types named '\(entries[index].selector.printable)' and '\(selector.printable)' are one to KubeVirt (it makes spaces '_'): both go to \(entries[index].resourceName)",
+                                            hint: "export one of the two types only"))
+                }
+                entries[index].mdevs.append(mdev.uuid)
+            } else {
+                entries.append(MdevEntry(selector: selector, resourceName: names.name ?? defaultName(mdevSelector: selector), mdevs: [mdev.uuid]))
+            }
+        }
+        var seen = Set(pciNames)
+        for entry in entries where !seen.insert(entry.resourceName).inserted {
+            throw .usage("KubeVirt's resourceName \(entry.resourceName) would stand for mdevs of '\(entry.selector.printable)' and for other devices: "
+                            + "KubeVirt starts one device plugin per mdev type name, and two registering one resource name displace each other",
+                         hint: "export each mdev type with a --name of its own (--mdev UUID --name DOMAIN/NAME), or leave --name out")
+        }
+        let selected = Set(selection.mdevs.map(\.uuid))
+        for entry in entries {
+            let others = (state?.devices ?? []).filter { device in
+                !selected.contains(device.uuid) && device.iommuGroup != nil && mdevKey(state?.parent(device.parent)?.type(device.type ?? "")?.name ?? device.type ?? "") == mdevKey(entry.selector)
+            }
+            if !others.isEmpty {  // KubeVirt skips an mdev without a group
+                findings.append(Finding("kubevirt.selector-permits-more", .warning, entry.selector.printable,
+                                        "mdevNameSelector '\(entry.selector.printable)' also permits " + others.map { "\($0.uuid) on \($0.parent)" }.joined(separator: ", ")
+                                            + ", which \(others.count == 1 ? "was" : "were") not selected: KubeVirt selects mdevs by their type's name only",
+                                        hint: "remove those mdevs, or export them too"))
+            }
+        }
+        for mdev in selection.mdevs {
+            if mdev.device.iommuGroup == nil {
+                findings.append(Finding("kubevirt.mdev-not-offered", .warning, mdev.uuid.description,
+                                        "mdev \(mdev.uuid) has no IOMMU group (no vfio mdev driver is bound to it): KubeVirt skips it",
+                                        hint: "load its parent's vfio mdev driver (for NVIDIA: nvidia-vgpu-vfio), then check again"))
+            }
+            if !mdev.startsAtBoot {
+                findings.append(Finding("export.mdev-not-persistent", .warning, mdev.uuid.description,
+                                        "mdev \(mdev.uuid) is not made again at boot (no mdevctl definition with start auto): after a reboot KubeVirt offers none of it",
+                                        hint: "vfioctl mdev create \(mdev.device.parent) --type \(mdev.device.type ?? "TYPE") --uuid \(mdev.uuid) --persist --auto"))
+            }
+        }
+        if !entries.isEmpty {
+            findings.append(Finding("kubevirt.mdev-configuration", .info, "mediatedDevices",
+                                    "KubeVirt takes these mdevs as they are; leave their types out of spec.configuration.mediatedDevicesConfiguration, "
+                                        + "which has virt-handler create mdevs itself and remove mdevs of the types it manages that the list no longer names",
+                                    hint: nil))
+        }
+        return entries
     }
 }
 

@@ -9,7 +9,21 @@ public enum ExportOutput {
             "entries": .array(document.entries),
             "functions": .array(document.selection.functions.map(function)),
             "groups": .array(document.selection.groups.map(JSON.int)),
+            "mdevs": .array(document.selection.mdevs.map(mdev)),
             "findings": CheckOutput.findings(document.findings),
+        ])
+    }
+
+    static func mdev(_ exported: ExportedMdev) -> JSON {
+        let d = exported.device
+        return .object([
+            "uuid": .string(d.uuid.description),
+            "parent": .string(d.parent),
+            "type": .optional(d.type),
+            "type_name": .optional(exported.typeName),
+            "iommu_group": .optional(d.iommuGroup),
+            "driver": .optional(d.driver),
+            "starts_at_boot": .bool(exported.startsAtBoot),
         ])
     }
 
