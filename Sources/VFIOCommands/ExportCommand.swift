@@ -54,6 +54,9 @@ extension Vfioctl {
                                                 valueName: "[PF=]NAME"), completion: HostCompletion.pfInterfaces.kind)
         var physnet: [String] = []
 
+        @Flag(name: .long, help: "nova: tag the VFs remote_managed (a SmartNIC DPU's, for neutron's remote-managed ports); each needs a card serial number in its or its PF's VPD.")
+        var remoteManaged = false
+
         @Option(name: .long, help: "nova's alias numa_policy.")
         var numaPolicy: NovaNUMAPolicy = .legacy
 
@@ -73,6 +76,10 @@ extension Vfioctl {
                                     numaPolicy: numaPolicy)
             let spec = try pool.map { path throws(VFIOError) in try PoolFile.load(path) }
             let mdevs = try mdev.map { text throws(VFIOError) in try MdevUUID.parse(text) }
+            if remoteManaged && engine != .nova {
+                throw VFIOError.usage("--remote-managed is nova's device_spec tag: it goes with export nova", hint: "leave it out for \(engine)")
+            }
+            names.remoteManaged = remoteManaged
             if !mdevs.isEmpty && engine != .kubevirt {
                 throw VFIOError.usage("--mdev exports a mediated device, which only KubeVirt's export takes (mediatedDevices)",
                                       hint: "vfioctl export kubevirt --mdev \(mdevs[0])")
@@ -91,7 +98,7 @@ extension Vfioctl {
                 throw VFIOError.usage("--node is Proxmox's node name: it goes with export proxmox", hint: "leave it out for \(engine)")
             }
             if let check {
-                guard addresses.isEmpty, groups.isEmpty, pool == nil, mdevs.isEmpty, name == nil, physnet.isEmpty else {
+                guard addresses.isEmpty, groups.isEmpty, pool == nil, mdevs.isEmpty, name == nil, physnet.isEmpty, !remoteManaged else {
                     throw VFIOError.usage("--check compares the file with the host: it takes no selection or names",
                                           hint: "vfioctl export \(engine) --check FILE (and --node NAME for proxmox)")
                 }
@@ -102,7 +109,8 @@ extension Vfioctl {
             guard let facts = seen.facts else { preconditionFailure("an observation with facts: true returned none") }
             let mdevState = engine == .kubevirt ? MdevReader(root: layer.root).read() : nil
             let selection = try ExportSelection.select(request, seen.snapshot, facts, mdevs: mdevState)
-            let document = try VFIOCore.Export.render(engine, selection, seen.snapshot, names, mdevs: mdevState)
+            let vpd = remoteManaged ? VPDReader(root: layer.root).read(selection.functions.map(\.function).filter { $0.physfn != nil }) : [:]
+            let document = try VFIOCore.Export.render(engine, selection, seen.snapshot, names, mdevs: mdevState, vpd: vpd)
             Output.emit(output.format, json: { ExportOutput.json(document) }, text: { document.content })
             if output.format == .text {
                 for warning in ExportOutput.warnings(document.findings) {
@@ -129,7 +137,7 @@ extension Vfioctl {
             }
             let snapshot = try layer.snapshot([])
             let findings: [Finding] = switch engine {
-            case .nova: try ExportDrift.nova(text, file: file, snapshot)
+            case .nova: try ExportDrift.nova(text, file: file, snapshot, vpd: { functions in VPDReader(root: layer.root).read(functions) })
             case .neutron: try ExportDrift.neutron(text, file: file, snapshot)
             case .kubevirt: try ExportDrift.kubevirt(parsedTree ?? .table([]), file: file, snapshot, mdevs: MdevReader(root: layer.root).read())
             case .sriovDevicePlugin: try ExportDrift.devicePlugin(parsedJSON ?? .null, file: file, snapshot)

@@ -41,6 +41,10 @@ public struct FakeFunction: Sendable {
     public var registersVFIODevice = false
     /// Extra attribute files.
     public var extraAttributes: [String: String] = [:]
+    /// The `vpd` attribute's bytes (the kernel makes it only for a function with the VPD capability).
+    public var vpd: [UInt8]? = nil
+    /// The `irq` attribute (every PCI function has one; 0 when it has no legacy interrupt).
+    public var irq = 16
 
     public init(_ address: String, vendor: UInt16, device: UInt16, class classCode: UInt32,
                 parent: String? = nil, group: Int? = nil, driver: String? = nil) {
@@ -155,18 +159,24 @@ public struct FakeSysfs {
 
     public mutating func add(_ function: FakeFunction) { functions.append(function) }
 
+    /// Changes a function before the tree is built.
+    public mutating func update(_ address: String, _ change: (inout FakeFunction) -> Void) {
+        guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
+        change(&functions[position])
+    }
+
     /// Changes a function's driver before the tree is built (nil: unbound).
     public mutating func setDriver(_ driver: String?, for address: String) {
-        guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
-        functions[position].driver = driver
-        functions[position].driverModule = driver
-        if driver?.hasPrefix("vfio") == true { functions[position].driverOverride = driver }
+        update(address) { f in
+            f.driver = driver
+            f.driverModule = driver
+            if driver?.hasPrefix("vfio") == true { f.driverOverride = driver }
+        }
     }
 
     /// Replaces a function's block devices (name, path below the function) before the tree is built.
     public mutating func setBlockDevices(_ devices: [(name: String, path: String)], for address: String) {
-        guard let position = functions.firstIndex(where: { $0.address.description == address }) else { return }
-        functions[position].blockDevices = devices
+        update(address) { $0.blockDevices = devices }
     }
 
     public mutating func setGroup(_ group: Int?, for address: String) {
@@ -339,8 +349,12 @@ public struct FakeSysfs {
             }
         }
         if let (pf, _) = f.physfn { link(path + "/physfn", to: devicePath(pf)) }
+        if let vpd = f.vpd { writeBytes(path + "/vpd", vpd, mode: 0o600) }
+        if !f.omitAttributes.contains("irq") { write(path + "/irq", "\(f.irq)\n", mode: 0o444) }
         for name in f.netInterfaces {
             makeDirectory(path + "/net/" + name)
+            // The interface's link back to its device, as the kernel has it (neutron's agent follows it).
+            link(path + "/net/\(name)/device", to: path)
             write(path + "/net/\(name)/operstate", "up\n")
             write(path + "/net/\(name)/flags", "0x1003\n")
             link("sys/class/net/" + name, to: path + "/net/" + name)

@@ -74,13 +74,6 @@ enum ExportHosts {
         }
         adjust(&fake)
         fake.build()
-        // The kernel's link from an interface to its device, which neutron's agent follows
-        // (/sys/class/net/DEV/device/virtfnN); FakeSysfs leaves it out (a cycle for tree walks).
-        // And the irq every function has, which Proxmox's pci_device_info requires.
-        for f in fake.functions {
-            for name in f.netInterfaces { fake.link(fake.devicePath(f.address) + "/net/\(name)/device", to: fake.devicePath(f.address)) }
-            fake.write(fake.devicePath(f.address) + "/irq", "16\n")
-        }
         if hostname { fake.write("etc/hostname", "pve1\n") }
         return fake
     }
@@ -178,6 +171,65 @@ struct ExportNovaNeutronTests {
         #expect(second?["fast-nic"]?["device_type"] as? String == "type-VF")
         let third = judged[2]["aliases"] as? [String: [String: Any]]
         #expect(third?.keys.sorted() == ["t4"], "one name for the GPU and its audio function: both type-PCI")
+    }
+
+    @Test("--remote-managed: the VFs tagged, physical_network null, no alias; nova with libvirt's VPD reading matches exactly them; no card serial number refused")
+    func novaRemoteManaged() throws {
+        let card = VPDBytes.card(serial: "MT2231X01234")
+        let fake = ExportHosts.host { $0.update("0000:05:00.0") { $0.vpd = card.bytes } }
+        defer { fake.remove() }
+        let vfs = ["0000:05:10.0", "0000:05:10.2"]
+        let tagged = ExportHosts.run(fake, ["nova"] + vfs + ["--remote-managed"])
+        #expect(tagged.status == 0, "\(tagged.err)")
+        #expect(tagged.out.contains("""
+            # 0000:05:10.0 8086:10ed, IOMMU group 20, vfio-pci, VF 0 of 0000:05:00.0, card serial number MT2231X01234 (VPD of its PF 0000:05:00.0)
+            device_spec = {"vendor_id": "8086", "product_id": "10ed", "address": "0000:05:10.0", "physical_network": null, "remote_managed": "true"}
+            """), "\(tagged.out)")
+        #expect(!tagged.out.contains("alias ="), "remote-managed VFs serve neutron's ports, not flavors: \(tagged.out)")
+        let physnet = ExportHosts.run(fake, ["nova", "0000:05:10.0", "--remote-managed", "--physnet", "dcfabric"])
+        #expect(physnet.out.contains("\"physical_network\": \"dcfabric\", \"remote_managed\": \"true\"}"), "\(physnet.out)")
+        // The GPU with them: tagged VFs and an untagged GPU with its alias.
+        let mixed = ExportHosts.run(fake, ["nova", "0000:05:10.0", "--group", "2", "--remote-managed", "--format", "json"])
+        #expect(mixed.status == 0 && mixed.out.contains("\"card_serial_number\": \"MT2231X01234\""), "\(mixed.out)")
+
+        var cases: [(root: String, file: String)] = []
+        for (index, out) in [tagged.out, physnet.out].enumerated() { cases.append((fake.root, try ExportHosts.write(out, "nova-remote-\(index).conf", in: fake))) }
+        // What nova refuses or drops: a PF tagged, and the VF whose card has no serial number (below).
+        for product in ["10fb", "10ed"] {  // the PF's own ids, and its VFs' by the PF's address
+            cases.append((fake.root, try ExportHosts.write("[pci]\ndevice_spec = {\"address\": \"0000:05:00.0\", \"vendor_id\": \"8086\", \"product_id\": \"\(product)\", \"remote_managed\": \"true\"}\n",
+                                                           "nova-remote-pf-\(product).conf", in: fake)))
+        }
+        let judged = try EngineJudge.run("nova_judge.py", cases)
+        #expect(judged[0]["error"] == nil && judged[0]["matched"] as? [String] == vfs, "\(judged[0])")
+        let tags = judged[0]["tags"] as? [String: [String: Any]] ?? [:]
+        #expect(tags["0000:05:10.0"]?["remote_managed"] as? String == "true" && tags["0000:05:10.0"]?["physical_network"] is NSNull, "\(tags)")
+        #expect(judged[1]["matched"] as? [String] == ["0000:05:10.0"], "\(judged[1])")
+        #expect((judged[2]["error"] as? String)?.contains("PciDeviceNotFoundById") == true, "nova refuses a PF tagged remote_managed: \(judged[2])")
+        #expect((judged[3]["error"] as? String)?.contains("PciDeviceNotFoundById") == true, "nova 26 cannot read a PF's ids: \(judged[3])")
+
+        // Without a serial number nova drops the VFs: refused, each with why; the same file is drift.
+        let file = cases[0].file
+        let unchanged = ExportHosts.run(fake, ["nova", "--check", file])
+        #expect(unchanged.status == 0, "\(unchanged.out)\(unchanged.err)")
+        for pfFile in [cases[2].file, cases[3].file] {
+            let pfTagged = ExportHosts.run(fake, ["nova", "--check", pfFile, "--format", "json"])
+            #expect(pfTagged.status == 2 && pfTagged.out.contains("\"nova.remote-managed-pf\""), "\(pfTagged.out)")
+        }
+        var broken = card.bytes
+        broken[4] ^= 1
+        fake.writeBytes(fake.devicePath(PCIAddress("0000:05:00.0")!) + "/vpd", broken, mode: 0o600)
+        let refused = ExportHosts.run(fake, ["nova"] + vfs + ["--remote-managed"])
+        #expect(refused.status == 2 && refused.out.isEmpty, "\(refused)")
+        #expect(refused.err.contains("0000:05:10.0: no VPD; its PF 0000:05:00.0: libvirt refuses its VPD (its checksum is wrong)") && refused.err.contains("hint: "),
+                "\(refused.err)")
+        let drift = ExportHosts.run(fake, ["nova", "--check", file, "--format", "json"])
+        #expect(drift.status == 2 && drift.out.contains("\"nova.remote-managed-no-serial\""), "\(drift.out)")
+        let dropped = try EngineJudge.run("nova_judge.py", [(fake.root, file)])
+        #expect(dropped[0]["matched"] as? [String] == [], "nova drops them too: \(dropped[0])")
+        let noVF = ExportHosts.run(fake, ["nova", "--group", "2", "--remote-managed"])
+        #expect(noVF.status == 64 && noVF.err.contains("--remote-managed tags VFs, and the selection holds none"), "\(noVF.err)")
+        let other = ExportHosts.run(fake, ["kubevirt", "--remote-managed"])
+        #expect(other.status == 64 && other.err.contains("--remote-managed is nova's device_spec tag"), "\(other.err)")
     }
 
     @Test("what nova does with what export never writes: a PF's bare address takes its VFs, a VMD domain and an alias without device_type are refused")

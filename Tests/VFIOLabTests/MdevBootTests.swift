@@ -120,6 +120,35 @@ struct MdevBootTests {
         #expect(defined.isEmpty && active.isEmpty)
     }
 
+    @Test("export kubevirt: a real mdev as mediatedDevices by the kernel's type name; virt-handler's discovery offers it; --check passes, and fails once it is gone")
+    func exportKubeVirt() throws {
+        try Self.clean()
+        defer { try? Self.clean() }
+        let uuid = "5e0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b"
+        _ = try Self.json(["mdev", "create", "mtty", "--type", "mtty-2", "--uuid", uuid, "--persist", "--auto"])
+        let name = try #require(Kernel.read("\(Self.types)/mtty-2/name")?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let document = try Self.json(["export", "kubevirt", "--mdev", uuid])
+        let entry = try #require((document["entries"] as? [[String: Any]])?.first)
+        #expect(entry["mdev_name_selector"] as? String == name && entry["mdevs"] as? [String] == [uuid], "\(entry)")
+        let resource = try #require(entry["resource_name"] as? String)
+        #expect(!(document["findings"] as? [[String: Any]] ?? []).contains { $0["severity"] as? String != "info" }, "\(document)")
+
+        let text = try Self.vfioctl(["export", "kubevirt", "--mdev", uuid])
+        #expect(text.status == 0, "\(text.err)")
+        let file = "/tmp/vfioctl-kubevirt-mdev.yaml"
+        try text.out.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let judged = try TestProcess.run("/usr/bin/python3", [repository + "/fixtures/engines/kubevirt_judge.py", "/", file], timeout: 120)
+        let offered = try TestProcess.json(judged.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(offered["mdev"] as? [String: [String]] == [resource: [uuid]], "virt-handler's discovery on this kernel: \(judged.out)\(judged.err)")
+        let checked = try Self.vfioctl(["export", "kubevirt", "--check", file])
+        #expect(checked.status == 0, "\(checked.out)\(checked.err)")
+        try Kernel.write("1", to: "/sys/bus/mdev/devices/\(uuid)/remove")
+        let drifted = try Self.vfioctl(["export", "kubevirt", "--check", file, "--format", "json"])
+        #expect(drifted.status == 2 && drifted.out.contains("\"kubevirt.mdev-matches-nothing\""), "\(drifted.out)\(drifted.err)")
+    }
+
     @Test("what mdevctl defines and starts, vfioctl lists; no instance left is refused; the kernel's create agrees")
     func mdevctlDefinitions() throws {
         try Self.clean()

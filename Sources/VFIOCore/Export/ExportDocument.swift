@@ -21,11 +21,12 @@ public struct ExportDocument: Sendable, Equatable {
 
 /// Renders a selection for an engine.
 public enum Export {
-    /// `mdevs`: the host's mdev state, for the engines that take mdevs (KubeVirt).
+    /// `mdevs`: the host's mdev state, for the engines that take mdevs (KubeVirt); `vpd`: the
+    /// VPD of the functions nova tags remote_managed and of their PFs.
     public static func render(_ format: ExportFormat, _ selection: ExportSelection, _ snapshot: HostSnapshot,
-                              _ names: ExportNames, mdevs: MdevState? = nil) throws(VFIOError) -> ExportDocument {
+                              _ names: ExportNames, mdevs: MdevState? = nil, vpd: [PCIAddress: VPDReading] = [:]) throws(VFIOError) -> ExportDocument {
         switch format {
-        case .nova: try NovaExport.render(selection, snapshot, names)
+        case .nova: try NovaExport.render(selection, snapshot, names, vpd: vpd)
         case .neutron: try NeutronExport.render(selection, snapshot, names)
         case .kubevirt: try KubeVirtExport.render(selection, snapshot, names, mdevs: mdevs)
         case .sriovDevicePlugin: try DevicePluginExport.render(selection, snapshot, names)
@@ -44,8 +45,8 @@ public enum Export {
 
     /// `{"key": "value", ...}` on one line, keys in the order given (oslo.config reads a JSON
     /// value to the end of its line).
-    static func inlineJSON(_ pairs: [(String, String)]) -> String {
-        "{" + pairs.map { JSON.quoted($0.0) + ": " + JSON.quoted($0.1) }.joined(separator: ", ") + "}"
+    static func inlineJSON(_ pairs: [(String, String?)]) -> String {
+        "{" + pairs.map { JSON.quoted($0.0) + ": " + ($0.1.map(JSON.quoted) ?? "null") }.joined(separator: ", ") + "}"
     }
 
     static func hex4(_ value: UInt16) -> String { HexDigits.padded(UInt64(value), width: 4) }

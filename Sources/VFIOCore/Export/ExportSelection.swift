@@ -59,6 +59,9 @@ public struct ExportNames: Sendable, Equatable {
     public var numaPolicy: NovaNUMAPolicy
     /// Proxmox's node (`--node`, else the root's etc/hostname).
     public var node: String?
+    /// `--remote-managed`: nova's VFs tagged `remote_managed` (a SmartNIC DPU's, programmed
+    /// from the DPU for neutron's remote-managed ports).
+    public var remoteManaged = false
 
     public struct Physnet: Sendable, Equatable {
         public var pf: PFName?

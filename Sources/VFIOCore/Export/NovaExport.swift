@@ -6,6 +6,11 @@
 ///   `physical_network` on VFs and PFs of a PF mapped to a physnet (neutron's SR-IOV ports).
 ///   nova keeps PCI domains at most 0xFFFF (MAX_DOMAIN): an address behind an Intel VMD
 ///   controller (domain 10000 and up) is rejected, so such functions are refused here.
+/// - `remote_managed` (`--remote-managed`): on VFs only (nova refuses it on a PF), with
+///   `physical_network` null unless one is given (an overlay network); nova drops such a device
+///   from its pool unless libvirt reads a card serial number from the VPD of the VF or of its PF,
+///   so a VF without one is refused here. Remote-managed VFs serve neutron's remote-managed
+///   ports only, so they get no alias.
 /// - `alias`: one per (name, vendor, product), always with `device_type` (an alias without it
 ///   breaks nova's alias parser when a second one shares its name) and `numa_policy`; aliases
 ///   sharing a name must agree on both (nova refuses the file otherwise).
@@ -36,7 +41,32 @@ public enum NovaExport {
     static let vmdReason = "the PCI domain is above 0xFFFF (an Intel VMD controller's), and nova rejects such an address in device_spec (MAX_DOMAIN 0xFFFF)"
     static let vmdHint = "turn VMD off in the firmware so the devices appear in domain 0000, or leave them out of nova's pool"
 
-    public static func render(_ selection: ExportSelection, _ snapshot: HostSnapshot, _ names: ExportNames) throws(VFIOError) -> ExportDocument {
+    static let remoteManagedHint = "remote-managed ports need a SmartNIC DPU whose VPD holds the card's serial number ('lspci -vv -s PF' shows [SN]); "
+        + "leave --remote-managed out for ordinary SR-IOV ports"
+
+    /// The serial number of each VF --remote-managed tags; refused when the selection has no VF,
+    /// or a VF that nova would drop.
+    static func remoteManagedSerials(_ selection: ExportSelection, _ vpd: [PCIAddress: VPDReading]) throws(VFIOError) -> [PCIAddress: (serial: String, source: String)] {
+        let vfs = selection.functions.map(\.function).filter { $0.physfn != nil }
+        guard !vfs.isEmpty else {
+            throw .usage("--remote-managed tags VFs, and the selection holds none: nova refuses remote_managed on a PF",
+                         hint: "name the DPU's VFs (ADDRESS, --pool FILE), or leave --remote-managed out")
+        }
+        var serials: [PCIAddress: (serial: String, source: String)] = [:]
+        var missing: [String] = []
+        for vf in vfs {
+            let found = vpd.cardSerialNumber(of: vf)
+            if let serial = found.serial { serials[vf.address] = (serial, found.source) } else { missing.append(found.source) }
+        }
+        if !missing.isEmpty {
+            throw VFIOError(.refused, "nova drops a remote_managed VF whose card serial number libvirt cannot read (from the VPD of the VF or its PF): "
+                                + missing.joined(separator: "; "), hint: remoteManagedHint)
+        }
+        return serials
+    }
+
+    public static func render(_ selection: ExportSelection, _ snapshot: HostSnapshot, _ names: ExportNames,
+                              vpd: [PCIAddress: VPDReading] = [:]) throws(VFIOError) -> ExportDocument {
         var selection = selection
         let beyond = selection.functions.filter { $0.address.domain > maxDomain }.map(\.address)
         if !beyond.isEmpty {
@@ -61,15 +91,16 @@ public enum NovaExport {
             }
         }
         if let name = names.name { try validateAlias(name) }
+        let serials = names.remoteManaged ? try remoteManagedSerials(selection, vpd) : [:]
 
         var specs: [String] = []
         var entries: [JSON] = []
-        var aliases: [(name: String, pairs: [(String, String)], type: String)] = []
+        var aliases: [(name: String, pairs: [(String, String?)], type: String)] = []
         var aliasKeys = Set<String>()
         for exported in selection.functions {
             let f = exported.function
             let type = deviceType(f)
-            var pairs = [("vendor_id", Export.hex4(f.vendorID)), ("product_id", Export.hex4(f.deviceID)), ("address", f.address.description)]
+            var pairs: [(String, String?)] = [("vendor_id", Export.hex4(f.vendorID)), ("product_id", Export.hex4(f.deviceID)), ("address", f.address.description)]
             var physnet: String?
             if f.baseClass != 0x02 {
                 physnet = nil  // physical networks are for network functions
@@ -78,19 +109,29 @@ public enum NovaExport {
             } else if type == "type-PF" {
                 physnet = names.physnet(of: f, pool: nil)
             }
-            if let physnet { pairs.append(("physical_network", physnet)) }
-            specs.append("# " + Export.describe(f) + "\ndevice_spec = " + Export.inlineJSON(pairs) + "\n")
-            let alias = names.name ?? exported.poolNetwork ?? defaultAlias(f)
-            try validateAlias(alias)
+            let remote = serials[f.address]
+            if remote != nil {
+                // An overlay network's devices carry physical_network null, as nova's docs write it.
+                pairs += [("physical_network", physnet), ("remote_managed", "true")]
+            } else if let physnet {
+                pairs.append(("physical_network", physnet))
+            }
+            specs.append("# " + Export.describe(f) + (remote.map { ", card serial number \($0.serial.printable) (\($0.source))" } ?? "")
+                            + "\ndevice_spec = " + Export.inlineJSON(pairs) + "\n")
+            let alias = remote == nil ? names.name ?? exported.poolNetwork ?? defaultAlias(f) : nil
+            if let alias { try validateAlias(alias) }
             entries.append(.object([
                 "kind": .string("device_spec"),
                 "address": .string(f.address.description),
                 "vendor_id": .string(Export.hex4(f.vendorID)),
                 "product_id": .string(Export.hex4(f.deviceID)),
                 "physical_network": .optional(physnet),
-                "alias": .string(alias),
+                "remote_managed": .bool(remote != nil),
+                "card_serial_number": .optional(remote?.serial),
+                "alias": .optional(alias),
                 "device_type": .string(type),
             ]))
+            guard let alias else { continue }  // remote-managed VFs serve neutron's ports, not flavors
             let key = alias + "\u{0}" + Export.ids(f)
             if aliasKeys.insert(key).inserted {
                 aliases.append((alias, [("name", alias), ("vendor_id", Export.hex4(f.vendorID)), ("product_id", Export.hex4(f.deviceID)),
@@ -110,8 +151,8 @@ public enum NovaExport {
             entries.append(.object([
                 "kind": .string("alias"),
                 "name": .string(alias.name),
-                "vendor_id": .string(alias.pairs[1].1),
-                "product_id": .string(alias.pairs[2].1),
+                "vendor_id": .optional(alias.pairs[1].1),
+                "product_id": .optional(alias.pairs[2].1),
                 "device_type": .string(alias.type),
                 "numa_policy": .string(names.numaPolicy.rawValue),
             ]))

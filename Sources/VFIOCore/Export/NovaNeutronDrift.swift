@@ -16,6 +16,8 @@ extension ExportDrift {
         var address: Address
         var text: String
         var line: Int
+        /// The `remote_managed` tag, as oslo's bool_from_string reads it.
+        var remoteManaged = false
 
         /// The exact address, when the spec names one function.
         var exact: PCIAddress? {
@@ -96,10 +98,32 @@ extension ExportDrift {
             }
             address = .glob(domain: domain, bus: bus.map(UInt8.init), slot: slot.map(UInt8.init), function: function.map(UInt8.init))
         }
-        return NovaSpec(vendor: try id("vendor_id"), product: try id("product_id"), address: address, text: text, line: line)
+        let remote = (try string("remote_managed")).map { ["1", "t", "true", "on", "y", "yes"].contains($0.trimmingWhitespace().lowercased()) } ?? false
+        return NovaSpec(vendor: try id("vendor_id"), product: try id("product_id"), address: address, text: text, line: line, remoteManaged: remote)
     }
 
-    public static func nova(_ text: String, file: String, _ snapshot: HostSnapshot) throws(VFIOError) -> [Finding] {
+    /// A remote_managed spec as nova checks it at startup (devspec.py: a spec naming a PF's
+    /// address is checked against the PF's ids, which nova 26 reads from a `product` file sysfs
+    /// does not have, so it always fails; later nova refuses the PF's own ids) and as it matches
+    /// devices (one without a card serial number in its or its PF's VPD is dropped).
+    static func remoteManaged(_ spec: NovaSpec, matched: [PCIFunction], subject: String, _ snapshot: HostSnapshot,
+                              vpd: ([PCIFunction]) -> [PCIAddress: VPDReading]) -> [Finding] {
+        if let exact = spec.exact, let pf = snapshot.function(exact), let sriov = pf.sriov, sriov.totalVFs > 0 {
+            return [Finding("nova.remote-managed-pf", .error, subject,
+                            "device_spec \(spec.text) tags the address of PF \(exact) remote_managed: nova-compute refuses the file at startup",
+                            hint: "tag its VFs instead: " + regenerate(.nova, "VF...") + " --remote-managed")]
+        }
+        let readings = vpd(matched)
+        let missing = matched.compactMap { f -> String? in readings.cardSerialNumber(of: f).serial == nil ? readings.cardSerialNumber(of: f).source : nil }
+        guard !missing.isEmpty else { return [] }
+        return [Finding("nova.remote-managed-no-serial", .error, subject,
+                        "device_spec \(spec.text) is remote_managed, and nova drops a device whose card serial number libvirt cannot read: " + missing.joined(separator: "; "),
+                        hint: NovaExport.remoteManagedHint)]
+    }
+
+    /// `vpd` reads the VPD of functions a remote_managed spec matches (and their PFs').
+    public static func nova(_ text: String, file: String, _ snapshot: HostSnapshot,
+                            vpd: ([PCIFunction]) -> [PCIAddress: VPDReading] = { _ in [:] }) throws(VFIOError) -> [Finding] {
         let entries = try parseINI(text, file: file).filter { $0.section == "pci" }
         var specs: [NovaSpec] = []
         var aliases: [(object: JSONObject, line: Int)] = []
@@ -140,6 +164,11 @@ extension ExportDrift {
                                         "device_spec \(spec.text) matches " + beyond.map(\.address.description).joined(separator: ", ")
                                             + ", in a PCI domain above 0xFFFF: nova fails on such an address (MAX_DOMAIN)",
                                         hint: NovaExport.vmdHint + "; pin the entry to an address in domain 0000"))
+            }
+            if spec.remoteManaged {
+                let found = remoteManaged(spec, matched: matched, subject: subject, snapshot, vpd: vpd)
+                findings += found
+                if found.contains(where: { $0.id == "nova.remote-managed-pf" }) { continue }
             }
             if let exact = spec.exact {
                 let ids = spec.vendor.flatMap { v in spec.product.map { Export.hex4(v) + ":" + Export.hex4($0) } }
