@@ -16,6 +16,10 @@ extension Vfioctl {
                 check findings by id and severity, IOMMU and interrupt remapping, the last apply, and \
                 what each mdev type can still create. docs/metrics.md lists every metric.
 
+                The functions' summary is read again only when the kernel reports a device change \
+                (its uevent count in /sys/kernel/uevent_seqnum, the boot, the taint flags): it is \
+                kept in /run/vfioctl/metrics-summary between runs (--no-cache reads every time).
+
                 --output FILE replaces FILE atomically (mode 0644, through a temporary name that does \
                 not end in .prom), so the collector never reads half a file; \
                 systemd/vfioctl-metrics.timer runs it every minute into \
@@ -29,6 +33,9 @@ extension Vfioctl {
         @Option(name: .long, help: ArgumentHelp("Where detach's records and the last apply are kept (default /var/lib/vfioctl under "
                                                 + "the root; also VFIOCTL_STATE_DIR).", valueName: "DIR"), completion: .directory)
         var stateDir: String?
+
+        @Flag(name: .long, help: "Read every function again, even when the kernel reports no device change since the last run.")
+        var noCache = false
 
         @OptionGroup var global: GlobalOptions
 
@@ -44,7 +51,9 @@ extension Vfioctl {
             if !openGroups {
                 Output.warning("not root: which processes hold /dev/vfio/N open cannot be read; vfioctl_sriov_in_use_vfs is left out")
             }
-            let seen = try layer.observe(ObservationScope(.all, facts: true, openGroups: openGroups, depth: .summary))
+            var scope = ObservationScope(.all, facts: true, openGroups: openGroups, depth: .summary)
+            scope.reuseSummary = !noCache
+            let seen = try layer.observe(scope)
             var facts = seen.facts ?? FactsReader(root: layer.root).read(for: [])
             facts.mdevs = MdevReader(root: layer.root).read()
             let state = invocation.actuators.state(stateDir, root: layer.root)

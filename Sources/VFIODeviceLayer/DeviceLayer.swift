@@ -69,7 +69,17 @@ public struct DeviceLayer: Sendable {
     /// Every function, on `workers` threads, and the network interfaces and block devices on
     /// them from the kernel's index of both (the /sys/class/net and /sys/class/block links).
     /// At `.summary` depth only the functions' summaries, and no net or block device.
-    func readEverything(_ depth: ObservationScope.Depth = .full) throws(VFIOError) -> (functions: [PCIFunction], devices: AttachedDeviceNames) {
+    /// With `reuse` (at `.summary`), the last summary while SummaryCache's key holds.
+    func readEverything(_ depth: ObservationScope.Depth = .full, reuse: Bool = false) throws(VFIOError) -> (functions: [PCIFunction], devices: AttachedDeviceNames) {
+        if depth == .summary && reuse {
+            let cache = SummaryCache(root: root)
+            // The key is read before the functions: a change while they are read makes the next run read again.
+            let generation = cache.generation()
+            if let generation, let functions = cache.load(generation) { return (functions, AttachedDeviceNames()) }
+            let read = try readEverything(depth)
+            if let generation { cache.store(read.functions, generation) }
+            return read
+        }
         let entries = try busEntries()
         guard depth == .full else { return (try readAll(entries, net: [], block: [], depth: depth).functions, AttachedDeviceNames()) }
         let net = root.entries(SysfsLayout.classNet)?.sorted() ?? []

@@ -49,6 +49,9 @@ public struct ObservationScope: Sendable {
     /// running kernel's modules.alias (`vfioVariantModules`, `vfioVariant`): what detach, persist
     /// and pools bind to.
     public var vfioVariants: Bool
+    /// With `.summary`: the last summary, while the kernel reports no device change since
+    /// (SummaryCache); the read is kept for the next run.
+    public var reuseSummary = false
 
     public init(_ functions: Functions = .all, names: Bool = false, groupDetails: Bool = false, facts: Bool = false,
                 openGroups: Bool = false, kernelModules: Bool = false, vfioVariants: Bool = false, regions: Bool = false,
@@ -92,7 +95,7 @@ extension DeviceLayer {
         case .all:
             // pci.ids loads on its own thread while the functions are read.
             if let namer { DispatchQueue.global().async(group: loading) { namer.value.loadNames() } }
-            read = try readEverything(scope.depth)
+            read = try readEverything(scope.depth, reuse: scope.reuseSummary)
             loading.wait()
         case .around(let addresses, let groups, let following):
             read = try readAround(addresses, groups: groups, following: following)

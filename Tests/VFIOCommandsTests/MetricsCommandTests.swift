@@ -192,6 +192,77 @@ struct MetricsCommandTests {
         #expect(relative.status == 64 && relative.err.contains(FileManager.default.currentDirectoryPath + "/no-such-directory/"), "\(relative.err)")
     }
 
+    @Test("the summary is kept between runs while the kernel's uevent count, boot and taint stay: the same text; read again when one moves, or the cache is not sound")
+    func summaryCache() throws {
+        let host = try Self.busyHost()
+        defer { host.fake.remove() }
+        let fake = host.fake
+        let cache = fake.root + "/run/vfioctl/metrics-summary"
+        func kernel(seqnum: Int, taint: Int = 0) {
+            fake.write("proc/sys/kernel/random/boot_id", "5b1f9c1e-7d5c-4c52-9b7e-0e6f3a1d2c4b\n")
+            fake.write("sys/kernel/uevent_seqnum", "\(seqnum)\n")
+            fake.write("proc/sys/kernel/tainted", "\(taint)\n")
+        }
+        /// A change the kernel would announce with a uevent, made without one: only a fresh read sees it.
+        func unbindQuietly(_ address: String) {
+            unlink(fake.root + "/" + fake.devicePath(PCIAddress(address)!) + "/driver")
+        }
+        let fresh = host.run(["metrics", "--no-cache"])
+        #expect(fresh.status == 0, "\(fresh.err)")
+        #expect(host.run(["metrics"]).out == fresh.out)
+        #expect(access(cache, F_OK) != 0, "a tree without the kernel's uevent count is never cached")
+
+        kernel(seqnum: 4100)
+        #expect(host.run(["metrics"]).out == fresh.out)
+        var info = stat()
+        #expect(lstat(cache, &info) == 0 && info.st_mode & 0o7777 == 0o600 && info.st_uid == geteuid())
+        #expect(host.run(["metrics"]).out == fresh.out, "what the cache gives is what a read gives")
+        unbindQuietly("0000:01:00.0")
+        #expect(host.run(["metrics"]).out == fresh.out, "no uevent since: the summary is reused")
+        let changed = host.run(["metrics", "--no-cache"]).out
+        #expect(changed != fresh.out && changed.contains("address=\"0000:01:00.0\""))
+        kernel(seqnum: 4101)
+        #expect(host.run(["metrics"]).out == changed, "a uevent since: read again")
+
+        // Another boot, another taint: read again.
+        unbindQuietly("0000:04:00.1")
+        let second = host.run(["metrics", "--no-cache"]).out
+        #expect(second != changed)
+        kernel(seqnum: 4101, taint: 2048)
+        #expect(host.run(["metrics"]).out == second)
+
+        // A cache that is not sound is not used: another format, garbage, a file others can write.
+        for (damage, address) in [("garbage", "0000:05:10.0"), ("truncated", "0000:04:00.0"), ("mode", "0000:03:00.0")] {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: cache)))
+            switch damage {
+            case "garbage": try Data("vfioctl-summary 1\n5b1f9c1e-7d5c-4c52-9b7e-0e6f3a1d2c4b 4101 2048\n\u{1}\u{2}".utf8).write(to: URL(fileURLWithPath: cache))
+            case "truncated": try Data(bytes.prefix(bytes.count - 3)).write(to: URL(fileURLWithPath: cache))
+            default: chmod(cache, 0o666)
+            }
+            let before = host.run(["metrics", "--no-cache"]).out
+            unbindQuietly(address)
+            let now = host.run(["metrics", "--no-cache"]).out
+            #expect(now != before, "\(damage): \(address) unbound")
+            #expect(host.run(["metrics"]).out == now, "\(damage): read again")
+            #expect(lstat(cache, &info) == 0 && info.st_mode & 0o7777 == 0o600, "\(damage): written again")
+        }
+    }
+
+    @Test("what the summary cache gives back is what was read: SR-IOV PFs with their VFs, subsystem ids, NUMA nodes, vfio-dev")
+    func summaryCacheRoundTrip() throws {
+        let fake = ExportHosts.host(vmd: true)
+        defer { fake.remove() }
+        fake.write("proc/sys/kernel/random/boot_id", "0d3c6a1e-1111-4c52-9b7e-0e6f3a1d2c4b\n")
+        fake.write("sys/kernel/uevent_seqnum", "7\n")
+        fake.write("proc/sys/kernel/tainted", "0\n")
+        func metrics(_ extra: [String] = []) -> String { Vfioctl.capture(["metrics", "--root", fake.root] + extra).out }
+        let fresh = metrics(["--no-cache"])
+        #expect(fresh.contains("vfioctl_sriov_enabled_vfs{"), "\(fresh)")
+        #expect(metrics() == fresh)
+        #expect(access(fake.root + "/run/vfioctl/metrics-summary", F_OK) == 0)
+        #expect(metrics() == fresh)
+    }
+
     @Test("a bad --output is an error naming it, with a hint, and nothing is written",
           arguments: [("/textfile", "is a directory"), ("/textfile/vfioctl.txt", "is not named NAME.prom"),
                       ("/textfile/.prom", "is not named NAME.prom"), ("/missing/vfioctl.prom", "is not an existing directory"),

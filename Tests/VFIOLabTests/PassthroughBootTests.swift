@@ -152,13 +152,19 @@ struct PassthroughBootTests {
         for address in touched { #expect(try VfioctlJSON.function(address).string("driver") == original[address] ?? nil) }
     }
 
-    @Test("export on this kernel: the isolated NIC on vfio-pci is exported with sysfs's ids, subsystem ids and group, and --check finds no drift until the NIC leaves vfio-pci")
-    func exportFromKernel() throws {
+    /// The e1000e (8086:10d3) behind a pcie-root-port of its own (1b36:000c): the isolated topology's NIC.
+    static func isolatedNIC() throws -> String {
         let functions = try VfioctlJSON.functions()
         func ids(_ f: [String: Any]) -> String { "\(f.string("vendor_id") ?? ""):\(f.string("device_id") ?? "")" }
-        let nic = try #require(functions.first { f in
+        guard let nic = functions.first(where: { f in
             ids(f) == "8086:10d3" && functions.contains { $0.string("address") == f.string("parent") && ids($0) == "1b36:000c" }
-        }?.string("address"))
+        })?.string("address") else { throw LabError("no e1000e behind a root port of its own in this boot") }
+        return nic
+    }
+
+    @Test("export on this kernel: the isolated NIC on vfio-pci is exported with sysfs's ids, subsystem ids and group, and --check finds no drift until the NIC leaves vfio-pci")
+    func exportFromKernel() throws {
+        let nic = try Self.isolatedNIC()
         defer { try? Kernel.restore(nic) }
         try Kernel.bindToVFIO(nic)
         let group = try #require(Kernel.group(nic))
@@ -189,6 +195,35 @@ struct PassthroughBootTests {
         try Kernel.restore(nic)
         let drifted = try TestProcess.vfioctl(["export", "kubevirt", "--check", directory + "/kubevirt", "--format", "json"])
         #expect(drifted.status == 2 && drifted.out.contains("\"export.driver\""), "\(drifted.out)\(drifted.err)")
+    }
+
+    @Test("metrics on the running kernel: promtool accepts it; the summary kept in /run/vfioctl follows a bind and an unbind, which the kernel counts as uevents")
+    func metricsFollowTheKernel() throws {
+        let nic = try Self.isolatedNIC()
+        defer { try? Kernel.restore(nic) }
+        let cache = "/run/vfioctl/metrics-summary"
+        try? FileManager.default.removeItem(atPath: cache)
+        /// The driver label of the NIC's vfioctl_pci_function_info line, and the whole text.
+        func metrics(_ extra: [String] = []) throws -> (driver: String?, text: String) {
+            let result = try TestProcess.vfioctl(["metrics"] + extra)
+            guard result.status == 0 else { throw LabError("vfioctl metrics exited \(result.status): \(result.err)") }
+            let line = result.out.split(separator: "\n").first { $0.hasPrefix("vfioctl_pci_function_info{") && $0.contains("address=\"\(nic)\"") }
+            let driver = line.flatMap { $0.range(of: "driver=\"") }.map { range in String(line![range.upperBound...].prefix { $0 != "\"" }) }
+            return (driver, result.out)
+        }
+        let first = try metrics()
+        #expect(first.driver == "e1000e" && Kernel.exists(cache), "\(first.text.prefix(2000))")
+        let promtool = try TestProcess.run("promtool", ["check", "metrics"], input: first.text, timeout: 60)
+        #expect(promtool.status == 0 && promtool.out.isEmpty && promtool.err.isEmpty, "\(promtool.out)\(promtool.err)")
+        #expect(try metrics().driver == "e1000e")
+
+        let before = Kernel.read("/sys/kernel/uevent_seqnum")
+        try Kernel.bindToVFIO(nic)
+        #expect(Kernel.read("/sys/kernel/uevent_seqnum") != before, "the kernel counts the unbind and the bind as uevents")
+        #expect(try metrics().driver == "vfio-pci", "the summary is read again after the bind")
+        #expect(try metrics(["--no-cache"]).driver == "vfio-pci")
+        try Kernel.restore(nic)
+        #expect(try metrics().driver == "e1000e", "and again after the unbind")
     }
 
     @Test("SR-IOV: VFs the kernel creates appear with their PF links, indices and groups")

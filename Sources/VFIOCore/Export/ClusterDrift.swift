@@ -38,21 +38,12 @@ extension ExportDrift {
         var covered = Set<PCIAddress>()
         var selectors: [String: String] = [:]
         for (index, item) in items.enumerated() {
-            guard case .table(let entry) = item else { continue }
             let subject = "\(file): pciHostDevices[\(index)]"
-            func string(_ key: String) -> String? { if case .string(let s)? = entry.first(where: { $0.key == key })?.value { s } else { nil } }
-            for key in entry.map(\.key) where !["pciVendorSelector", "resourceName", "externalResourceProvider"].contains(key) {
-                findings.append(Finding("kubevirt.unknown-field", .warning, subject, "'\(key.printable)' is not in KubeVirt's schema: the API server drops it without a word",
-                                        hint: "pciVendorSelector, resourceName, externalResourceProvider"))
-            }
-            guard let selector = string("pciVendorSelector")?.lowercased(), let resource = string("resourceName") else {
-                findings.append(Finding("kubevirt.entry-invalid", .error, subject, "an entry needs pciVendorSelector and resourceName: the API server refuses it",
-                                        hint: "pciVendorSelector: \"10de:1eb8\", resourceName: \"nvidia.com/TU104GL_Tesla_T4\""))
-                continue
-            }
-            do { try KubeVirtExport.validateResourceName(resource, option: "resourceName:") } catch {
-                findings.append(Finding("kubevirt.resource-name", .error, subject, error.message, hint: error.hint))
-            }
+            guard let (selectorText, resource) = kubevirtEntry(item, selectorKey: "pciVendorSelector", subject: subject,
+                                                               example: "pciVendorSelector: \"10de:1eb8\", resourceName: \"nvidia.com/TU104GL_Tesla_T4\"",
+                                                               findings: &findings)
+            else { continue }
+            let selector = selectorText.lowercased()
             if let other = selectors[selector], other != resource {
                 findings.append(Finding("kubevirt.selector-twice", .warning, subject,
                                         "\(selector) is permitted as \(other) and as \(resource): KubeVirt keeps the last", hint: "one entry per vendor:device"))
@@ -88,6 +79,28 @@ extension ExportDrift {
         return findings
     }
 
+    /// One entry of a permittedHostDevices list: a warning for each key KubeVirt's schema lacks
+    /// (the API server prunes it), an error for a missing selector or resourceName (refused) or
+    /// an invalid resourceName; the selector and resourceName when both are there.
+    static func kubevirtEntry(_ item: PoolValue, selectorKey: String, subject: String, example: String,
+                              findings: inout [Finding]) -> (selector: String, resource: String)? {
+        guard case .table(let entry) = item else { return nil }
+        func string(_ key: String) -> String? { if case .string(let s)? = entry.first(where: { $0.key == key })?.value { s } else { nil } }
+        let keys = [selectorKey, "resourceName", "externalResourceProvider"]
+        for key in entry.map(\.key) where !keys.contains(key) {
+            findings.append(Finding("kubevirt.unknown-field", .warning, subject, "'\(key.printable)' is not in KubeVirt's schema: the API server drops it without a word",
+                                    hint: keys.joined(separator: ", ")))
+        }
+        guard let selector = string(selectorKey), let resource = string("resourceName") else {
+            findings.append(Finding("kubevirt.entry-invalid", .error, subject, "an entry needs \(selectorKey) and resourceName: the API server refuses it", hint: example))
+            return nil
+        }
+        do { try KubeVirtExport.validateResourceName(resource, option: "resourceName:") } catch {
+            findings.append(Finding("kubevirt.resource-name", .error, subject, error.message, hint: error.hint))
+        }
+        return (selector, resource)
+    }
+
     /// KubeVirt's `mediatedDevices` against the mdevs there are: an entry whose type name no
     /// mdev has offers nothing; an mdev without an IOMMU group is skipped by KubeVirt; one not
     /// made again at boot is gone after the next.
@@ -96,21 +109,11 @@ extension ExportDrift {
         var findings: [Finding] = []
         var selectors: [String: String] = [:]
         for (index, item) in items.enumerated() {
-            guard case .table(let entry) = item else { continue }
             let subject = "\(file): mediatedDevices[\(index)]"
-            func string(_ key: String) -> String? { if case .string(let s)? = entry.first(where: { $0.key == key })?.value { s } else { nil } }
-            for key in entry.map(\.key) where !["mdevNameSelector", "resourceName", "externalResourceProvider"].contains(key) {
-                findings.append(Finding("kubevirt.unknown-field", .warning, subject, "'\(key.printable)' is not in KubeVirt's schema: the API server drops it without a word",
-                                        hint: "mdevNameSelector, resourceName, externalResourceProvider"))
-            }
-            guard let selector = string("mdevNameSelector"), let resource = string("resourceName") else {
-                findings.append(Finding("kubevirt.entry-invalid", .error, subject, "an entry needs mdevNameSelector and resourceName: the API server refuses it",
-                                        hint: "mdevNameSelector: \"GRID T4-1Q\", resourceName: \"nvidia.com/GRID_T4-1Q\""))
-                continue
-            }
-            do { try KubeVirtExport.validateResourceName(resource, option: "resourceName:") } catch {
-                findings.append(Finding("kubevirt.resource-name", .error, subject, error.message, hint: error.hint))
-            }
+            guard let (selector, resource) = kubevirtEntry(item, selectorKey: "mdevNameSelector", subject: subject,
+                                                           example: "mdevNameSelector: \"GRID T4-1Q\", resourceName: \"nvidia.com/GRID_T4-1Q\"",
+                                                           findings: &findings)
+            else { continue }
             let key = KubeVirtExport.mdevKey(selector)
             if let other = selectors[key], other != resource {
                 findings.append(Finding("kubevirt.selector-twice", .warning, subject,
