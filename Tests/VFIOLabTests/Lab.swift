@@ -21,6 +21,16 @@ enum Lab {
     }
     static let reason: Comment = "runs inside the real-kernel lab: scripts/lab test"
 
+    /// The repository (the guest shares the host's file system).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// An engine's judge from fixtures/engines (Debian's python3 with nova, neutron, jsonschema,
+    /// installed on the host) on this kernel's /sys: its one JSON line.
+    static func judge(_ script: String, _ arguments: [String]) throws -> [String: Any] {
+        let result = try TestProcess.run("/usr/bin/python3", [repository + "/fixtures/engines/" + script] + arguments, timeout: 300)
+        return try TestProcess.json(result.out.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// How long `body` took (a monotonic clock), for the figures the lab prints.
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let start = ContinuousClock.now

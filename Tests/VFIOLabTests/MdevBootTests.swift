@@ -138,10 +138,10 @@ struct MdevBootTests {
         let file = "/tmp/vfioctl-kubevirt-mdev.yaml"
         try text.out.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let judged = try TestProcess.run("/usr/bin/python3", [repository + "/fixtures/engines/kubevirt_judge.py", "/", file], timeout: 120)
-        let offered = try TestProcess.json(judged.out.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(offered["mdev"] as? [String: [String]] == [resource: [uuid]], "virt-handler's discovery on this kernel: \(judged.out)\(judged.err)")
+        let offered = try Lab.judge("kubevirt_judge.py", ["/", file])
+        #expect(offered["mdev"] as? [String: [String]] == [resource: [uuid]], "virt-handler's discovery on this kernel: \(offered)")
+        let schema = try Lab.judge("schema_judge.py", [Lab.repository + "/fixtures/engines/kubevirt/kubevirt-cr.openapi.yaml", file])
+        #expect(schema["errors"] as? [String] == [] && schema["pruned"] as? [String] == [], "\(schema)")
         let checked = try Self.vfioctl(["export", "kubevirt", "--check", file])
         #expect(checked.status == 0, "\(checked.out)\(checked.err)")
         try Kernel.write("1", to: "/sys/bus/mdev/devices/\(uuid)/remove")

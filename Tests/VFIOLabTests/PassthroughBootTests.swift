@@ -192,6 +192,21 @@ struct PassthroughBootTests {
             let checked = try TestProcess.vfioctl(["export", format, "--check", file] + (format == "proxmox" ? ["--node", "lab"] : []))
             #expect(checked.status == 0, "\(format) --check on the kernel it came from: \(checked.out)\(checked.err)")
         }
+        // The engines' own code on this kernel's /sys (fixtures/engines): Proxmox's rules find no
+        // fault, KubeVirt's schema takes the patch and its discovery offers the NIC's group, nova's
+        // parser matches the NIC alone. nova's judge imports nova's whole stack, about a minute
+        // under emulation: it runs in the passthrough-6.12 and -5.10 boots (--all), not in CI's
+        // passthrough boot (the unit tests run it on every export from fake hosts).
+        if !Lab.inside("passthrough") {
+            let novaVerdict = try Lab.judge("nova_judge.py", ["/", directory + "/nova"])
+            #expect(novaVerdict["error"] == nil && novaVerdict["matched"] as? [String] == [nic], "\(novaVerdict)")
+        }
+        let proxmoxVerdict = try Lab.judge("proxmox_judge.py", ["/", "lab", directory + "/proxmox"])
+        #expect(proxmoxVerdict["errors"] as? [String] == [] && (proxmoxVerdict["invalid"] as? [String: String])?.isEmpty == true, "\(proxmoxVerdict)")
+        let schema = try Lab.judge("schema_judge.py", [Lab.repository + "/fixtures/engines/kubevirt/kubevirt-cr.openapi.yaml", directory + "/kubevirt"])
+        #expect(schema["errors"] as? [String] == [] && schema["pruned"] as? [String] == [], "\(schema)")
+        let offered = try Lab.judge("kubevirt_judge.py", ["/", directory + "/kubevirt"])
+        #expect((offered["pci"] as? [String: [Int]])?.values.first == [group], "\(offered)")
         try Kernel.restore(nic)
         let drifted = try TestProcess.vfioctl(["export", "kubevirt", "--check", directory + "/kubevirt", "--format", "json"])
         #expect(drifted.status == 2 && drifted.out.contains("\"export.driver\""), "\(drifted.out)\(drifted.err)")
