@@ -93,7 +93,7 @@ struct MdevTargets: ParsableArguments {
                               hint: defined != nil ? "start it first: mdevctl start -u \(uuid)"
                                 : "create it first: vfioctl mdev create PARENT --type TYPE --uuid \(uuid) ('vfioctl mdev list' shows the mdevs)")
             }
-            let api = device.type.flatMap { state.parent(device.parent)?.type($0)?.deviceAPI }
+            let api = state.type(of: device)?.deviceAPI
             guard let model = LibvirtXML.mdevModel(deviceAPI: api) else {
                 throw .failed("mdev \(uuid)'s type \(device.type ?? "?") has device_api '\(api ?? "unknown")': libvirt and QEMU assign vfio-pci, vfio-ccw and vfio-ap mdevs",
                               hint: "'vfioctl mdev types \(device.parent)' shows the types' device APIs")

@@ -51,7 +51,7 @@ public enum MdevChecks {
                             hint: "start it: mdevctl start -u \(uuid)" + (definition.start == .manual ? "; or define it with start auto (vfioctl mdev create ... --persist --auto)" : ""))]
         }
         var findings: [Finding] = []
-        let type = device.type.flatMap { state.parent(device.parent)?.type($0) }
+        let type = state.type(of: device)
         let what = "mdev \(uuid) (\(device.type ?? "unknown type") on \(device.parent))"
         if let model = wanted.model, let api = type?.deviceAPI, model != api {
             findings.append(Finding("mdev.model", .error, subject, "the hostdev's model='\(model)' is not the type's device API '\(api)': libvirt refuses the mdev",

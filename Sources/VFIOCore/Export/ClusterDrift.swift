@@ -120,9 +120,7 @@ extension ExportDrift {
                                         "mdevNameSelector '\(selector.printable)' is permitted as \(other) and as \(resource): KubeVirt keeps the last", hint: "one entry per mdev type name"))
             }
             selectors[key] = resource
-            let matching = state.devices.filter { device in
-                KubeVirtExport.mdevKey(state.parent(device.parent)?.type(device.type ?? "")?.name ?? device.type ?? "") == key
-            }
+            let matching = state.devices.filter { KubeVirtExport.mdevKey(of: $0, in: state) == key }
             if matching.isEmpty {
                 let offered = state.parents.flatMap { parent in parent.types.filter { KubeVirtExport.mdevKey($0.name ?? $0.id) == key }.map { "\(parent.name) (\($0.id))" } }
                 findings.append(Finding("kubevirt.mdev-matches-nothing", .error, subject,

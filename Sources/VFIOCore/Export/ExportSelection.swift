@@ -278,9 +278,8 @@ public struct ExportSelection: Sendable, Equatable {
     static func selectMdevs(_ request: ExportRequest, _ state: MdevState?, findings: inout [Finding]) throws(VFIOError) -> [ExportedMdev] {
         guard let state else { return [] }
         func exported(_ device: MediatedDevice) -> ExportedMdev {
-            let type = state.parent(device.parent)?.type(device.type ?? "")
-            return ExportedMdev(device: device, typeName: type?.name,
-                                startsAtBoot: state.definitions(device.uuid).contains { $0.parent == device.parent && $0.start == .auto })
+            ExportedMdev(device: device, typeName: state.type(of: device)?.name,
+                         startsAtBoot: state.definitions(device.uuid).contains { $0.parent == device.parent && $0.start == .auto })
         }
         if request.selectsDefault {
             let without = state.devices.filter { $0.iommuGroup == nil }

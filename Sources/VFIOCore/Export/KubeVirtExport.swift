@@ -59,6 +59,11 @@ public enum KubeVirtExport {
         String(text.map { $0 == " " ? "_" : $0 }).trimmingWhitespace()
     }
 
+    /// The key KubeVirt matches an mdev of this host by: its type's name, else the type id.
+    static func mdevKey(of device: MediatedDevice, in state: MdevState) -> String {
+        mdevKey(state.type(of: device)?.name ?? device.type ?? "")
+    }
+
     /// The name KubeVirt matches an mdev by.
     static func mdevSelector(_ mdev: ExportedMdev) -> String {
         (mdev.typeName ?? mdev.device.type ?? "").trimmingWhitespace()
@@ -188,7 +193,7 @@ public enum KubeVirtExport {
         let selected = Set(selection.mdevs.map(\.uuid))
         for entry in entries {
             let others = (state?.devices ?? []).filter { device in
-                !selected.contains(device.uuid) && device.iommuGroup != nil && mdevKey(state?.parent(device.parent)?.type(device.type ?? "")?.name ?? device.type ?? "") == mdevKey(entry.selector)
+                !selected.contains(device.uuid) && device.iommuGroup != nil && state.map { mdevKey(of: device, in: $0) } == mdevKey(entry.selector)
             }
             if !others.isEmpty {  // KubeVirt skips an mdev without a group
                 findings.append(Finding("kubevirt.selector-permits-more", .warning, entry.selector.printable,

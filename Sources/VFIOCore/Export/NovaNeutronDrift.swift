@@ -114,7 +114,10 @@ extension ExportDrift {
                             hint: "tag its VFs instead: " + regenerate(.nova, "VF...") + " --remote-managed")]
         }
         let readings = vpd(matched)
-        let missing = matched.compactMap { f -> String? in readings.cardSerialNumber(of: f).serial == nil ? readings.cardSerialNumber(of: f).source : nil }
+        let missing = matched.compactMap { f -> String? in
+            let found = readings.cardSerialNumber(of: f)
+            return found.serial == nil ? found.source : nil
+        }
         guard !missing.isEmpty else { return [] }
         return [Finding("nova.remote-managed-no-serial", .error, subject,
                         "device_spec \(spec.text) is remote_managed, and nova drops a device whose card serial number libvirt cannot read: " + missing.joined(separator: "; "),

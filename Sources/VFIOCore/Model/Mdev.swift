@@ -215,6 +215,8 @@ public struct MdevState: Sendable, Equatable {
         return parents.first { $0.address == address }
     }
     public func device(_ uuid: MdevUUID) -> MediatedDevice? { devices.first { $0.uuid == uuid } }
+    /// An mdev's type, as its parent offers it (nil when either is unknown).
+    public func type(of device: MediatedDevice) -> MdevType? { device.type.flatMap { parent(device.parent)?.type($0) } }
     public func definitions(_ uuid: MdevUUID) -> [MdevDefinition] { definitions.filter { $0.uuid == uuid } }
 
     /// One mdev as `mdev list` shows it: active (it exists), defined (mdevctl has a file), or both.
